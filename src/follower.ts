@@ -1,0 +1,285 @@
+// One follow: upstream Postgres → one SQLite file. Copies existing data on first start, then
+// streams pgoutput from the follow's persistent slot and applies it, reconnecting with backoff.
+// Used by the worker (one per control-table row) and by `pgfollow follow` directly.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type pg from 'pg';
+import { LogicalReplicationService } from 'pg-logical-replication';
+import { Applier } from './apply.js';
+import { PgoutputPlugin, type Change } from './decode.js';
+import { initialCopy } from './copy.js';
+import { PgFollowError, describeError } from './errors.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { silentLogger, type Logger } from './log.js';
+import { checkUpstream, connect, ensurePublication, isConnectionError, slotExists, upstreamConfig } from './upstream.js';
+
+export type FollowState = 'starting' | 'copying' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
+
+export interface FollowStatus {
+  state: FollowState;
+  receivedLsn: Lsn | null;
+  appliedLsn: Lsn | null;
+  ackedLsn: Lsn | null;
+  /** Upstream commit time of the last applied transaction. */
+  appliedAt: Date | null;
+  rows: number;
+  xacts: number;
+  tables: number;
+  lastError: string | null;
+  lastErrorAt: Date | null;
+}
+
+export interface FollowerOptions {
+  /** libpq connection string of the upstream database. */
+  conninfo: string;
+  /** The SQLite file to keep in step (created, with its directory, when missing). */
+  sqlitePath: string;
+  /** Replication slot name on the upstream. */
+  slot: string;
+  /** Publication name on the upstream. */
+  publication: string;
+  log?: Logger;
+  /** Called whenever the status changes (state, positions, counters). */
+  onStatus?: (s: FollowStatus) => void;
+  /** Upstream commits applied this long ago at most share one SQLite commit. Default 20 ms. */
+  maxBatchDelayMs?: number;
+  /** First retry delay after an error; doubles up to `maxBackoffMs`. Default 500 ms. */
+  minBackoffMs?: number;
+  /** Default 30 000 ms. */
+  maxBackoffMs?: number;
+}
+
+export class Follower {
+  readonly status: FollowStatus = {
+    state: 'starting', receivedLsn: null, appliedLsn: null, ackedLsn: null, appliedAt: null,
+    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null,
+  };
+  private readonly log: Logger;
+  private readonly cfg: pg.ClientConfig;
+  private stopping = false;
+  private service: LogicalReplicationService | null = null;
+  private wake: (() => void) | null = null;
+  private applier: Applier | null = null;
+  private db: Database.Database | null = null;
+
+  constructor(private readonly opts: FollowerOptions) {
+    this.log = opts.log ?? silentLogger;
+    this.cfg = upstreamConfig(opts.conninfo);
+  }
+
+  /** Runs until stop() is called, retrying with backoff after any error. */
+  async run(): Promise<void> {
+    let backoff = this.opts.minBackoffMs ?? 500;
+    while (!this.stopping) {
+      try {
+        await this.runOnce();
+        backoff = this.opts.minBackoffMs ?? 500;
+      } catch (e) {
+        if (this.stopping) break;
+        const reconnect = isConnectionError(e);
+        this.status.lastError = describeError(e);
+        this.status.lastErrorAt = new Date();
+        this.setState(reconnect ? 'reconnecting' : 'error');
+        this.log(reconnect ? 'warn' : 'error', reconnect ? 'upstream connection lost' : 'follow failed', {
+          error: this.status.lastError, applied_lsn: this.status.appliedLsn === null ? null : formatLsn(this.status.appliedLsn), retry_ms: backoff,
+        });
+        await this.sleep(backoff);
+        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 30_000);
+      }
+    }
+    this.closeSqlite();
+    this.setState('stopped');
+  }
+
+  /** Asks run() to finish: the stream is closed after the current transaction's SQLite work. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.service?.stop().catch(() => {});
+  }
+
+  /** One connection's life: prepare, copy if needed, stream until the connection ends or fails. */
+  private async runOnce(): Promise<void> {
+    const applier = this.openSqlite();
+    const client = await connect(this.cfg);
+    let start: Lsn;
+    try {
+      await checkUpstream(client);
+      await ensurePublication(client, this.opts.publication);
+      const copied = applier.state('slot_name') === this.opts.slot && applier.appliedLsn > 0n;
+      const hasSlot = await slotExists(client, this.opts.slot);
+      if (copied && !hasSlot) {
+        throw new PgFollowError('SLOT_LOST', `replication slot ${this.opts.slot} no longer exists on the upstream; changes since ${formatLsn(applier.appliedLsn)} are lost to this follow`, {
+          hint: 'resync the follow to copy the data again',
+        });
+      }
+      if (!copied) {
+        // Never copied, or a copy was interrupted: start over with a new slot and an empty file.
+        if (hasSlot) await client.query('SELECT pg_drop_replication_slot($1)', [this.opts.slot]);
+        applier.reset();
+        this.setState('copying');
+        start = await initialCopy({ cfg: this.cfg, applier, slot: this.opts.slot, publication: this.opts.publication, log: this.log });
+      } else {
+        start = applier.appliedLsn;
+      }
+    } finally {
+      await client.end().catch(() => {});
+    }
+    this.status.appliedLsn = this.status.ackedLsn = start;
+    this.syncCounters();
+    await this.stream(applier, start);
+  }
+
+  private stream(applier: Applier, start: Lsn): Promise<void> {
+    const service = new LogicalReplicationService(this.cfg, {
+      // pgfollow acknowledges itself, and only what SQLite has committed: the library's automatic
+      // acknowledgement and its keepalive timer report the *received* position, which is not durable.
+      acknowledge: { auto: false, timeoutSeconds: 0 },
+    });
+    this.service = service;
+    const plugin = new PgoutputPlugin({ publicationNames: [this.opts.publication] });
+    const maxDelay = this.opts.maxBatchDelayMs ?? 20;
+    let failed: unknown = null;
+    let flushScheduled = false;
+    let acked = start;
+    let fail: (e: unknown) => void = () => {};
+
+    const ack = (lsn: Lsn) => {
+      if (lsn <= 0n) return;
+      acked = lsn;
+      // The library reports "last byte + 1"; pgfollow's positions are already end positions.
+      void service.acknowledge(formatLsn(lsn - 1n)).catch(() => {});
+      this.status.ackedLsn = lsn;
+    };
+    const flush = () => {
+      flushScheduled = false;
+      if (failed || applier.inUpstreamTxn || !applier.hasPending) return;
+      try {
+        const lsn = applier.flush();
+        this.status.appliedLsn = lsn;
+        this.status.appliedAt = pgTime(applier.lastCommitTime);
+        this.syncCounters();
+        ack(lsn);
+        this.emit();
+      } catch (e) {
+        fail(e);
+      }
+    };
+
+    return new Promise<void>((resolve, reject) => {
+      fail = (e: unknown) => {
+        if (failed) return;
+        failed = e;
+        applier.rollback();
+        service.stop().catch(() => {}).finally(() => reject(e));
+      };
+
+      service.on('data', (_lsn: string, change: Change) => {
+        if (failed) return;
+        try {
+          if (change.tag === 'begin' && applier.hasPending && Date.now() - applier.pendingSince >= maxDelay) flush();
+          applier.apply(change);
+          if (change.tag === 'commit') {
+            this.status.receivedLsn = change.endLsn;
+            if (!flushScheduled) {
+              flushScheduled = true;
+              setImmediate(flush);
+            }
+          }
+        } catch (e) {
+          fail(e);
+        }
+      });
+      service.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => {
+        if (failed) return;
+        const walEnd = parseLsn(lsn);
+        if (this.status.receivedLsn === null || walEnd > this.status.receivedLsn) this.status.receivedLsn = walEnd;
+        // Between transactions with everything applied committed, nothing up to the server's
+        // position concerns this follow any more: confirming it lets the slot release WAL.
+        const idle = !applier.inUpstreamTxn && !applier.hasPending;
+        const pos = idle && walEnd > applier.durableLsn ? walEnd : applier.durableLsn;
+        if (shouldRespond || pos > acked) ack(pos);
+      });
+      service.on('error', (e: unknown) => fail(e));
+      service.on('start', () => {
+        this.setState('streaming');
+        this.log('info', 'streaming', { slot: this.opts.slot, from: formatLsn(start) });
+      });
+      service.subscribe(plugin as never, this.opts.slot, formatLsn(start)).then(
+        () => {
+          if (failed) return;
+          // The stream ended: stop() was called, or the server closed the connection.
+          flush();
+          if (this.stopping) resolve();
+          else reject(new PgFollowError('UPSTREAM_UNREACHABLE', 'the upstream closed the replication connection'));
+        },
+        (e: unknown) => {
+          if (this.stopping && !failed) { flush(); resolve(); return; }
+          fail(e);
+        },
+      );
+    }).finally(() => {
+      this.service = null;
+      service.removeAllListeners();
+    });
+  }
+
+  private openSqlite(): Applier {
+    if (this.applier) return this.applier;
+    const file = this.opts.sqlitePath;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      // FULL: a commit is on disk before it is acknowledged upstream.
+      db.pragma('synchronous = FULL');
+      db.pragma('busy_timeout = 10000');
+      db.defaultSafeIntegers(false);
+      this.db = db;
+      this.applier = new Applier(db);
+    } catch (e) {
+      this.closeSqlite();
+      throw new PgFollowError('SQLITE_UNWRITABLE', `cannot open the SQLite file ${file} for writing: ${(e as Error).message}`, {
+        hint: 'check that the directory exists and is writable by the worker, and that no other process holds a write lock', cause: e,
+      });
+    }
+    return this.applier;
+  }
+
+  private closeSqlite(): void {
+    try { this.db?.close(); } catch { /* already closed */ }
+    this.db = null;
+    this.applier = null;
+  }
+
+  private syncCounters(): void {
+    if (!this.applier) return;
+    this.status.rows = this.applier.stats.rows;
+    this.status.xacts = this.applier.stats.xacts;
+    this.status.tables = this.applier.catalog.all().length;
+  }
+
+  private setState(state: FollowState): void {
+    this.status.state = state;
+    this.emit();
+  }
+
+  private emit(): void {
+    this.opts.onStatus?.(this.status);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.wake = null; resolve(); }, ms);
+      this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
+    });
+  }
+}
+
+/** Postgres timestamps count microseconds from 2000-01-01. */
+function pgTime(us: bigint): Date | null {
+  if (us === 0n) return null;
+  return new Date(Number(us / 1000n) + 946_684_800_000);
+}

@@ -1,0 +1,215 @@
+// The SQLite side of schema: turns the capture's table descriptions (see pgfollow.describe_table
+// in sql/capture.sql) into SQLite tables, and keeps them in step as the upstream changes shape.
+// Identity is the table OID and the column attnum: a renamed table or column is renamed here too,
+// never dropped and re-created.
+
+import type { Database } from 'better-sqlite3';
+import { columnCodec, type ColumnCodec, type TypeDesc } from './codec.js';
+import { PgFollowError } from './errors.js';
+
+export interface ColumnDesc {
+  attnum: number;
+  name: string;
+  /** format_type() output, e.g. `numeric(12,2)` */
+  type: string;
+  typoid: number;
+  typmod: number;
+  notnull: boolean;
+  default: string | null;
+  identity: string | null;
+  generated: string | null;
+  typeinfo: TypeDesc;
+  /** Text of the value existing rows take for a column added with a default (pg_attribute.attmissingval). */
+  missing: string | null;
+}
+
+export interface TableDesc {
+  oid: number;
+  schema: string;
+  name: string;
+  kind: string;
+  replident: string;
+  columns: ColumnDesc[];
+  primary_key: number[] | null;
+  unique: number[][];
+}
+
+export interface Column extends ColumnDesc {
+  codec: ColumnCodec;
+}
+
+export interface Table {
+  desc: TableDesc;
+  /** The table's name in SQLite: `name` for schema public, `schema.name` otherwise. */
+  sqliteName: string;
+  columns: Column[];
+  byName: Map<string, Column>;
+}
+
+export function quoteIdent(name: string): string {
+  return '"' + name.replace(/"/g, '""') + '"';
+}
+
+export function quoteLiteral(value: string | number | bigint | Buffer | null): string {
+  if (value === null) return 'NULL';
+  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : value > 0 ? '9e999' : value < 0 ? '-9e999' : 'NULL';
+  if (typeof value === 'bigint') return value.toString();
+  if (Buffer.isBuffer(value)) return `X'${value.toString('hex')}'`;
+  return "'" + value.replace(/'/g, "''") + "'";
+}
+
+export function sqliteNameOf(desc: { schema: string; name: string }): string {
+  return desc.schema === 'public' ? desc.name : `${desc.schema}.${desc.name}`;
+}
+
+const CATALOG_DDL = `
+CREATE TABLE IF NOT EXISTS _pgfollow_tables (
+  oid INTEGER PRIMARY KEY,
+  pg_schema TEXT NOT NULL,
+  pg_name TEXT NOT NULL,
+  sqlite_name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS _pgfollow_columns (
+  table_oid INTEGER NOT NULL,
+  attnum INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  pg_type TEXT NOT NULL,
+  pg_type_oid INTEGER NOT NULL,
+  sqlite_type TEXT NOT NULL,
+  storage TEXT NOT NULL,
+  PRIMARY KEY (table_oid, attnum)
+);
+`;
+
+/** The followed tables, in memory and in the SQLite catalog tables, changed only inside the apply transaction. */
+export class Catalog {
+  private readonly tables = new Map<number, Table>();
+
+  constructor(private readonly db: Database) {
+    db.exec(CATALOG_DDL);
+    for (const row of db.prepare('SELECT description FROM _pgfollow_tables').all() as { description: string }[]) {
+      const desc = JSON.parse(row.description) as TableDesc;
+      this.tables.set(desc.oid, build(desc));
+    }
+  }
+
+  get(oid: number): Table | undefined { return this.tables.get(oid); }
+  all(): Table[] { return [...this.tables.values()]; }
+
+  /** Makes the SQLite table match the description: create, rename, add/drop/rename columns, or rebuild. */
+  reconcile(desc: TableDesc, query?: string): void {
+    const next = build(desc);
+    const prev = this.tables.get(desc.oid);
+    if (!prev) {
+      this.assertNameFree(next.sqliteName, desc, query);
+      this.db.exec(createTableSql(next, next.sqliteName));
+    } else {
+      if (prev.sqliteName !== next.sqliteName) {
+        this.assertNameFree(next.sqliteName, desc, query);
+        this.db.exec(`ALTER TABLE ${quoteIdent(prev.sqliteName)} RENAME TO ${quoteIdent(next.sqliteName)}`);
+      }
+      this.alterColumns(prev, next);
+    }
+    this.remember(next);
+  }
+
+  drop(oid: number): void {
+    const t = this.tables.get(oid);
+    if (!t) return;
+    this.db.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.sqliteName)}`);
+    this.db.prepare('DELETE FROM _pgfollow_tables WHERE oid = ?').run(oid);
+    this.db.prepare('DELETE FROM _pgfollow_columns WHERE table_oid = ?').run(oid);
+    this.tables.delete(oid);
+  }
+
+  private remember(t: Table): void {
+    this.db.prepare('INSERT OR REPLACE INTO _pgfollow_tables (oid, pg_schema, pg_name, sqlite_name, description) VALUES (?, ?, ?, ?, ?)')
+      .run(t.desc.oid, t.desc.schema, t.desc.name, t.sqliteName, JSON.stringify(t.desc));
+    this.db.prepare('DELETE FROM _pgfollow_columns WHERE table_oid = ?').run(t.desc.oid);
+    const ins = this.db.prepare('INSERT INTO _pgfollow_columns (table_oid, attnum, name, pg_type, pg_type_oid, sqlite_type, storage) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    for (const c of t.columns) ins.run(t.desc.oid, c.attnum, c.name, c.type, c.typoid, c.codec.declared, c.codec.storage);
+    this.tables.set(t.desc.oid, t);
+  }
+
+  private assertNameFree(name: string, desc: TableDesc, query?: string): void {
+    if (/^sqlite_/i.test(name) || /^_pgfollow_/i.test(name)) {
+      throw new PgFollowError('CANNOT_MIRROR', `table ${desc.schema}.${desc.name} cannot be mirrored: SQLite reserves the name "${name}"`, {
+        hint: `rename the table upstream${query ? ` (statement: ${query.slice(0, 200)})` : ''}`,
+      });
+    }
+    const exists = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE").get(name);
+    if (exists) {
+      throw new PgFollowError('SQLITE_MISMATCH', `table ${desc.schema}.${desc.name} cannot be created in SQLite: a table named "${name}" already exists there`, {
+        hint: 'SQLite table names are case-insensitive; rename one of the tables upstream, or resync the follow into a fresh file',
+      });
+    }
+  }
+
+  /**
+   * Column changes by attnum. Renames, drops and plain additions are done in place; anything SQLite
+   * cannot ALTER (type, NOT NULL, key or unique changes) rebuilds the table, copying rows by attnum.
+   */
+  private alterColumns(prev: Table, next: Table): void {
+    const before = new Map(prev.columns.map((c) => [c.attnum, c]));
+    const after = new Map(next.columns.map((c) => [c.attnum, c]));
+    const shapeChanged =
+      JSON.stringify(prev.desc.primary_key ?? []) !== JSON.stringify(next.desc.primary_key ?? []) ||
+      JSON.stringify(prev.desc.unique) !== JSON.stringify(next.desc.unique) ||
+      next.columns.some((c) => {
+        const p = before.get(c.attnum);
+        if (!p) return c.notnull && c.missing === null; // SQLite cannot ADD a NOT NULL column without a default
+        return p.codec.declared !== c.codec.declared || p.notnull !== c.notnull;
+      });
+    const table = quoteIdent(next.sqliteName);
+    if (shapeChanged) {
+      this.rebuild(prev, next);
+      return;
+    }
+    for (const p of prev.columns) {
+      if (!after.has(p.attnum)) this.db.exec(`ALTER TABLE ${table} DROP COLUMN ${quoteIdent(p.name)}`);
+    }
+    for (const c of next.columns) {
+      const p = before.get(c.attnum);
+      if (p && p.name !== c.name) {
+        this.db.exec(`ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(p.name)} TO ${quoteIdent(c.name)}`);
+      } else if (!p) {
+        const dflt = c.missing === null ? '' : ` DEFAULT ${quoteLiteral(c.codec.decode(c.missing))}`;
+        const notnull = c.notnull ? ' NOT NULL' : '';
+        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(c.name)} ${c.codec.declared}${notnull}${dflt}`);
+      }
+    }
+  }
+
+  private rebuild(prev: Table, next: Table): void {
+    const tmp = `_pgfollow_rebuild_${next.desc.oid}`;
+    this.db.exec(createTableSql(next, tmp));
+    const before = new Map(prev.columns.map((c) => [c.attnum, c]));
+    const targets: string[] = [];
+    const sources: string[] = [];
+    for (const c of next.columns) {
+      const p = before.get(c.attnum);
+      targets.push(quoteIdent(c.name));
+      sources.push(p ? quoteIdent(p.name) : c.missing === null ? 'NULL' : quoteLiteral(c.codec.decode(c.missing)));
+    }
+    this.db.exec(`INSERT INTO ${quoteIdent(tmp)} (${targets.join(', ')}) SELECT ${sources.join(', ')} FROM ${quoteIdent(prev.sqliteName)}`);
+    this.db.exec(`DROP TABLE ${quoteIdent(prev.sqliteName)}`);
+    this.db.exec(`ALTER TABLE ${quoteIdent(tmp)} RENAME TO ${quoteIdent(next.sqliteName)}`);
+  }
+}
+
+function build(desc: TableDesc): Table {
+  const columns = desc.columns.map((c) => ({ ...c, codec: columnCodec(c) }));
+  return { desc, sqliteName: sqliteNameOf(desc), columns, byName: new Map(columns.map((c) => [c.name, c])) };
+}
+
+function createTableSql(t: Table, name: string): string {
+  const byAttnum = new Map(t.columns.map((c) => [c.attnum, c]));
+  const names = (attnums: number[]) => attnums.map((a) => quoteIdent(byAttnum.get(a)?.name ?? `?${a}`)).join(', ');
+  const parts = t.columns.map((c) => `${quoteIdent(c.name)} ${c.codec.declared}${c.notnull ? ' NOT NULL' : ''}`);
+  if (t.desc.primary_key?.length) parts.push(`PRIMARY KEY (${names(t.desc.primary_key)})`);
+  for (const u of t.desc.unique) parts.push(`UNIQUE (${names(u)})`);
+  // A table whose columns were all dropped upstream still exists there; SQLite needs one column.
+  if (parts.length === 0) parts.push('"_pgfollow_no_columns" INTEGER');
+  return `CREATE TABLE ${quoteIdent(name)} (${parts.join(', ')})`;
+}

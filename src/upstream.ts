@@ -1,0 +1,143 @@
+// Talking to the upstream Postgres outside the replication stream: connecting with the session
+// settings the value codec relies on, checking prerequisites, and managing the follow's
+// publication and replication slot.
+
+import pg from 'pg';
+import { describeTarget, toClientConfig } from './conninfo.js';
+import { PgFollowError } from './errors.js';
+
+/**
+ * Output settings every upstream session uses, the walsender included: values are decoded from
+ * Postgres text output, so its format must not depend on server or role defaults.
+ */
+const SESSION_OPTIONS = '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex';
+
+export function upstreamConfig(conninfo: string, extra: pg.ClientConfig = {}): pg.ClientConfig {
+  const cfg = toClientConfig(conninfo);
+  return {
+    application_name: 'pgfollow',
+    ...cfg,
+    ...extra,
+    options: [cfg.options, SESSION_OPTIONS].filter(Boolean).join(' '),
+  };
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE',
+  '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53300']);
+
+/** True for errors that mean "the connection went away or never came": worth retrying. */
+export function isConnectionError(e: unknown): boolean {
+  if (e instanceof PgFollowError) return e.code === 'UPSTREAM_UNREACHABLE';
+  const err = e as { code?: string; message?: string } | undefined;
+  if (err?.code && UNREACHABLE.has(err.code)) return true;
+  return /Connection terminated|connection timeout|Connection ended|terminating connection|timeout expired/i.test(err?.message ?? '');
+}
+
+/** Connects, turning driver errors into messages that say where and what to do. */
+export async function connect(cfg: pg.ClientConfig, what = 'upstream'): Promise<pg.Client> {
+  const client = new pg.Client({ connectionTimeoutMillis: 10_000, ...cfg });
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => {});
+    throw explainConnectError(e, cfg, what);
+  }
+  // A dropped connection must not crash the process: the next query reports it.
+  client.on('error', () => {});
+  return client;
+}
+
+export function explainConnectError(e: unknown, cfg: pg.ClientConfig, what: string): PgFollowError {
+  const err = e as { code?: string; message?: string };
+  const target = describeTarget(cfg);
+  if (err?.code === '28P01' || err?.code === '28000') {
+    return new PgFollowError('PRIVILEGE', `cannot log in to the ${what} at ${target}: ${err.message}`, {
+      hint: 'check user and password in the conninfo and the server\'s pg_hba.conf', cause: e,
+    });
+  }
+  if (err?.code === '3D000') {
+    return new PgFollowError('BAD_CONNINFO', `the ${what} at ${target} has no such database: ${err.message}`, {
+      hint: 'check dbname in the conninfo', cause: e,
+    });
+  }
+  return new PgFollowError('UPSTREAM_UNREACHABLE', `cannot connect to the ${what} at ${target}: ${err?.message || err?.code || String(e)}`, {
+    hint: 'check that the server is running and that host and port in the conninfo are right; pgfollow retries with backoff', cause: e,
+  });
+}
+
+/** Checks that the upstream can be followed: logical WAL, the capture installed, enough privilege. */
+export async function checkUpstream(client: pg.Client): Promise<void> {
+  const { rows } = await client.query(`
+    SELECT current_setting('wal_level') AS wal_level,
+           to_regprocedure('pgfollow.describe_table(oid)') IS NOT NULL AS installed,
+           (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
+           (SELECT rolreplication FROM pg_roles WHERE rolname = current_user) AS replication,
+           current_database() AS db`);
+  const r = rows[0];
+  if (r.wal_level !== 'logical') {
+    throw new PgFollowError('WAL_LEVEL', `the upstream database ${r.db} runs with wal_level=${r.wal_level}; following needs wal_level=logical`, {
+      hint: "run ALTER SYSTEM SET wal_level = 'logical' as a superuser and restart Postgres",
+    });
+  }
+  if (!r.installed) {
+    throw new PgFollowError('NOT_INSTALLED', `pgfollow is not installed in the upstream database ${r.db}: its DDL capture is missing`, {
+      hint: 'run "pgfollow install <conninfo>" or, in psql, \\i sql/install.sql as a superuser',
+    });
+  }
+  if (!r.superuser && !r.replication) {
+    throw new PgFollowError('PRIVILEGE', `the upstream role "${client.user}" may not stream logical replication`, {
+      hint: 'follow as a superuser, or ALTER ROLE ... REPLICATION (a publication FOR ALL TABLES also needs a superuser)',
+    });
+  }
+}
+
+/**
+ * The follow's publication: every table, changes of partitions published as their root table.
+ * Tables without a primary key get REPLICA IDENTITY FULL, because a published table without a
+ * replica identity makes its UPDATEs and DELETEs fail upstream.
+ */
+export async function ensurePublication(client: pg.Client, name: string): Promise<void> {
+  const { rowCount } = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name]);
+  if (!rowCount) {
+    try {
+      await client.query(`CREATE PUBLICATION ${pg.escapeIdentifier(name)} FOR ALL TABLES WITH (publish_via_partition_root = true)`);
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      if (err.code === '42501') {
+        throw new PgFollowError('PRIVILEGE', `cannot create the publication ${name}: ${err.message}`, {
+          hint: 'a publication FOR ALL TABLES needs a superuser in the upstream conninfo', cause: e,
+        });
+      }
+      if (err.code !== '42710') throw e; // created meanwhile by another session: fine
+    }
+  }
+  const { rows } = await client.query(`
+    SELECT c.oid::regclass::text AS rel
+      FROM pg_class c
+     WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND c.relreplident = 'd'
+       AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pgfollow'::regnamespace)
+       AND c.relnamespace::regnamespace::text NOT LIKE 'pg\\_toast%'
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p')`);
+  for (const r of rows) await client.query(`ALTER TABLE ${r.rel} REPLICA IDENTITY FULL`);
+}
+
+export async function slotExists(client: pg.Client, slot: string): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** Drops the follow's slot (waiting for a still-attached walsender to let go) and publication. */
+export async function dropSlotAndPublication(client: pg.Client, slot: string, publication: string | null): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      break;
+    } catch (e) {
+      // 55006: the slot is still active; its walsender exits shortly after the stream is closed.
+      if ((e as { code?: string }).code !== '55006' || attempt >= 50) throw e;
+      await client.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slot]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  if (publication) await client.query(`DROP PUBLICATION IF EXISTS ${pg.escapeIdentifier(publication)}`);
+}
