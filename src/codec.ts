@@ -242,11 +242,12 @@ const NUMERIC: Converter = { storage: 'TEXT', decode: identity, json: (s) => JSO
 const BOOL: Converter = {
   storage: 'INTEGER',
   decode(s) {
-    if (s === 't') return 1;
-    if (s === 'f') return 0;
+    // boolout prints t / f; a bool::text cast prints true / false.
+    if (s === 't' || s === 'true') return 1;
+    if (s === 'f' || s === 'false') return 0;
     throw new PgFollowError('CANNOT_MIRROR', 'cannot decode a bool value: expected t or f');
   },
-  json: (s) => (s === 't' ? 'true' : 'false'),
+  json: (s) => (s.charCodeAt(0) === 116 ? 'true' : 'false'),
 };
 
 const JSON_TEXT: Converter = { storage: 'TEXT', decode: identity, json: identity };

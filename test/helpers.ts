@@ -1,0 +1,164 @@
+// Shared test fixtures: a real Postgres per test file, databases, worker processes, and the oracle
+// most end-to-end tests end with: every table compared between upstream and SQLite.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { startCluster, type Cluster } from '../src/cluster.js';
+import { connect, upstreamConfig } from '../src/upstream.js';
+import { install } from '../src/install.js';
+import { columnCodec, type SqliteValue } from '../src/codec.js';
+import { sqliteNameOf, type TableDesc } from '../src/schema.js';
+import { waitFor } from '../src/wait.js';
+
+export { waitFor };
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+
+interface Tap {
+  teardown(fn: () => unknown): void;
+}
+
+/** A throwaway cluster for this test file, stopped at teardown. */
+export async function cluster(t: Tap): Promise<Cluster> {
+  const c = await startCluster();
+  t.teardown(() => c.stop());
+  return c;
+}
+
+let dbCounter = 0;
+/** A fresh database with pgfollow installed; returns its conninfo and a connected client. */
+export async function database(t: Tap, c: Cluster, opts: { install?: boolean } = {}): Promise<{ conninfo: string; client: pg.Client; name: string }> {
+  const name = `t${process.pid}_${++dbCounter}`;
+  const admin = await connect(upstreamConfig(c.conninfo('postgres')));
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const conninfo = c.conninfo(name);
+  const client = await connect(upstreamConfig(conninfo));
+  if (opts.install ?? true) await install(client);
+  t.teardown(() => client.end().catch(() => {}));
+  return { conninfo, client, name };
+}
+
+export function tempDir(t: Tap, prefix = 'pgfollow-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface WorkerProcess {
+  proc: ChildProcess;
+  output: () => string;
+  /** SIGTERM and wait for a clean exit; resolves to the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: the crash case. */
+  kill(): Promise<void>;
+}
+
+/** Starts `pgfollow worker` as a real process, as a DBA would. */
+export function startWorker(t: Tap, control: string, dataDir: string, extra: string[] = []): WorkerProcess {
+  const proc = spawn(process.execPath, [CLI, 'worker', '--control', control, '--data-dir', dataDir, '--log', 'json', ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const w: WorkerProcess = {
+    proc,
+    output: () => out,
+    stop: async () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM'); return exited; },
+    kill: async () => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); await exited; },
+  };
+  t.teardown(() => w.kill());
+  return w;
+}
+
+export function openSqlite(file: string): Database.Database {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  db.defaultSafeIntegers(true);
+  return db;
+}
+
+/** Row count of a SQLite table, or -1 while the file or table does not exist yet. */
+export function sqliteCount(file: string, table: string): number {
+  try {
+    const db = openSqlite(file);
+    try {
+      return Number(db.prepare(`SELECT count(*) FROM "${table.replace(/"/g, '""')}"`).pluck().get());
+    } finally {
+      db.close();
+    }
+  } catch {
+    return -1;
+  }
+}
+
+export async function followState(client: pg.Client, id: number | string): Promise<{ state: string; last_error: string | null } | undefined> {
+  const { rows } = await client.query('SELECT state, last_error FROM pgfollow.follow_status WHERE id = $1', [id]);
+  return rows[0];
+}
+
+const rawText = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
+
+function canon(v: SqliteValue | bigint | undefined): string {
+  if (v === null || v === undefined) return 'null';
+  if (Buffer.isBuffer(v)) return 'x' + v.toString('hex');
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number') return Object.is(v, -0) ? '-0' : String(v);
+  return JSON.stringify(v);
+}
+
+export interface Comparison {
+  equal: boolean;
+  report: string;
+}
+
+/**
+ * The oracle: every followed table upstream (read with a plain SELECT, values through the codec)
+ * against the same table in SQLite: same set of tables, same columns in order, same multiset of rows.
+ */
+export async function compareAll(client: pg.Client, file: string): Promise<Comparison> {
+  const problems: string[] = [];
+  const { rows: tables } = await client.query<{ d: TableDesc }>(`
+    SELECT pgfollow.describe_table(c.oid) AS d FROM pg_class c
+     WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND NOT c.relispartition
+       AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pgfollow'::regnamespace)
+       AND c.relnamespace::regnamespace::text NOT LIKE 'pg\\_%'
+     ORDER BY 1::text`);
+  const db = openSqlite(file);
+  try {
+    const sqliteTables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_pgfollow\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").pluck().all() as string[]).sort();
+    const expected = tables.map((r) => sqliteNameOf(r.d)).sort();
+    if (JSON.stringify(sqliteTables) !== JSON.stringify(expected)) {
+      problems.push(`tables differ: upstream ${JSON.stringify(expected)} vs SQLite ${JSON.stringify(sqliteTables)}`);
+    }
+    for (const { d } of tables) {
+      const name = sqliteNameOf(d);
+      if (!sqliteTables.includes(name)) continue;
+      const cols = d.columns.map((c) => ({ name: c.name, codec: columnCodec(c) }));
+      const sqliteCols = (db.prepare(`PRAGMA table_info("${name.replace(/"/g, '""')}")`).all() as { name: string }[]).map((c) => c.name);
+      if (JSON.stringify(sqliteCols) !== JSON.stringify(cols.map((c) => c.name))) {
+        problems.push(`${name}: columns differ: upstream ${JSON.stringify(cols.map((c) => c.name))} vs SQLite ${JSON.stringify(sqliteCols)}`);
+        continue;
+      }
+      const q = `SELECT ${cols.map((c) => pg.escapeIdentifier(c.name)).join(', ') || 'NULL'} FROM ${pg.escapeIdentifier(d.schema)}.${pg.escapeIdentifier(d.name)}`;
+      const up = await client.query({ text: q, rowMode: 'array', types: rawText });
+      const upRows = (up.rows as (string | null)[][]).map((r) => r.map((v, i) => canon(v === null ? null : cols[i].codec.decode(v))).join('|')).sort();
+      const loRows = (db.prepare(`SELECT ${cols.map((c) => `"${c.name.replace(/"/g, '""')}"`).join(', ')} FROM "${name.replace(/"/g, '""')}"`).raw().all() as SqliteValue[][])
+        .map((r) => r.map((v) => canon(typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v)).join('|')).sort();
+      if (upRows.length !== loRows.length) problems.push(`${name}: ${upRows.length} rows upstream, ${loRows.length} in SQLite`);
+      else {
+        const i = upRows.findIndex((r, k) => r !== loRows[k]);
+        if (i >= 0) problems.push(`${name}: rows differ, e.g. upstream ${upRows[i]} vs SQLite ${loRows[i]}`);
+      }
+    }
+  } finally {
+    db.close();
+  }
+  return { equal: problems.length === 0, report: problems.join('\n') || 'all tables equal' };
+}
