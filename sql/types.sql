@@ -22,8 +22,8 @@
 -- not arrays at all.
 --
 -- Postgres types cannot contain themselves, but the description still stops at a fixed depth
--- (children beyond it are left out and "truncated": true is set) so a catalog oddity can never
--- make it loop. Works on Postgres 14 to 18 (multiranges and pg_range.rngmultitypid are 14+).
+-- (a type there that would have children gets "truncated": true instead; the codec then keeps
+-- its Postgres text) so a catalog oddity can never make it loop. Works on Postgres 14 to 18 (multiranges and pg_range.rngmultitypid are 14+).
 --
 -- Re-runnable: CREATE OR REPLACE only. Assumes schema pgfollow exists.
 
@@ -55,7 +55,10 @@ BEGIN
     'kind', t.typtype::text);
 
   IF depth >= 12 THEN
-    RETURN result || jsonb_build_object('truncated', true);
+    IF t.typtype IN ('d', 'c', 'r', 'm') OR (t.typelem <> 0 AND t.typlen = -1) THEN
+      result := result || jsonb_build_object('truncated', true);
+    END IF;
+    RETURN result;
   END IF;
 
   IF t.typtype = 'd' THEN

@@ -71,6 +71,8 @@ export interface TypeDesc {
   fields?: { name: string; type: TypeDesc }[];
   /** ranges and multiranges: the range's subtype */
   subtype?: TypeDesc;
+  /** set when describe_type stopped at its depth limit: the children are missing */
+  truncated?: boolean;
 }
 
 /** A column as the capture describes it. */
@@ -112,9 +114,9 @@ export function columnCodec(col: ColumnTypeInfo): ColumnCodec {
 //
 // The rule, which keeps the type readable and is one SQLite type token:
 //   1. Name: the Postgres type name (pg_type.typname: int4, timestamptz, varchar, the domain's or
-//      enum's own name); an array is its element's name + '_array'. Characters other than ASCII
-//      letters, digits and '_' (and non-ASCII, which SQLite accepts) become '_'; a leading digit
-//      gets a '_' in front.
+//      enum's own name); an array is its element's name + '_array'. ASCII characters other than
+//      letters, digits and '_' become '_' (non-ASCII is kept: SQLite accepts it in names); a
+//      leading digit gets a '_' in front.
 //   2. Words that would pull the affinity away from the storage are split with '_':
 //      'int' → 'in_t' unless storage is INTEGER (interval → in_terval, point → poin_t), and for
 //      REAL and BLOB storage also 'char' → 'ch_ar', 'clob' → 'cl_ob', 'text' → 'te_xt', and for
@@ -153,8 +155,12 @@ function declaredType(col: ColumnTypeInfo, storage: Storage): string {
 }
 
 function displayName(t: TypeDesc): string {
-  if (t.element) return displayName(t.element) + '_array';
-  return t.name;
+  return t.element && isArray(t) ? displayName(t.element) + '_array' : t.name;
+}
+
+/** int2vector and oidvector have an element but print '1 2 3': they are not read as arrays. */
+function isArray(t: TypeDesc): boolean {
+  return t.element !== undefined && !(t.schema === 'pg_catalog' && (t.name === 'int2vector' || t.name === 'oidvector'));
 }
 
 /** '(12,2)' from 'numeric(12,2)', '(3)' from 'timestamp(3) with time zone', else ''. */
@@ -194,13 +200,11 @@ function converter(t: TypeDesc, depth: number): Converter {
     case 'm':
       return t.subtype ? multirangeConverter(t, converter(t.subtype, depth + 1)) : TEXT;
   }
-  const builtin = t.schema === 'pg_catalog';
-  // int2vector and oidvector have an element but print '1 2 3'; they are kept as text.
-  if (t.element && !(builtin && (t.name === 'int2vector' || t.name === 'oidvector'))) {
+  if (t.element && isArray(t)) {
     const delimiter = t.delimiter ?? (t.element.schema === 'pg_catalog' && t.element.name === 'box' ? ';' : ',');
     return arrayConverter(t, converter(t.element, depth + 1), delimiter);
   }
-  if (builtin) return BUILTIN.get(t.name) ?? TEXT;
+  if (t.schema === 'pg_catalog') return BUILTIN.get(t.name) ?? TEXT;
   return TEXT; // citext and every other extension or user base type: its text
 }
 

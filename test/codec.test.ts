@@ -117,6 +117,7 @@ const CASES: Case[] = [
   [col(pg('tsvector')), 'TEXT', [["'a' 'b':1", "'a' 'b':1"]]],
   [col(pg('point')), 'TEXT', [['(1,2)', '(1,2)']]],
   [col(pg('int2vector')), 'TEXT', [['1 2', '1 2'], ['1', '1']]],
+  [col({ ...pg('int2vector'), element: pg('int2') }), 'TEXT', [['1 2', '1 2']]],
   [col(pg('date')), 'TEXT', [['2024-02-29', '2024-02-29'], ['0044-03-15 BC', '0044-03-15 BC'], ['infinity', 'infinity'], ['10000-01-01', '10000-01-01']]],
   [col(pg('time'), 'time without time zone'), 'TEXT', [['12:34:56.789', '12:34:56.789'], ['24:00:00', '24:00:00']]],
   [col(pg('timetz'), 'time(2) with time zone', 2), 'TEXT', [['12:34:56.5+05:30', '12:34:56.5+05:30']]],
@@ -264,6 +265,7 @@ t.test('declared types show the Postgres type and carry the storage affinity', a
     [col(domain('into', pg('int4'))), 'into_int'],
     [col(domain('Preis in €', pg('numeric'))), 'Preis_in_€_text'],
     [col(enumType('1st')), '_1st_text'],
+    [col({ ...pg('int2vector'), element: pg('int2') }), 'in_t2vector_text'],
     [col(enumType('weird"(12)'), '"weird""(12)"', -1), 'weird__12__text'],
     [col(domain('weird(12)', pg('varchar')), '"weird(12)"', 24), 'weird_12__text'],
   ];
