@@ -1,13 +1,17 @@
 -- pgfollow DDL capture: describe changed tables and emit the description into the WAL.
 -- Included by install.sql after types.sql; assumes schema pgfollow exists.
-
--- ---------------------------------------------------------------------------------------------
--- DDL capture
--- ---------------------------------------------------------------------------------------------
+--
+-- Messages (prefix 'pgfollow', transactional, JSON):
+--   {"op":"ddl",    "tag", "tables":[<describe_table>...], "query"}   a table was created or changed
+--   {"op":"drop",   "tag", "tables":[{oid,schema,name}...], "indexes":[oid...], "query"}
+--   {"op":"reload", "oid"}  then {"op":"rows", "oid", "rows":[[text|null,...],...]}...
+--        a statement rewrote the table's rows without row changes in the WAL (ALTER COLUMN TYPE,
+--        ADD COLUMN with a volatile default, SET LOGGED ...): its whole content follows
+--   {"op":"error",  "tag", "message", "query"}   the capture failed: the follow stops here
 
 -- Describes one table from the catalogs, as the follower needs it: identity (OID), name, columns
--- keyed by attnum, primary key and unique constraints. This description, not the statement text,
--- is the truth the follower applies.
+-- keyed by attnum, keys, unique constraints and indexes. This description, not the statement
+-- text, is the truth the follower applies.
 CREATE OR REPLACE FUNCTION pgfollow.describe_table(rel oid) RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
   SELECT jsonb_build_object(
@@ -34,12 +38,29 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
         FROM pg_attribute a
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'::jsonb),
+    -- A deferrable key may be violated inside a transaction; SQLite checks every row at once, so
+    -- such keys are mirrored as plain indexes (see "indexes").
     'primary_key', (
       SELECT to_jsonb(con.conkey) FROM pg_constraint con
-       WHERE con.conrelid = c.oid AND con.contype = 'p'),
+       WHERE con.conrelid = c.oid AND con.contype = 'p' AND NOT con.condeferrable),
     'unique', coalesce((
       SELECT jsonb_agg(to_jsonb(con.conkey) ORDER BY con.conname) FROM pg_constraint con
-       WHERE con.conrelid = c.oid AND con.contype = 'u'), '[]'::jsonb)
+       WHERE con.conrelid = c.oid AND con.contype = 'u' AND NOT con.condeferrable), '[]'::jsonb),
+    'indexes', coalesce((
+      SELECT jsonb_agg(jsonb_build_object(
+               'oid', i.indexrelid::bigint,
+               'name', ic.relname,
+               'unique', i.indisunique AND con.oid IS NULL,
+               'columns', to_jsonb((i.indkey::int2[])[0:i.indnkeyatts - 1]),
+               'partial', i.indpred IS NOT NULL,
+               'definition', pg_get_indexdef(i.indexrelid)
+             ) ORDER BY ic.relname)
+        FROM pg_index i
+        JOIN pg_class ic ON ic.oid = i.indexrelid
+        LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x')
+       WHERE i.indrelid = c.oid
+         -- indexes behind a mirrored key are part of the table already
+         AND (con.oid IS NULL OR con.condeferrable)), '[]'::jsonb)
   )
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.oid = rel
@@ -48,15 +69,67 @@ $fn$;
 -- Emits one capture message. Owned by the installing superuser: pg_logical_emit_message needs
 -- privileges that the roles running DDL usually lack. Without wal_level=logical there is nobody
 -- to read the message, and emitting is skipped rather than failing the user's statement.
+--
+-- Logical decoding queues a transactional message at the *end* LSN of its WAL record, and row
+-- changes at their *start* LSN; merging a subtransaction's changes with its parent's by LSN, the
+-- message then ties with the record written right after it and may be replayed after it. DDL runs
+-- in subtransactions often (this trigger's EXCEPTION block, savepoints, migration tools), so every
+-- message is followed by an empty 'pgfollow.pad' message: the tie falls on the pad, which the
+-- follower ignores, and the description keeps its place before the rows that follow it.
 CREATE OR REPLACE FUNCTION pgfollow.emit(payload jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
   IF current_setting('wal_level') = 'logical' THEN
     PERFORM pg_logical_emit_message(true, 'pgfollow', payload::text);
+    PERFORM pg_logical_emit_message(true, 'pgfollow.pad', '');
   END IF;
 END
 $fn$;
 REVOKE ALL ON FUNCTION pgfollow.emit(jsonb) FROM PUBLIC;
+
+-- Emits a table's whole content, 500 rows a message, each value as its type's text output (what
+-- pgoutput sends too; format('%s') goes through the output function, a ::text cast may not).
+-- Used after statements that rewrite rows without logging row changes.
+CREATE OR REPLACE FUNCTION pgfollow.emit_rows(rel oid) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  cols text;
+  batch jsonb := '[]'::jsonb;
+  n int := 0;
+  r record;
+BEGIN
+  SELECT string_agg(format('CASE WHEN %1$I IS NULL THEN NULL ELSE format(''%%s'', %1$I) END', a.attname), ', ' ORDER BY a.attnum)
+    INTO cols
+    FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
+  PERFORM pgfollow.emit(jsonb_build_object('op', 'reload', 'oid', rel::bigint));
+  FOR r IN EXECUTE format('SELECT to_jsonb(ARRAY[%s]::text[]) AS v FROM %s', coalesce(cols, ''), rel::regclass) LOOP
+    batch := batch || jsonb_build_array(r.v);
+    n := n + 1;
+    IF n = 500 THEN
+      PERFORM pgfollow.emit(jsonb_build_object('op', 'rows', 'oid', rel::bigint, 'rows', batch));
+      batch := '[]'::jsonb;
+      n := 0;
+    END IF;
+  END LOOP;
+  IF n > 0 THEN
+    PERFORM pgfollow.emit(jsonb_build_object('op', 'rows', 'oid', rel::bigint, 'rows', batch));
+  END IF;
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.emit_rows(oid) FROM PUBLIC;
+
+-- table_rewrite: remembers, for this transaction, which followed tables a statement rewrote; the
+-- statement's ddl_command_end then re-emits their content. A rewritten partition counts as its root.
+CREATE OR REPLACE FUNCTION pgfollow.on_table_rewrite() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  rel oid := pg_event_trigger_table_rewrite_oid();
+BEGIN
+  rel := coalesce(pg_partition_root(rel), rel);
+  PERFORM set_config('pgfollow.rewritten',
+    coalesce(nullif(current_setting('pgfollow.rewritten', true), ''), '') || rel::text || ',', true);
+END
+$fn$;
 
 -- ddl_command_end: describe every table (ordinary or partitioned, permanent) the command touched.
 -- Runs as the installing superuser (SECURITY DEFINER) so that any role's DDL is captured, and never
@@ -66,43 +139,68 @@ CREATE OR REPLACE FUNCTION pgfollow.on_ddl_command_end() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   tables jsonb := '[]'::jsonb;
+  gone jsonb := '[]'::jsonb;
+  rewritten oid[];
+  reload oid[] := '{}';
   rel record;
 BEGIN
   IF current_setting('pgfollow.capturing', true) = 'on' THEN
     RETURN;
   END IF;
   BEGIN
+    rewritten := string_to_array(rtrim(coalesce(current_setting('pgfollow.rewritten', true), ''), ','), ',')::oid[];
+    PERFORM set_config('pgfollow.rewritten', '', true);
     FOR rel IN
-      SELECT DISTINCT c.oid, c.relkind, c.relreplident
+      SELECT DISTINCT c.oid, c.relkind, c.relreplident, c.relpersistence, c.relispartition,
+             n.nspname, c.relname
         FROM pg_event_trigger_ddl_commands() cmd
         JOIN pg_class c ON c.oid = CASE
-               WHEN cmd.classid = 'pg_class'::regclass AND cmd.objsubid = 0 THEN
+               WHEN cmd.classid = 'pg_class'::regclass THEN
                  CASE (SELECT relkind FROM pg_class WHERE oid = cmd.objid)
                    WHEN 'i' THEN (SELECT indrelid FROM pg_index WHERE indexrelid = cmd.objid)
+                   WHEN 'I' THEN (SELECT indrelid FROM pg_index WHERE indexrelid = cmd.objid)
                    ELSE cmd.objid END
-               WHEN cmd.classid = 'pg_class'::regclass THEN cmd.objid
                WHEN cmd.classid = 'pg_constraint'::regclass THEN
                  (SELECT conrelid FROM pg_constraint WHERE oid = cmd.objid)
                WHEN cmd.classid = 'pg_attrdef'::regclass THEN
                  (SELECT adrelid FROM pg_attrdef WHERE oid = cmd.objid)
              END
-       WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND NOT c.relispartition
-         AND c.relnamespace <> 'pgfollow'::regnamespace
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'pgfollow'
     LOOP
+      IF rel.relpersistence <> 'p' THEN
+        -- Temporary and unlogged tables are never decoded; a table turned UNLOGGED leaves the follow.
+        IF rel.relpersistence = 'u' THEN
+          gone := gone || jsonb_build_array(jsonb_build_object('oid', rel.oid::bigint, 'schema', rel.nspname, 'name', rel.relname));
+        END IF;
+        CONTINUE;
+      END IF;
       -- UPDATE and DELETE fail upstream on a published table without a replica identity: a table
-      -- without a primary key gets REPLICA IDENTITY FULL so it stays writable.
+      -- (or partition) without a primary key gets REPLICA IDENTITY FULL so it stays writable.
       IF rel.relreplident = 'd' AND NOT EXISTS (
            SELECT 1 FROM pg_constraint WHERE conrelid = rel.oid AND contype = 'p') THEN
         PERFORM set_config('pgfollow.capturing', 'on', true);
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', rel.oid::regclass);
         PERFORM set_config('pgfollow.capturing', 'off', true);
       END IF;
+      -- Partitions are followed through their root (the publication publishes via the root).
+      CONTINUE WHEN rel.relispartition;
       tables := tables || jsonb_build_array(pgfollow.describe_table(rel.oid));
+      IF rel.oid = ANY (rewritten) THEN
+        reload := reload || rel.oid;
+      END IF;
     END LOOP;
+    IF jsonb_array_length(gone) > 0 THEN
+      PERFORM pgfollow.emit(jsonb_build_object(
+        'op', 'drop', 'tag', tg_tag, 'tables', gone, 'indexes', '[]'::jsonb, 'query', left(current_query(), 2000)));
+    END IF;
     IF jsonb_array_length(tables) > 0 THEN
       PERFORM pgfollow.emit(jsonb_build_object(
         'op', 'ddl', 'tag', tg_tag, 'tables', tables, 'query', left(current_query(), 2000)));
     END IF;
+    FOR i IN 1 .. coalesce(array_length(reload, 1), 0) LOOP
+      PERFORM pgfollow.emit_rows(reload[i]);
+    END LOOP;
   EXCEPTION WHEN OTHERS THEN
     PERFORM set_config('pgfollow.capturing', 'off', true);
     PERFORM pgfollow.emit(jsonb_build_object(
@@ -113,23 +211,33 @@ BEGIN
 END
 $fn$;
 
--- sql_drop: tables are only visible here once dropped, under DROP TABLE, DROP SCHEMA ... CASCADE,
--- DROP OWNED and others alike.
+-- sql_drop: tables and indexes are only visible here once dropped, under DROP TABLE, DROP INDEX,
+-- DROP SCHEMA ... CASCADE, DROP OWNED and others alike.
 CREATE OR REPLACE FUNCTION pgfollow.on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   dropped jsonb;
+  indexes jsonb;
 BEGIN
   SELECT jsonb_agg(jsonb_build_object('oid', d.objid::bigint, 'schema', d.schema_name, 'name', d.object_name))
     INTO dropped
     FROM pg_event_trigger_dropped_objects() d
    WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'table'
      AND NOT d.is_temporary AND d.schema_name IS DISTINCT FROM 'pgfollow';
-  IF dropped IS NOT NULL THEN
+  SELECT jsonb_agg(d.objid::bigint)
+    INTO indexes
+    FROM pg_event_trigger_dropped_objects() d
+   WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'index'
+     AND NOT d.is_temporary AND d.schema_name IS DISTINCT FROM 'pgfollow';
+  IF dropped IS NOT NULL OR indexes IS NOT NULL THEN
     PERFORM pgfollow.emit(jsonb_build_object(
-      'op', 'drop', 'tag', tg_tag, 'tables', dropped, 'query', left(current_query(), 2000)));
+      'op', 'drop', 'tag', tg_tag, 'tables', coalesce(dropped, '[]'::jsonb), 'indexes', coalesce(indexes, '[]'::jsonb),
+      'query', left(current_query(), 2000)));
   END IF;
 EXCEPTION WHEN OTHERS THEN
+  PERFORM pgfollow.emit(jsonb_build_object(
+    'op', 'error', 'tag', tg_tag, 'query', left(current_query(), 2000),
+    'message', 'pgfollow could not capture this DROP: ' || SQLERRM));
   RAISE WARNING 'pgfollow: could not capture % for the followers: %', tg_tag, SQLERRM;
 END
 $fn$;
@@ -140,4 +248,6 @@ CREATE EVENT TRIGGER pgfollow_ddl_command_end ON ddl_command_end
 DROP EVENT TRIGGER IF EXISTS pgfollow_sql_drop;
 CREATE EVENT TRIGGER pgfollow_sql_drop ON sql_drop
   EXECUTE FUNCTION pgfollow.on_sql_drop();
-
+DROP EVENT TRIGGER IF EXISTS pgfollow_table_rewrite;
+CREATE EVENT TRIGGER pgfollow_table_rewrite ON table_rewrite
+  EXECUTE FUNCTION pgfollow.on_table_rewrite();

@@ -15,7 +15,9 @@ import type { SqliteValue } from './codec.js';
 /** A capture message, as emitted by sql/capture.sql. */
 export type Capture =
   | { op: 'ddl'; tag: string; tables: TableDesc[]; query?: string }
-  | { op: 'drop'; tag: string; tables: { oid: number; schema: string; name: string }[]; query?: string }
+  | { op: 'drop'; tag: string; tables: { oid: number; schema: string; name: string }[]; indexes?: number[]; query?: string }
+  | { op: 'reload'; oid: number }
+  | { op: 'rows'; oid: number; rows: (string | null)[][] }
   | { op: 'error'; tag: string; message: string; query?: string };
 
 export const CAPTURE_PREFIX = 'pgfollow';
@@ -44,11 +46,20 @@ export class Applier {
   /** Inside an upstream transaction (between Begin and Commit). */
   private upstreamTxn = false;
   private skipping = false;
-  /** DML for a relation the capture has not described yet (CREATE TABLE AS writes rows first). */
-  private readonly early = new Map<number, Change[]>();
+  /**
+   * Rows inserted into a relation the capture has not described yet: CREATE TABLE AS and SELECT
+   * INTO write their rows before ddl_command_end fires. Kept in a TEMP table, not in memory, so a
+   * large CREATE TABLE AS costs disk, not RAM; replayed when the description arrives.
+   */
+  private readonly early = new Map<number, Relation>();
+  private readonly stashEarly: Statement;
+  private readonly readEarly: Statement;
+  private readonly clearEarly: Statement;
   private durable: Lsn;
   private committed: Lsn;
   private changedInTxn = false;
+  /** A SAVEPOINT guards the current upstream transaction inside a batch. */
+  private savepoint = false;
   readonly stats: ApplyStats = { rows: 0, xacts: 0 };
   /** When the oldest commit not yet flushed to SQLite was applied (ms), or 0. */
   pendingSince = 0;
@@ -59,6 +70,10 @@ export class Applier {
     this._catalog = new Catalog(db);
     this.getState = db.prepare('SELECT value FROM _pgfollow_state WHERE key = ?').pluck();
     this.setState = db.prepare('INSERT OR REPLACE INTO _pgfollow_state (key, value) VALUES (?, ?)');
+    db.exec('CREATE TEMP TABLE IF NOT EXISTS _pgfollow_early (seq INTEGER PRIMARY KEY, oid INTEGER NOT NULL, row TEXT NOT NULL)');
+    this.stashEarly = db.prepare('INSERT INTO temp._pgfollow_early (oid, row) VALUES (?, ?)');
+    this.readEarly = db.prepare('SELECT row FROM temp._pgfollow_early WHERE oid = ? ORDER BY seq').pluck();
+    this.clearEarly = db.prepare('DELETE FROM temp._pgfollow_early WHERE oid = ?');
     const lsn = this.state('applied_lsn');
     this.durable = this.committed = lsn ? parseLsn(lsn) : 0n;
   }
@@ -83,20 +98,33 @@ export class Applier {
         this.upstreamTxn = true;
         // A transaction whose commit record lies before the durable position was applied already.
         this.skipping = c.finalLsn < this.durable;
-        if (!this.skipping) this.open();
+        if (!this.skipping) {
+          if (this.sqliteTxn) {
+            // Joining a batch of earlier transactions: a savepoint lets a failure here undo this
+            // transaction alone and keep the ones before it.
+            this.db.exec('SAVEPOINT upstream_txn');
+            this.savepoint = true;
+          } else {
+            this.open();
+          }
+        }
         this.changedInTxn = false;
         return;
       case 'commit':
         this.upstreamTxn = false;
         if (this.skipping) { this.skipping = false; return; }
         if (this.early.size > 0) {
-          const oids = [...this.early.keys()].join(', ');
+          const names = [...this.early.values()].map((r) => `${r.schema}.${r.name}`).join(', ');
           this.early.clear();
-          throw new PgFollowError('CANNOT_MIRROR', `rows arrived for table(s) with OID ${oids} that the capture never described`, {
-            hint: 'was pgfollow installed on the upstream (pgfollow install) before these tables were created? resync the follow',
+          throw new PgFollowError('CANNOT_MIRROR', `rows arrived for ${names}, which the DDL capture never described`, {
+            hint: 'was pgfollow installed on the upstream before this table was created? resync the follow',
           });
         }
         this.setState.run('applied_lsn', formatLsn(c.endLsn));
+        if (this.savepoint) {
+          this.db.exec('RELEASE upstream_txn');
+          this.savepoint = false;
+        }
         this.committed = c.endLsn;
         this.lastCommitTime = c.commitTime;
         if (this.changedInTxn) this.stats.xacts++;
@@ -146,14 +174,27 @@ export class Applier {
   }
 
   /** Drops whatever was applied since the last flush, e.g. after an error. */
+  /**
+   * Undoes the upstream transaction being applied, e.g. after an error. Whole transactions applied
+   * before it in the same batch are committed: the follow stops right before the failing one.
+   */
   rollback(): void {
     if (this.sqliteTxn) {
-      this.db.exec('ROLLBACK');
+      if (this.savepoint) {
+        this.db.exec('ROLLBACK TO upstream_txn');
+        this.db.exec('RELEASE upstream_txn');
+        this.db.exec('COMMIT');
+        this.durable = this.committed;
+      } else {
+        this.db.exec('ROLLBACK');
+      }
       this.sqliteTxn = false;
     }
+    this.savepoint = false;
     this.upstreamTxn = false;
     this.skipping = false;
     this.early.clear();
+    this.db.exec('DELETE FROM temp._pgfollow_early');
     this.plans.clear();
     this.committed = this.durable;
     this.pendingSince = 0;
@@ -165,7 +206,11 @@ export class Applier {
   copyTable(desc: TableDesc): (rows: Tuple[]) => void {
     this.open();
     this.catalog.reconcile(desc);
-    const t = this.catalog.get(desc.oid)!;
+    return this.loader(this.catalog.get(desc.oid)!);
+  }
+
+  /** Inserts whole rows of Postgres text values, in column order: the initial copy and reloads. */
+  private loader(t: Table): (rows: Tuple[]) => void {
     const cols = t.columns;
     const insert = this.db.prepare(`INSERT INTO ${quoteIdent(t.sqliteName)} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
     const values: SqliteValue[] = new Array(cols.length);
@@ -214,12 +259,21 @@ export class Applier {
     switch (m.op) {
       case 'ddl':
         for (const desc of m.tables) {
-          this.catalog.reconcile(desc, m.query);
+          try {
+            this.catalog.reconcile(desc);
+          } catch (e) {
+            // Name the statement: the DBA must find what upstream did that SQLite cannot follow.
+            if (!(e instanceof PgFollowError)) throw e;
+            throw new PgFollowError(e.code, `${e.message}; upstream statement (${m.tag}): ${(m.query ?? '').slice(0, 300)}`, { hint: e.hint, cause: e });
+          }
           this.plans.delete(desc.oid);
           const early = this.early.get(desc.oid);
           if (early) {
             this.early.delete(desc.oid);
-            for (const c of early) this.apply(c);
+            for (const row of this.readEarly.all(desc.oid) as string[]) {
+              this.dml({ tag: 'insert', relation: early, values: JSON.parse(row) as Tuple });
+            }
+            this.clearEarly.run(desc.oid);
           }
         }
         this.changedInTxn = true;
@@ -228,10 +282,25 @@ export class Applier {
         for (const d of m.tables) {
           this.catalog.drop(d.oid);
           this.plans.delete(d.oid);
-          this.early.delete(d.oid);
+          if (this.early.delete(d.oid)) this.clearEarly.run(d.oid);
         }
+        for (const oid of m.indexes ?? []) this.catalog.dropIndex(oid);
         this.changedInTxn = true;
         return;
+      case 'reload': {
+        // The statement rewrote every row without logging row changes; the content follows.
+        const t = this.catalog.get(m.oid);
+        if (!t) throw new PgFollowError('PROTOCOL', `reload of table OID ${m.oid}, which was never described`);
+        this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
+        this.changedInTxn = true;
+        return;
+      }
+      case 'rows': {
+        const t = this.catalog.get(m.oid);
+        if (!t) throw new PgFollowError('PROTOCOL', `rows for table OID ${m.oid}, which was never described`);
+        this.loader(t)(m.rows);
+        return;
+      }
       case 'error':
         throw new PgFollowError('CANNOT_MIRROR', `${m.tag}: ${m.message}`, {
           hint: `statement: ${(m.query ?? '').slice(0, 300)}; fix the cause upstream, then resync the follow`,
@@ -246,14 +315,13 @@ export class Applier {
   private unknown(r: Relation, c?: Change): void {
     // pgfollow's own control table is published with everything else; it is not mirrored.
     if (r.schema === 'pgfollow') return;
-    if (c) {
-      const list = this.early.get(r.oid) ?? [];
-      list.push(c);
-      this.early.set(r.oid, list);
+    if (c?.tag === 'insert') {
+      this.early.set(r.oid, r);
+      this.stashEarly.run(r.oid, JSON.stringify(c.values));
       return;
     }
-    throw new PgFollowError('CANNOT_MIRROR', `TRUNCATE of ${r.schema}.${r.name}, a table the capture never described`, {
-      hint: 'resync the follow',
+    throw new PgFollowError('CANNOT_MIRROR', `${c ? c.tag.toUpperCase() : 'TRUNCATE'} on ${r.schema}.${r.name}, a table the DDL capture never described`, {
+      hint: 'was pgfollow installed on the upstream before this table was created? resync the follow',
     });
   }
 
@@ -267,6 +335,14 @@ export class Applier {
     if (missing.length) {
       throw new PgFollowError('CANNOT_MIRROR', `table ${r.schema}.${r.name}: column(s) ${missing.join(', ')} arrived in the stream but are not in the captured schema`, {
         hint: 'the capture and the data disagree; resync the follow',
+      });
+    }
+    // pgoutput leaves out generated columns it does not publish (all of them before Postgres 18,
+    // virtual ones always): their SQLite value would silently be NULL or stale.
+    const unsent = table.columns.filter((c) => c.generated && !r.columns.some((rc) => rc.name === c.name)).map((c) => c.name);
+    if (unsent.length) {
+      throw new PgFollowError('CANNOT_MIRROR', `table ${r.schema}.${r.name}: generated column(s) ${unsent.join(', ')} are not sent by logical replication (stored generated columns are published from Postgres 18 on, virtual ones never)`, {
+        hint: 'upgrade the upstream to Postgres 18 (stored columns), or make them ordinary columns (e.g. filled by a trigger); then resync the follow',
       });
     }
     const cols = targets as Column[];

@@ -14,6 +14,7 @@ import { PgFollowError, describeError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { silentLogger, type Logger } from './log.js';
 import { checkUpstream, connect, ensurePublication, isConnectionError, slotExists, upstreamConfig } from './upstream.js';
+import { captureFilter, filterCapture, type TableSet } from './tableset.js';
 
 export type FollowState = 'starting' | 'copying' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
 
@@ -29,6 +30,8 @@ export interface FollowStatus {
   tables: number;
   lastError: string | null;
   lastErrorAt: Date | null;
+  /** Last time everything the server had sent was applied and confirmed. */
+  caughtUpAt: Date | null;
 }
 
 export interface FollowerOptions {
@@ -49,12 +52,14 @@ export interface FollowerOptions {
   minBackoffMs?: number;
   /** Default 30 000 ms. */
   maxBackoffMs?: number;
+  /** Tables to follow (start_follow's options). Default: all tables. */
+  tables?: TableSet;
 }
 
 export class Follower {
   readonly status: FollowStatus = {
     state: 'starting', receivedLsn: null, appliedLsn: null, ackedLsn: null, appliedAt: null,
-    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null,
+    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null,
   };
   private readonly log: Logger;
   private readonly cfg: pg.ClientConfig;
@@ -107,7 +112,7 @@ export class Follower {
     let start: Lsn;
     try {
       await checkUpstream(client);
-      await ensurePublication(client, this.opts.publication);
+      await ensurePublication(client, this.opts.publication, this.opts.tables);
       const copied = applier.state('slot_name') === this.opts.slot && applier.appliedLsn > 0n;
       const hasSlot = await slotExists(client, this.opts.slot);
       if (copied && !hasSlot) {
@@ -172,15 +177,22 @@ export class Follower {
       fail = (e: unknown) => {
         if (failed) return;
         failed = e;
-        applier.rollback();
+        try {
+          applier.rollback();
+          this.status.appliedLsn = applier.durableLsn;
+        } catch (rollbackError) {
+          this.log('error', 'SQLite rollback failed', { error: describeError(rollbackError) });
+        }
         service.stop().catch(() => {}).finally(() => reject(e));
       };
 
+      // Logical messages are not filtered by publication: the capture of tables outside the set is dropped here.
+      const keep = captureFilter(this.opts.tables);
       service.on('data', (_lsn: string, change: Change) => {
         if (failed) return;
         try {
           if (change.tag === 'begin' && applier.hasPending && Date.now() - applier.pendingSince >= maxDelay) flush();
-          applier.apply(change);
+          applier.apply(keep ? filterCapture(change, (d) => keep(d, applier.catalog.get(d.oid) !== undefined)) : change);
           if (change.tag === 'commit') {
             this.status.receivedLsn = change.endLsn;
             if (!flushScheduled) {
@@ -200,7 +212,10 @@ export class Follower {
         // position concerns this follow any more: confirming it lets the slot release WAL.
         const idle = !applier.inUpstreamTxn && !applier.hasPending;
         const pos = idle && walEnd > applier.durableLsn ? walEnd : applier.durableLsn;
-        if (shouldRespond || pos > acked) ack(pos);
+        if (idle && pos >= walEnd) this.status.caughtUpAt = new Date();
+        const advanced = pos > acked;
+        if (shouldRespond || advanced) ack(pos);
+        if (advanced) this.emit();
       });
       service.on('error', (e: unknown) => fail(e));
       service.on('start', () => {
@@ -236,6 +251,8 @@ export class Follower {
       // FULL: a commit is on disk before it is acknowledged upstream.
       db.pragma('synchronous = FULL');
       db.pragma('busy_timeout = 10000');
+      if (process.env.BENCH_CACHE) db.pragma(`cache_size = ${process.env.BENCH_CACHE}`);
+      if (process.env.BENCH_CKPT) db.pragma(`wal_autocheckpoint = ${process.env.BENCH_CKPT}`);
       db.defaultSafeIntegers(false);
       this.db = db;
       this.applier = new Applier(db);

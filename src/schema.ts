@@ -23,6 +23,17 @@ export interface ColumnDesc {
   missing: string | null;
 }
 
+export interface IndexDesc {
+  oid: number;
+  name: string;
+  unique: boolean;
+  /** Key columns by attnum; 0 stands for an expression. */
+  columns: number[];
+  partial: boolean;
+  /** pg_get_indexdef(), for messages. */
+  definition: string;
+}
+
 export interface TableDesc {
   oid: number;
   schema: string;
@@ -32,6 +43,7 @@ export interface TableDesc {
   columns: ColumnDesc[];
   primary_key: number[] | null;
   unique: number[][];
+  indexes?: IndexDesc[];
 }
 
 export interface Column extends ColumnDesc {
@@ -70,6 +82,12 @@ CREATE TABLE IF NOT EXISTS _pgfollow_tables (
   sqlite_name TEXT NOT NULL UNIQUE,
   description TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS _pgfollow_skipped (
+  object TEXT PRIMARY KEY,
+  table_oid INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  definition TEXT
+);
 CREATE TABLE IF NOT EXISTS _pgfollow_columns (
   table_oid INTEGER NOT NULL,
   attnum INTEGER NOT NULL,
@@ -98,20 +116,72 @@ export class Catalog {
   all(): Table[] { return [...this.tables.values()]; }
 
   /** Makes the SQLite table match the description: create, rename, add/drop/rename columns, or rebuild. */
-  reconcile(desc: TableDesc, query?: string): void {
+  reconcile(desc: TableDesc): void {
     const next = build(desc);
     const prev = this.tables.get(desc.oid);
     if (!prev) {
-      this.assertNameFree(next.sqliteName, desc, query);
+      this.assertNameFree(next.sqliteName, desc);
       this.db.exec(createTableSql(next, next.sqliteName));
     } else {
       if (prev.sqliteName !== next.sqliteName) {
-        this.assertNameFree(next.sqliteName, desc, query);
+        this.assertNameFree(next.sqliteName, desc);
         this.db.exec(`ALTER TABLE ${quoteIdent(prev.sqliteName)} RENAME TO ${quoteIdent(next.sqliteName)}`);
       }
-      this.alterColumns(prev, next);
+      if (this.alterColumns(prev, next)) {
+        this.syncIndexes([], next);
+        this.remember(next);
+        return;
+      }
     }
+    this.syncIndexes(prev?.desc.indexes ?? [], next);
     this.remember(next);
+  }
+
+  /** Drops an index dropped upstream (DROP INDEX); a no-op for indexes pgfollow does not know. */
+  dropIndex(oid: number): void {
+    for (const t of this.tables.values()) {
+      const idx = t.desc.indexes?.find((i) => i.oid === oid);
+      if (!idx) continue;
+      this.db.exec(`DROP INDEX IF EXISTS ${quoteIdent(indexName(t, idx))}`);
+      this.db.prepare('DELETE FROM _pgfollow_skipped WHERE object = ?').run(indexName(t, idx));
+      this.remember(build({ ...t.desc, indexes: t.desc.indexes!.filter((i) => i.oid !== oid) }));
+      return;
+    }
+  }
+
+  /** Objects not mirrored, each with the reason: reported in the follow's status. */
+  skipped(): { object: string; reason: string }[] {
+    return this.db.prepare('SELECT object, reason FROM _pgfollow_skipped ORDER BY object').all() as { object: string; reason: string }[];
+  }
+
+  /**
+   * Indexes by OID: plain column indexes are mirrored; expression and partial indexes are not
+   * (their SQL is Postgres's) and are recorded in _pgfollow_skipped instead. An index is not data,
+   * so skipping one is allowed, never silently.
+   */
+  private syncIndexes(before: IndexDesc[], next: Table): void {
+    const after = new Map((next.desc.indexes ?? []).map((i) => [i.oid, i]));
+    const same = (a: IndexDesc, b: IndexDesc) => a.name === b.name && a.unique === b.unique && a.partial === b.partial && JSON.stringify(a.columns) === JSON.stringify(b.columns);
+    const kept = new Set<number>();
+    for (const old of before) {
+      const now = after.get(old.oid);
+      if (now && same(old, now) && this.tables.get(next.desc.oid)?.sqliteName === next.sqliteName) { kept.add(old.oid); continue; }
+      const oldTable = this.tables.get(next.desc.oid) ?? next;
+      this.db.exec(`DROP INDEX IF EXISTS ${quoteIdent(indexName(oldTable, old))}`);
+      this.db.prepare('DELETE FROM _pgfollow_skipped WHERE object = ?').run(indexName(oldTable, old));
+    }
+    const byAttnum = new Map(next.columns.map((c) => [c.attnum, c]));
+    for (const idx of after.values()) {
+      if (kept.has(idx.oid)) continue;
+      const name = indexName(next, idx);
+      const cols = idx.columns.map((a) => byAttnum.get(a));
+      if (idx.partial || cols.some((c) => !c)) {
+        this.db.prepare('INSERT OR REPLACE INTO _pgfollow_skipped (object, table_oid, reason, definition) VALUES (?, ?, ?, ?)')
+          .run(name, next.desc.oid, `index ${idx.name} not mirrored: ${idx.partial ? 'partial' : 'expression'} index`, idx.definition);
+        continue;
+      }
+      this.db.exec(`CREATE ${idx.unique ? 'UNIQUE ' : ''}INDEX ${quoteIdent(name)} ON ${quoteIdent(next.sqliteName)} (${cols.map((c) => quoteIdent(c!.name)).join(', ')})`);
+    }
   }
 
   drop(oid: number): void {
@@ -120,6 +190,7 @@ export class Catalog {
     this.db.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.sqliteName)}`);
     this.db.prepare('DELETE FROM _pgfollow_tables WHERE oid = ?').run(oid);
     this.db.prepare('DELETE FROM _pgfollow_columns WHERE table_oid = ?').run(oid);
+    this.db.prepare('DELETE FROM _pgfollow_skipped WHERE table_oid = ?').run(oid);
     this.tables.delete(oid);
   }
 
@@ -132,10 +203,10 @@ export class Catalog {
     this.tables.set(t.desc.oid, t);
   }
 
-  private assertNameFree(name: string, desc: TableDesc, query?: string): void {
+  private assertNameFree(name: string, desc: TableDesc): void {
     if (/^sqlite_/i.test(name) || /^_pgfollow_/i.test(name)) {
       throw new PgFollowError('CANNOT_MIRROR', `table ${desc.schema}.${desc.name} cannot be mirrored: SQLite reserves the name "${name}"`, {
-        hint: `rename the table upstream${query ? ` (statement: ${query.slice(0, 200)})` : ''}`,
+        hint: 'rename the table upstream, then resync the follow',
       });
     }
     const exists = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE").get(name);
@@ -147,38 +218,39 @@ export class Catalog {
   }
 
   /**
-   * Column changes by attnum. Renames, drops and plain additions are done in place; anything SQLite
-   * cannot ALTER (type, NOT NULL, key or unique changes) rebuilds the table, copying rows by attnum.
+   * Column changes by attnum. Renames and plain additions are done in place; anything else SQLite
+   * cannot ALTER (dropped columns, type, NOT NULL, default, key or unique changes) rebuilds the
+   * table, copying rows by attnum. Returns true when the table was rebuilt.
    */
-  private alterColumns(prev: Table, next: Table): void {
+  private alterColumns(prev: Table, next: Table): boolean {
     const before = new Map(prev.columns.map((c) => [c.attnum, c]));
     const after = new Map(next.columns.map((c) => [c.attnum, c]));
-    const shapeChanged =
+    const rebuild =
       JSON.stringify(prev.desc.primary_key ?? []) !== JSON.stringify(next.desc.primary_key ?? []) ||
       JSON.stringify(prev.desc.unique) !== JSON.stringify(next.desc.unique) ||
+      prev.columns.some((p) => !after.has(p.attnum)) ||
       next.columns.some((c) => {
         const p = before.get(c.attnum);
         if (!p) return c.notnull && c.missing === null; // SQLite cannot ADD a NOT NULL column without a default
-        return p.codec.declared !== c.codec.declared || p.notnull !== c.notnull;
+        return p.codec.declared !== c.codec.declared || p.notnull !== c.notnull || defaultClause(p) !== defaultClause(c);
       });
-    const table = quoteIdent(next.sqliteName);
-    if (shapeChanged) {
+    if (rebuild) {
       this.rebuild(prev, next);
-      return;
+      return true;
     }
-    for (const p of prev.columns) {
-      if (!after.has(p.attnum)) this.db.exec(`ALTER TABLE ${table} DROP COLUMN ${quoteIdent(p.name)}`);
-    }
+    const table = quoteIdent(next.sqliteName);
     for (const c of next.columns) {
       const p = before.get(c.attnum);
       if (p && p.name !== c.name) {
         this.db.exec(`ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(p.name)} TO ${quoteIdent(c.name)}`);
       } else if (!p) {
-        const dflt = c.missing === null ? '' : ` DEFAULT ${quoteLiteral(c.codec.decode(c.missing))}`;
-        const notnull = c.notnull ? ' NOT NULL' : '';
-        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(c.name)} ${c.codec.declared}${notnull}${dflt}`);
+        // Rows that existed take the default Postgres gave them (attmissingval), not the column's
+        // current default expression.
+        const fill = c.missing === null ? '' : ` DEFAULT ${quoteLiteral(c.codec.decode(c.missing))}`;
+        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(c.name)} ${c.codec.declared}${c.notnull ? ' NOT NULL' : ''}${fill || defaultClause(c)}`);
       }
     }
+    return false;
   }
 
   private rebuild(prev: Table, next: Table): void {
@@ -206,10 +278,36 @@ function build(desc: TableDesc): Table {
 function createTableSql(t: Table, name: string): string {
   const byAttnum = new Map(t.columns.map((c) => [c.attnum, c]));
   const names = (attnums: number[]) => attnums.map((a) => quoteIdent(byAttnum.get(a)?.name ?? `?${a}`)).join(', ');
-  const parts = t.columns.map((c) => `${quoteIdent(c.name)} ${c.codec.declared}${c.notnull ? ' NOT NULL' : ''}`);
+  const parts = t.columns.map((c) => `${quoteIdent(c.name)} ${c.codec.declared}${c.notnull ? ' NOT NULL' : ''}${defaultClause(c)}`);
   if (t.desc.primary_key?.length) parts.push(`PRIMARY KEY (${names(t.desc.primary_key)})`);
   for (const u of t.desc.unique) parts.push(`UNIQUE (${names(u)})`);
   // A table whose columns were all dropped upstream still exists there; SQLite needs one column.
   if (parts.length === 0) parts.push('"_pgfollow_no_columns" INTEGER');
   return `CREATE TABLE ${quoteIdent(name)} (${parts.join(', ')})`;
+}
+
+/** SQLite name of a mirrored index: like tables, `name` in schema public, `schema.name` elsewhere. */
+function indexName(t: Table, idx: IndexDesc): string {
+  return sqliteNameOf({ schema: t.desc.schema, name: idx.name });
+}
+
+/**
+ * The column's DEFAULT in SQLite: mirrored when Postgres's default is a literal (`'x'::text`,
+ * `42`, `true`, `NULL::integer`); expressions such as now() or nextval() are Postgres's own and
+ * are not mirrored (pgfollow always writes every column, so they never matter to the copy).
+ */
+export function defaultClause(c: Column): string {
+  const expr = c.default;
+  if (expr === null || c.generated || c.identity) return '';
+  let text: string | null = null;
+  let m: RegExpExecArray | null;
+  if ((m = /^'((?:[^']|'')*)'(?:::[\w ."\[\]]+(?:\([\d, ]+\))?(?:\[\])*)?$/.exec(expr))) text = m[1].replace(/''/g, "'");
+  else if ((m = /^\(?(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\)?(?:::[\w ]+(?:\([\d, ]+\))?)?$/i.exec(expr))) text = m[1];
+  else if (expr === 'true' || expr === 'false') text = expr === 'true' ? 't' : 'f';
+  else return '';
+  try {
+    return ` DEFAULT ${quoteLiteral(c.codec.decode(text))}`;
+  } catch {
+    return '';
+  }
 }

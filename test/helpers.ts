@@ -141,9 +141,14 @@ export async function compareAll(client: pg.Client, file: string): Promise<Compa
       const name = sqliteNameOf(d);
       if (!sqliteTables.includes(name)) continue;
       const cols = d.columns.map((c) => ({ name: c.name, codec: columnCodec(c) }));
-      const sqliteCols = (db.prepare(`PRAGMA table_info("${name.replace(/"/g, '""')}")`).all() as { name: string }[]).map((c) => c.name);
-      if (JSON.stringify(sqliteCols) !== JSON.stringify(cols.map((c) => c.name))) {
-        problems.push(`${name}: columns differ: upstream ${JSON.stringify(cols.map((c) => c.name))} vs SQLite ${JSON.stringify(sqliteCols)}`);
+      // Shape: column names in order, declared types, NOT NULL and primary key membership.
+      const info = db.prepare(`PRAGMA table_info("${name.replace(/"/g, '""')}")`).all() as { name: string; type: string; notnull: bigint; pk: bigint }[];
+      const pkCols = new Set((d.primary_key ?? []).map((a) => d.columns.find((c) => c.attnum === a)?.name));
+      const want = d.columns.map((c, i) => `${c.name} ${cols[i].codec.declared.toLowerCase()}${c.notnull ? ' NOT NULL' : ''}${pkCols.has(c.name) ? ' PK' : ''}`);
+      // SQLite reports its own type names (TEXT, INT, ...) in upper case, whatever was declared.
+      const have = info.map((c) => `${c.name} ${c.type.toLowerCase()}${Number(c.notnull) ? ' NOT NULL' : ''}${Number(c.pk) ? ' PK' : ''}`);
+      if (JSON.stringify(want) !== JSON.stringify(have)) {
+        problems.push(`${name}: shape differs: upstream ${JSON.stringify(want)} vs SQLite ${JSON.stringify(have)}`);
         continue;
       }
       const q = `SELECT ${cols.map((c) => pg.escapeIdentifier(c.name)).join(', ') || 'NULL'} FROM ${pg.escapeIdentifier(d.schema)}.${pg.escapeIdentifier(d.name)}`;
