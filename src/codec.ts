@@ -4,7 +4,7 @@
 //
 // The text formats parsed here are those of the type output functions in the Postgres sources
 // (array_out, record_out, range_out, multirange_out, byteaout, timestamptz_out) under the session
-// settings the worker uses: DateStyle 'ISO, MDY', IntervalStyle postgres, TimeZone UTC,
+// settings the worker uses (src/upstream.ts): DateStyle ISO, IntervalStyle postgres, TimeZone UTC,
 // bytea_output hex (escape is read too). See "Value mapping (target)" in the design notes.
 //
 // What is stored, per Postgres type:
@@ -12,17 +12,19 @@
 //   int2 int4 int8 oid     INTEGER; a JS number when it is a safe integer, else a bigint, so int8
 //                          is exact over its whole range.
 //   numeric                TEXT exactly as Postgres prints it ('NaN', 'Infinity', trailing zeros).
-//   float4 float8          REAL, ±Infinity included. NaN is stored as the TEXT 'NaN' because
-//                          SQLite turns a NaN REAL into NULL. The sign of -0 is lost: SQLite's REAL
-//                          affinity keeps integral reals as integers on disk, so -0 reads back 0.
+//   float4 float8          REAL, ±Infinity and -0 included. NaN is stored as the TEXT 'NaN'
+//                          because SQLite turns a NaN REAL into NULL. The column is declared with
+//                          BLOB affinity (no conversion, e.g. float8_blob): under REAL affinity
+//                          SQLite writes integral reals as integers on disk and -0 would read 0.
 //   bool                   INTEGER 0 / 1.
 //   text varchar bpchar    TEXT.
 //   name "char" citext
 //   bytea                  BLOB, the raw bytes.
 //   json jsonb             TEXT, as Postgres prints it.
 //   timestamp              TEXT ISO 8601, 'YYYY-MM-DDTHH:MM:SS[.ffffff]'.
-//   timestamptz            TEXT ISO 8601 in UTC, 'YYYY-MM-DDTHH:MM:SS[.ffffff]Z' (microseconds
-//                          kept; any offset Postgres prints is applied exactly).
+//   timestamptz            TEXT ISO 8601 in UTC, 'YYYY-MM-DDTHH:MM:SS.ffffffZ': always six
+//                          fractional digits, so that the text sorts in time order ('05Z' would
+//                          sort after '05.5Z'); any offset Postgres prints is applied exactly.
 //   date time timetz       TEXT as Postgres prints it, which is already ISO 8601.
 //   BC dates/timestamps    ISO form as above followed by ' BC', as Postgres writes them, e.g.
 //                          '0044-03-15 BC', '0044-03-15T12:00:00Z BC' (ISO 8601's year 0 and
@@ -87,7 +89,7 @@ export interface ColumnTypeInfo {
 export type Storage = 'INTEGER' | 'REAL' | 'TEXT' | 'BLOB';
 
 export interface ColumnCodec {
-  /** The SQLite declared type: shows the Postgres type, and its affinity is `storage`. */
+  /** The SQLite declared type: shows the Postgres type; its affinity is affinityFor(storage). */
   declared: string;
   /** The SQLite storage class decode() returns (float NaN excepted, see above). */
   storage: Storage;
@@ -109,29 +111,35 @@ export function columnCodec(col: ColumnTypeInfo): ColumnCodec {
 // in this order (https://www.sqlite.org/datatype3.html#determination_of_column_affinity):
 // "INT" → INTEGER; "CHAR", "CLOB" or "TEXT" → TEXT; "BLOB" or nothing → BLOB; "REAL", "FLOA" or
 // "DOUB" → REAL; otherwise NUMERIC. Affinity converts values on insert (NUMERIC turns the TEXT
-// '1.50' into the REAL 1.5), so every declared type here has exactly the affinity of the storage
-// class decode() returns, and SQLite stores what the codec chose.
+// '1.50' into the REAL 1.5), so every declared type here has an affinity that leaves the storage
+// class decode() returns alone, and SQLite stores what the codec chose: the affinity equals the
+// storage class, except for REAL, which gets BLOB affinity (none): REAL affinity stores an
+// integral real as an integer on disk, and -0.0 comes back as 0.0.
 //
 // The rule, which keeps the type readable and is one SQLite type token:
 //   1. Name: the Postgres type name (pg_type.typname: int4, timestamptz, varchar, the domain's or
 //      enum's own name); an array is its element's name + '_array'. ASCII characters other than
 //      letters, digits and '_' become '_' (non-ASCII is kept: SQLite accepts it in names); a
 //      leading digit gets a '_' in front.
-//   2. Words that would pull the affinity away from the storage are split with '_':
+//   2. Words that would pull the affinity away from the one wanted are split with '_':
 //      'int' → 'in_t' unless storage is INTEGER (interval → in_terval, point → poin_t), and for
-//      REAL and BLOB storage also 'char' → 'ch_ar', 'clob' → 'cl_ob', 'text' → 'te_xt', and for
-//      REAL 'blob' → 'bl_ob'.
-//   3. If the name's affinity still differs from the storage, '_int', '_text', '_real' or
-//      '_blob' is appended (numeric → numeric_text, bool → bool_int, bytea → bytea_blob); also
-//      when the name is an SQLite keyword that cannot stand as a type (into, intersect,
-//      constraint).
+//      REAL and BLOB storage also 'char' → 'ch_ar', 'clob' → 'cl_ob', 'text' → 'te_xt'.
+//   3. If the name's affinity still differs from the one wanted, '_int', '_text' or '_blob' is
+//      appended (numeric → numeric_text, bool → bool_int, bytea → bytea_blob, float8 →
+//      float8_blob); also when the name is an SQLite keyword that cannot stand as a type (into,
+//      intersect, constraint).
 //   4. The type modifier from format_type(), if the column has one and it is one or two
 //      integers, goes last, where SQLite's grammar wants it: numeric(12,2) → numeric_text(12,2),
 //      varchar(20) → varchar(20), timestamp(3) with time zone → timestamptz_text(3).
-// Examples: int8, float8, text, varchar(20), bpchar(3), numeric_text(12,2), timestamptz_text,
+// Examples: int8, float8_blob, text, varchar(20), bpchar(3), numeric_text(12,2), timestamptz_text,
 // jsonb_text, bytea_blob, bool_int, oid_int, in_terval_text, in_t4_array_text, text_array.
 
-const AFFINITY_WORD: Record<Storage, string> = { INTEGER: 'int', TEXT: 'text', REAL: 'real', BLOB: 'blob' };
+const AFFINITY_WORD: Record<Storage, string> = { INTEGER: 'int', TEXT: 'text', REAL: 'blob', BLOB: 'blob' };
+
+/** The SQLite affinity a column declared for this storage class has: BLOB (none) for REAL. */
+export function affinityFor(storage: Storage): Storage {
+  return storage === 'REAL' ? 'BLOB' : storage;
+}
 const KEYWORDS = new Set(['into', 'intersect', 'constraint']);
 
 /** SQLite's affinity for a declared type (the rules above). */
@@ -149,8 +157,7 @@ function declaredType(col: ColumnTypeInfo, storage: Storage): string {
   if (name === '' || (name.charCodeAt(0) >= 48 && name.charCodeAt(0) <= 57)) name = '_' + name;
   if (storage !== 'INTEGER') name = name.replace(/(in)(t)/gi, '$1_$2');
   if (storage === 'REAL' || storage === 'BLOB') name = name.replace(/(ch)(ar)|(cl)(ob)|(te)(xt)/gi, (m) => m.slice(0, 2) + '_' + m.slice(2));
-  if (storage === 'REAL') name = name.replace(/(bl)(ob)/gi, '$1_$2');
-  if (sqliteAffinity(name) !== storage || KEYWORDS.has(name.toLowerCase())) name += '_' + AFFINITY_WORD[storage];
+  if (sqliteAffinity(name) !== affinityFor(storage) || KEYWORDS.has(name.toLowerCase())) name += '_' + AFFINITY_WORD[storage];
   return name + typeModifier(col);
 }
 
@@ -341,7 +348,7 @@ export function timestampToIso(s: string): string {
   return sp < 0 ? s : s.substring(0, sp) + 'T' + s.substring(sp + 1);
 }
 
-/** '2024-01-02 03:04:05.123456+00' → '2024-01-02T03:04:05.123456Z', shifting to UTC if needed. */
+/** '2024-01-02 03:04:05.5+00' → '2024-01-02T03:04:05.500000Z', shifting to UTC if needed. */
 export function timestamptzToIso(s: string): string {
   const sp = s.indexOf(' ');
   if (sp < 0) return s; // infinity, -infinity
@@ -350,7 +357,7 @@ export function timestamptzToIso(s: string): string {
   const len = body.length;
   // The common case under TimeZone UTC: the offset is '+00'.
   if (body.charCodeAt(len - 3) === 43 && body.charCodeAt(len - 2) === 48 && body.charCodeAt(len - 1) === 48) {
-    return body.substring(0, sp) + 'T' + body.substring(sp + 1, len - 3) + 'Z' + (bc ? ' BC' : '');
+    return body.substring(0, sp) + 'T' + micros(body.substring(sp + 1, len - 3)) + 'Z' + (bc ? ' BC' : '');
   }
   return shiftToUtc(body, sp, bc);
 }
@@ -375,8 +382,13 @@ function shiftToUtc(body: string, sp: number, bc: boolean): string {
   const outYear = y <= 0 ? 1 - y : y;
   return (
     String(outYear).padStart(4, '0') + '-' + pad2(mo) + '-' + pad2(d) + 'T' +
-    pad2(hh) + ':' + pad2(mi) + ':' + pad2(ss) + (m[7] ?? '') + 'Z' + (y <= 0 ? ' BC' : '')
+    micros(pad2(hh) + ':' + pad2(mi) + ':' + pad2(ss) + (m[7] ?? '')) + 'Z' + (y <= 0 ? ' BC' : '')
   );
+}
+
+/** 'HH:MM:SS[.f]' → 'HH:MM:SS.ffffff': Postgres drops trailing zeros, pgfollow writes all six. */
+function micros(hms: string): string {
+  return hms.length === 8 ? hms + '.000000' : hms.padEnd(15, '0');
 }
 
 function pad2(n: number): string {

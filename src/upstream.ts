@@ -95,12 +95,23 @@ export async function checkUpstream(client: pg.Client): Promise<void> {
  * The follow's publication: every table, changes of partitions published as their root table.
  * Tables without a primary key get REPLICA IDENTITY FULL, because a published table without a
  * replica identity makes its UPDATEs and DELETEs fail upstream.
+ * From Postgres 18 on, stored generated columns are published too (publish_generated_columns):
+ * without it pgoutput leaves them out of every row. Before 18 they cannot be published at all;
+ * the applier then stops at the first change of such a table (see Applier.plan).
  */
 export async function ensurePublication(client: pg.Client, name: string): Promise<void> {
-  const { rowCount } = await client.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [name]);
-  if (!rowCount) {
+  const { rows: [pub] } = await client.query(`
+    SELECT current_setting('server_version_num')::int >= 180000 AS gencols,
+           (SELECT to_jsonb(p) ->> 'pubgencols' FROM pg_publication p WHERE p.pubname = $1) AS pubgencols,
+           EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS present`, [name]);
+  const options = pub.gencols ? 'publish_via_partition_root = true, publish_generated_columns = stored' : 'publish_via_partition_root = true';
+  if (pub.present && pub.gencols && pub.pubgencols !== 's') {
+    // Created before an upgrade to 18, or by an older pgfollow.
+    await client.query(`ALTER PUBLICATION ${pg.escapeIdentifier(name)} SET (${options})`);
+  }
+  if (!pub.present) {
     try {
-      await client.query(`CREATE PUBLICATION ${pg.escapeIdentifier(name)} FOR ALL TABLES WITH (publish_via_partition_root = true)`);
+      await client.query(`CREATE PUBLICATION ${pg.escapeIdentifier(name)} FOR ALL TABLES WITH (${options})`);
     } catch (e) {
       const err = e as { code?: string; message?: string };
       if (err.code === '42501') {

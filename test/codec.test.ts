@@ -5,6 +5,7 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
 import {
+  affinityFor,
   columnCodec,
   sqliteAffinity,
   timestamptzToIso,
@@ -129,8 +130,8 @@ const CASES: Case[] = [
   ]],
   [col(pg('timestamptz'), 'timestamp(3) with time zone', 3), 'TEXT', [
     ['2024-01-02 03:04:05.123456+00', '2024-01-02T03:04:05.123456Z'],
-    ['2024-01-02 03:04:05+00', '2024-01-02T03:04:05Z'],
-    ['0044-03-15 01:02:03+00 BC', '0044-03-15T01:02:03Z BC'],
+    ['2024-01-02 03:04:05+00', '2024-01-02T03:04:05.000000Z'],
+    ['0044-03-15 01:02:03+00 BC', '0044-03-15T01:02:03.000000Z BC'],
     ['294276-12-31 23:59:59.999999+00', '294276-12-31T23:59:59.999999Z'],
     ['infinity', 'infinity'], ['-infinity', '-infinity'],
   ]],
@@ -148,7 +149,7 @@ const CASES: Case[] = [
   [col(arrayOf(pg('jsonb')), 'jsonb[]'), 'TEXT', [['{"{\\"a\\": 1}",null,"[1, \\"x\\"]"}', '[{"a": 1},null,[1, "x"]]']]],
   [col(arrayOf(pg('bytea')), 'bytea[]'), 'TEXT', [['{"\\\\x00ff",NULL,"\\\\x"}', '["\\\\x00ff",null,"\\\\x"]']]],
   [col(arrayOf(pg('timestamp')), 'timestamp without time zone[]'), 'TEXT', [['{"2024-01-01 00:00:00.5",infinity}', '["2024-01-01T00:00:00.5","infinity"]']]],
-  [col(arrayOf(pg('timestamptz')), 'timestamp with time zone[]'), 'TEXT', [['{"2024-01-01 00:00:00+00"}', '["2024-01-01T00:00:00Z"]']]],
+  [col(arrayOf(pg('timestamptz')), 'timestamp with time zone[]'), 'TEXT', [['{"2024-01-01 00:00:00+00"}', '["2024-01-01T00:00:00.000000Z"]']]],
   [col(arrayOf(pg('box'), ';'), 'box[]'), 'TEXT', [['{(3,4),(1,2);(1,1),(0,0)}', '["(3,4),(1,2)","(1,1),(0,0)"]']]],
   [col(arrayOf(pg('box')), 'box[]'), 'TEXT', [['{(3,4),(1,2);(1,1),(0,0)}', '["(3,4),(1,2)","(1,1),(0,0)"]']]],
   [col(arrayOf(mood), 'mood[]'), 'TEXT', [['{sad,ok}', '["sad","ok"]']]],
@@ -170,7 +171,7 @@ const CASES: Case[] = [
   ]],
   [col(range('numrange', pg('numeric'))), 'TEXT', [['[1.50,2.0]', '{"lower":"1.50","upper":"2.0","lower_inc":true,"upper_inc":true}']]],
   [col(range('tstzrange', pg('timestamptz'))), 'TEXT', [
-    ['["2024-01-01 00:00:00.5+00",)', '{"lower":"2024-01-01T00:00:00.5Z","upper":null,"lower_inc":true,"upper_inc":false}'],
+    ['["2024-01-01 00:00:00.5+00",)', '{"lower":"2024-01-01T00:00:00.500000Z","upper":null,"lower_inc":true,"upper_inc":false}'],
   ]],
   [col(range('daterange', pg('date'))), 'TEXT', [['[2020-01-01,infinity)', '{"lower":"2020-01-01","upper":"infinity","lower_inc":true,"upper_inc":false}']]],
   [col({ ...range('textrange', pg('text')), schema: 'public', kind: 'r' }), 'TEXT', [
@@ -215,7 +216,7 @@ t.test('every mapping row decodes, and SQLite stores the value unchanged', async
     const codec = columnCodec(c);
     const label = `${c.typeinfo.name} (${c.type}) as ${codec.declared}`;
     t.equal(codec.storage, storage, `${label}: storage`);
-    t.equal(sqliteAffinity(codec.declared), storage, `${label}: affinity of the declared type`);
+    t.equal(sqliteAffinity(codec.declared), affinityFor(storage), `${label}: affinity of the declared type`);
     const table = `t${n++}`;
     db.exec(`CREATE TABLE ${table} (v ${codec.declared})`);
     const insert = db.prepare(`INSERT INTO ${table} (v) VALUES (?)`);
@@ -241,7 +242,8 @@ t.test('declared types show the Postgres type and carry the storage affinity', a
     [col(pg('int4'), 'integer'), 'int4'],
     [col(pg('oid')), 'oid_int'],
     [col(pg('bool'), 'boolean'), 'bool_int'],
-    [col(pg('float8'), 'double precision'), 'float8'],
+    [col(pg('float8'), 'double precision'), 'float8_blob'],
+    [col(pg('float4'), 'real'), 'float4_blob'],
     [col(pg('numeric'), 'numeric(12,2)', (12 << 16 | 2) + 4), 'numeric_text(12,2)'],
     [col(pg('numeric'), 'numeric(3,-2)', (3 << 16 | 2046) + 4), 'numeric_text(3,-2)'],
     [col(pg('numeric'), 'numeric'), 'numeric_text'],
@@ -260,7 +262,9 @@ t.test('declared types show the Postgres type and carry the storage affinity', a
     [col(arrayOf(pg('numeric')), 'numeric(12,2)[]', (12 << 16 | 2) + 4), 'numeric_array_text(12,2)'],
     [col(range('int4range', pg('int4'))), 'in_t4range_text'],
     [col(domain('char_count', pg('int4'))), 'char_count_int'],
-    [col(domain('blob_size', pg('float8'))), 'bl_ob_size_real'],
+    [col(domain('blob_size', pg('float8'))), 'blob_size'],
+    [col(domain('interest_rate', pg('float8'))), 'in_terest_rate_blob'],
+    [col(domain('text_ratio', pg('float4'))), 'te_xt_ratio_blob'],
     [col(domain('text_or_blob', pg('bytea'))), 'te_xt_or_blob'],
     [col(domain('into', pg('int4'))), 'into_int'],
     [col(domain('Preis in €', pg('numeric'))), 'Preis_in_€_text'],
@@ -279,7 +283,7 @@ t.test('declared types show the Postgres type and carry the storage affinity', a
     db.prepare('INSERT INTO probe VALUES (?), (?)').run('1', 1n);
     const classes = (db.prepare('SELECT typeof(v) AS c FROM probe ORDER BY rowid').all() as { c: string }[]).map((r) => r.c);
     const probed = { 'text,text': 'TEXT', 'text,integer': 'BLOB', 'integer,integer': 'INTEGER', 'real,real': 'REAL' }[classes.join(',')];
-    t.equal(probed, codec.storage, `${declared}: SQLite applies ${codec.storage} affinity`);
+    t.equal(probed, affinityFor(codec.storage), `${declared}: SQLite applies ${affinityFor(codec.storage)} affinity`);
     db.exec('DROP TABLE probe');
   }
 });
@@ -296,21 +300,27 @@ t.test('sqliteAffinity follows the documented order', async (t) => {
   t.equal(sqliteAffinity('jsonb'), 'NUMERIC');
 });
 
-t.test('floats: NaN as text, infinities as REAL, -0 folds to 0 in SQLite', async (t) => {
+t.test('floats: NaN as text, infinities and -0 as REAL, kept exactly by SQLite', async (t) => {
   const f = codec(pg('float8'));
   t.ok(Object.is(f.decode('-0'), -0), 'decode keeps -0');
   const db = new Database(':memory:');
   t.teardown(() => db.close());
   db.exec(`CREATE TABLE f (v ${f.declared})`);
   const ins = db.prepare('INSERT INTO f VALUES (?)');
-  for (const s of ['-0', 'NaN', 'Infinity', '-Infinity']) ins.run(f.decode(s));
+  for (const s of ['-0', 'NaN', 'Infinity', '-Infinity', '2', '0']) ins.run(f.decode(s));
   const rows = db.prepare('SELECT v, typeof(v) AS c FROM f ORDER BY rowid').all() as { v: unknown; c: string }[];
   t.strictSame(rows, [
-    { v: 0, c: 'real' }, // SQLite's REAL affinity stores integral reals as integers: the sign of zero is lost
+    { v: -0, c: 'real' },
     { v: 'NaN', c: 'text' },
     { v: Infinity, c: 'real' },
     { v: -Infinity, c: 'real' },
+    { v: 2, c: 'real' },
+    { v: 0, c: 'real' },
   ]);
+  // strictSame does not tell -0 from 0: the sign is checked on its own.
+  t.ok(Object.is(rows[0]!.v, -0), '-0 reads back with its sign (a REAL affinity column would give 0)');
+  t.ok(Object.is(rows[5]!.v, 0), '0 reads back as +0');
+  t.equal(codec(pg('float4')).declared, 'float4_blob');
   t.throws(() => f.decode('garbage'), { code: 'CANNOT_MIRROR' });
 });
 
@@ -331,20 +341,25 @@ t.test('bytea: hex and the legacy escape format', async (t) => {
 t.test('timestamptz: other offsets are shifted to UTC exactly', async (t) => {
   const cases: [string, string][] = [
     ['2024-01-02 08:34:05.123456+05:30', '2024-01-02T03:04:05.123456Z'],
-    ['1900-01-01 23:33:13-03:30:52', '1900-01-02T03:04:05Z'],
-    ['1900-01-02 02:20:57-00:43:08', '1900-01-02T03:04:05Z'],
-    ['2024-03-01 00:30:00+01', '2024-02-29T23:30:00Z'],
-    ['2023-12-31 20:00:00-05', '2024-01-01T01:00:00Z'],
-    ['0001-01-01 00:30:00+01', '0001-12-31T23:30:00Z BC'],
-    ['0001-12-31 23:30:00-01 BC', '0001-01-01T00:30:00Z'],
-    ['0044-03-15 12:00:00+02 BC', '0044-03-15T10:00:00Z BC'],
-    ['4713-01-01 00:00:00+00 BC', '4713-01-01T00:00:00Z BC'],
-    ['294276-12-31 23:00:00-00:59:59.5', '294276-12-31T23:59:59Z'],
+    ['1900-01-01 23:33:13-03:30:52', '1900-01-02T03:04:05.000000Z'],
+    ['1900-01-02 02:20:57-00:43:08', '1900-01-02T03:04:05.000000Z'],
+    ['2024-03-01 00:30:00+01', '2024-02-29T23:30:00.000000Z'],
+    ['2023-12-31 20:00:00-05', '2024-01-01T01:00:00.000000Z'],
+    ['0001-01-01 00:30:00+01', '0001-12-31T23:30:00.000000Z BC'],
+    ['0001-12-31 23:30:00-01 BC', '0001-01-01T00:30:00.000000Z'],
+    ['0044-03-15 12:00:00+02 BC', '0044-03-15T10:00:00.000000Z BC'],
+    ['4713-01-01 00:00:00+00 BC', '4713-01-01T00:00:00.000000Z BC'],
+    ['294276-12-31 23:00:00-00:59:59.5', '294276-12-31T23:59:59.000000Z'],
   ];
   // '.5' in an offset is not something Postgres prints: it must be refused, not guessed
   for (const [input, want] of cases.slice(0, -1)) t.equal(timestamptzToIso(input), want, input);
   t.throws(() => timestamptzToIso(cases[cases.length - 1]![0]), { code: 'CANNOT_MIRROR' });
   t.equal(timestamptzToIso('294276-12-31 22:59:59.999999-01'), '294276-12-31T23:59:59.999999Z');
+  t.equal(timestamptzToIso('2024-01-02 08:34:05.12+05:30'), '2024-01-02T03:04:05.120000Z');
+  // Always six fractional digits: the texts sort in time order.
+  const inOrder = ['2024-01-02 03:04:04.999999+00', '2024-01-02 03:04:05+00', '2024-01-02 03:04:05.000001+00', '2024-01-02 03:04:05.5+00', '2024-01-02 03:04:06+00'];
+  const texts = inOrder.map(timestamptzToIso);
+  t.strictSame([...texts].sort(), texts, 'ISO texts sort in time order');
 });
 
 t.test('arrays, composites and ranges: the JSON keeps exact numbers and structure', async (t) => {
