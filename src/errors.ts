@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'SQLITE_UNWRITABLE'
   | 'SQLITE_MISMATCH'
   | 'BAD_PATH'
+  | 'BAD_OPTIONS'
   | 'PROTOCOL';
 
 export class PgFollowError extends Error {

@@ -192,7 +192,8 @@ export class Follower {
         if (failed) return;
         try {
           if (change.tag === 'begin' && applier.hasPending && Date.now() - applier.pendingSince >= maxDelay) flush();
-          applier.apply(keep ? filterCapture(change, (d) => keep(d, applier.catalog.get(d.oid) !== undefined)) : change);
+          const known = (oid: number) => applier.catalog.get(oid) !== undefined;
+          applier.apply(keep ? filterCapture(change, (d) => keep(d, known(d.oid)), known) : change);
           if (change.tag === 'commit') {
             this.status.receivedLsn = change.endLsn;
             if (!flushScheduled) {

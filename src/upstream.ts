@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { describeTarget, toClientConfig } from './conninfo.js';
 import { PgFollowError } from './errors.js';
+import { publicationTarget, type TableSet } from './tableset.js';
 
 /**
  * Output settings every upstream session uses, the walsender included: values are decoded from
@@ -98,8 +99,9 @@ export async function checkUpstream(client: pg.Client): Promise<void> {
  * From Postgres 18 on, stored generated columns are published too (publish_generated_columns):
  * without it pgoutput leaves them out of every row. Before 18 they cannot be published at all;
  * the applier then stops at the first change of such a table (see Applier.plan).
+ * With a table set (start_follow's options) the publication covers those tables only.
  */
-export async function ensurePublication(client: pg.Client, name: string): Promise<void> {
+export async function ensurePublication(client: pg.Client, name: string, set?: TableSet): Promise<void> {
   const { rows: [pub] } = await client.query(`
     SELECT current_setting('server_version_num')::int >= 180000 AS gencols,
            (SELECT to_jsonb(p) ->> 'pubgencols' FROM pg_publication p WHERE p.pubname = $1) AS pubgencols,
@@ -110,8 +112,11 @@ export async function ensurePublication(client: pg.Client, name: string): Promis
     await client.query(`ALTER PUBLICATION ${pg.escapeIdentifier(name)} SET (${options})`);
   }
   if (!pub.present) {
+    const { target, identityFull } = await publicationTarget(client, set);
+    for (const rel of identityFull) await client.query(`ALTER TABLE ${rel} REPLICA IDENTITY FULL`);
     try {
-      await client.query(`CREATE PUBLICATION ${pg.escapeIdentifier(name)} FOR ALL TABLES WITH (${options})`);
+      // Extended protocol: one statement only, whatever a row filter holds (see checkRowFilter).
+      await client.query({ text: `CREATE PUBLICATION ${pg.escapeIdentifier(name)} ${target} WITH (${options})`, queryMode: 'extended' } as pg.QueryConfig);
     } catch (e) {
       const err = e as { code?: string; message?: string };
       if (err.code === '42501') {
@@ -128,7 +133,9 @@ export async function ensurePublication(client: pg.Client, name: string): Promis
      WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND c.relreplident = 'd'
        AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pgfollow'::regnamespace)
        AND c.relnamespace::regnamespace::text NOT LIKE 'pg\\_toast%'
-       AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p')`);
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p')
+       AND ($2 OR c.oid IN (SELECT format('%I.%I', schemaname, tablename)::regclass FROM pg_publication_tables WHERE pubname = $1))`,
+    [name, !set?.tables && !set?.schemas]);
   for (const r of rows) await client.query(`ALTER TABLE ${r.rel} REPLICA IDENTITY FULL`);
 }
 

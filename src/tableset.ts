@@ -1,0 +1,200 @@
+// Which tables a follow mirrors: the options of start_follow() (tables, schemas, row_filters),
+// checked again here because the control table is where they come from, turned into the
+// publication's FOR clause on the upstream, and used to keep the DDL capture of tables outside
+// the set out of the SQLite file (logical messages are not filtered by publication).
+
+import pg from 'pg';
+import { CAPTURE_PREFIX, type Capture } from './apply.js';
+import type { Change } from './decode.js';
+import { PgFollowError } from './errors.js';
+import type { TableDesc } from './schema.js';
+
+/** A follow's table set. Without `tables` and `schemas`, every table is followed. */
+export interface TableSet {
+  /** Tables to follow, as SQL names: `orders`, `sales.orders`, `"Odd"."Name"`. Default: all tables. */
+  tables?: string[];
+  /** Schemas whose tables, present and future, are followed. Needs Postgres 15 upstream. */
+  schemas?: string[];
+  /** Table name, exactly as written in `tables`, → SQL boolean expression. Needs Postgres 15 upstream. */
+  rowFilters?: Record<string, string>;
+}
+
+const OPTION_NAMES = ['tables', 'schemas', 'row_filters'];
+
+function bad(message: string, hint = 'see "Options" in the README: tables, schemas, row_filters'): PgFollowError {
+  return new PgFollowError('BAD_OPTIONS', message, { hint });
+}
+
+/** Reads start_follow's options (a JSON object) into a TableSet, refusing anything unknown. */
+export function parseOptions(options: unknown): TableSet {
+  if (options === null || options === undefined) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw bad('options must be a JSON object');
+  const o = options as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!OPTION_NAMES.includes(k)) throw bad(`unknown option "${k}"`);
+  const names = (key: string): string[] | undefined => {
+    const v = o[key];
+    if (v === undefined) return undefined;
+    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string')) throw bad(`option "${key}" must be a non-empty array of names`);
+    return v as string[];
+  };
+  const set: TableSet = { tables: names('tables'), schemas: names('schemas') };
+  for (const t of set.tables ?? []) { const p = parseIdent(t); if (p.length > 2) throw bad(`"${t}" is not a table name`); }
+  for (const s of set.schemas ?? []) if (parseIdent(s).length !== 1) throw bad(`"${s}" is not a schema name`);
+  const rf = o.row_filters;
+  if (rf !== undefined) {
+    if (typeof rf !== 'object' || rf === null || Array.isArray(rf)) throw bad('option "row_filters" must be an object: table name → condition');
+    const listed = (set.tables ?? []).map((t) => JSON.stringify(parseIdent(t)));
+    for (const [table, expr] of Object.entries(rf)) {
+      if (typeof expr !== 'string') throw bad(`the row filter for "${table}" must be a string`);
+      if (!listed.includes(JSON.stringify(parseIdent(table)))) {
+        throw bad(`row filter for "${table}", a table not listed in option "tables"`, 'list the table in "tables" too: a publication of all tables cannot filter rows');
+      }
+      checkRowFilter(table, expr);
+    }
+    set.rowFilters = rf as Record<string, string>;
+  }
+  return set;
+}
+
+/** A name as Postgres's parse_ident() reads it: dotted parts, quoted parts kept, others in lower case. */
+export function parseIdent(text: string): string[] {
+  const parts: string[] = [];
+  let i = 0;
+  const s = text;
+  const space = () => { while (i < s.length && /\s/.test(s[i])) i++; };
+  for (;;) {
+    space();
+    if (s[i] === '"') {
+      let v = '';
+      for (i++; ; i++) {
+        if (i >= s.length) throw bad(`unterminated quoted name in "${text}"`);
+        if (s[i] === '"') {
+          if (s[i + 1] !== '"') { i++; break; }
+          i++;
+        }
+        v += s[i];
+      }
+      if (!v) throw bad(`empty quoted name in "${text}"`);
+      parts.push(v);
+    } else {
+      const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(s.slice(i));
+      if (!m) throw bad(`"${text}" is not a valid name`, 'write names as in SQL: orders, sales.orders, "Odd Name"');
+      parts.push(m[0].replace(/[A-Z]/g, (c) => c.toLowerCase()));
+      i += m[0].length;
+    }
+    space();
+    if (i >= s.length) return parts;
+    if (s[i] !== '.') throw bad(`"${text}" is not a valid name`, 'write names as in SQL: orders, sales.orders, "Odd Name"');
+    i++;
+  }
+}
+
+/**
+ * A row filter goes into `WHERE (<expr>)` of the publication. It must be one expression that cannot
+ * leave its parentheses: balanced parentheses outside quotes, no statement separator, comment or
+ * dollar quote, and no backslash (whose meaning depends on standard_conforming_strings). Postgres
+ * then checks the expression itself (simple, immutable, built-in functions only). sql/control.sql
+ * checks the same at the door.
+ */
+export function checkRowFilter(table: string, expr: string): void {
+  const refuse = (why: string) => bad(`the row filter for "${table}" is not a single SQL condition: ${why}`,
+    "write a plain condition such as region = 'eu' AND amount > 0");
+  if (!expr.trim()) throw refuse('it is empty');
+  if (expr.includes('\\')) throw refuse('it contains a backslash');
+  let depth = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i];
+    if (quote) {
+      if (c === quote) {
+        if (expr[i + 1] === quote) i++;
+        else quote = null;
+      }
+    } else if (c === "'" || c === '"') quote = c;
+    else if (c === '(') depth++;
+    else if (c === ')') { if (--depth < 0) throw refuse('it closes a parenthesis it did not open'); }
+    else if (c === ';') throw refuse('it contains ";"');
+    else if (c === '$') throw refuse('it contains "$"');
+    else if (expr.startsWith('--', i) || expr.startsWith('/*', i)) throw refuse('it contains a comment');
+  }
+  if (quote) throw refuse('a quoted string or name is not closed');
+  if (depth !== 0) throw refuse('a parenthesis is not closed');
+}
+
+/**
+ * The publication's target on the upstream, names resolved there (so the upstream's own rules for
+ * case and search_path apply) and quoted with quote_ident. `identityFull` lists the tables that get
+ * REPLICA IDENTITY FULL first: a row filter may only use replica identity columns while UPDATE and
+ * DELETE are published, and FULL covers every column, so the upstream's UPDATEs keep working.
+ * `tables` lists the set's tables (null: all), for callers that only touch those.
+ */
+export async function publicationTarget(client: pg.Client, set: TableSet | undefined): Promise<{ target: string; identityFull: string[]; tables: number[] | null }> {
+  if (!set?.tables && !set?.schemas) return { target: 'FOR ALL TABLES', identityFull: [], tables: null };
+  const { rows: [v] } = await client.query("SELECT current_setting('server_version_num')::int AS n");
+  if (v.n < 150000 && (set.schemas || set.rowFilters)) {
+    throw bad(`option "${set.schemas ? 'schemas' : 'row_filters'}" needs Postgres 15 or newer upstream (it runs ${Math.floor(v.n / 10000)})`,
+      'list the tables in option "tables" instead, without row filters');
+  }
+  const items: string[] = [];
+  const identityFull: string[] = [];
+  const oids: number[] = [];
+  const filters = new Map<string, string>();
+  for (const [name, expr] of Object.entries(set.rowFilters ?? {})) filters.set(JSON.stringify(parseIdent(name)), expr);
+  for (const name of set.tables ?? []) {
+    const r = await resolve(client, `
+      SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS qname, c.relkind::text AS kind, c.relreplident::text AS ident
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`, name, 'table');
+    if (r.kind !== 'r' && r.kind !== 'p') throw bad(`"${name}" is not a table`);
+    const expr = filters.get(JSON.stringify(parseIdent(name)));
+    if (expr !== undefined) {
+      checkRowFilter(name, expr);
+      if (r.ident !== 'f') identityFull.push(r.qname);
+    }
+    oids.push(r.oid);
+    items.push(expr === undefined ? `TABLE ${r.qname}` : `TABLE ${r.qname} WHERE (${expr})`);
+  }
+  for (const name of set.schemas ?? []) {
+    const r = await resolve(client, 'SELECT quote_ident(nspname) AS qname FROM pg_namespace WHERE oid = to_regnamespace($1)', name, 'schema');
+    items.push(`TABLES IN SCHEMA ${r.qname}`);
+    const { rows } = await client.query("SELECT c.oid::int AS oid FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p')", [name]);
+    oids.push(...rows.map((x) => x.oid as number));
+  }
+  // Postgres 14 knows only "FOR TABLE a, b"; 15 and newer repeat TABLE per item.
+  const target = v.n < 150000 ? `FOR TABLE ${items.map((i) => i.slice('TABLE '.length)).join(', ')}` : `FOR ${items.join(', ')}`;
+  return { target, identityFull, tables: oids };
+}
+
+async function resolve(client: pg.Client, sql: string, name: string, what: string): Promise<Record<string, string & number>> {
+  let rows: Record<string, string & number>[];
+  try {
+    ({ rows } = await client.query(sql, [name]));
+  } catch (e) {
+    throw new PgFollowError('BAD_OPTIONS', `"${name}" is not a valid ${what} name: ${(e as Error).message}`, { cause: e });
+  }
+  if (!rows[0]) throw bad(`${what} "${name}" named in the follow's options does not exist upstream`, `create it upstream, or resync the follow after fixing its options`);
+  return rows[0];
+}
+
+/**
+ * What a follow with a table set keeps of the DDL capture: tables it already mirrors (followed
+ * through renames, since identity is by OID) and tables in a followed schema. Undefined: keep all.
+ */
+export function captureFilter(set: TableSet | undefined): ((d: TableDesc, known: boolean) => boolean) | undefined {
+  if (!set?.tables && !set?.schemas) return undefined;
+  const schemas = new Set((set.schemas ?? []).map((s) => parseIdent(s)[0]));
+  return (d, known) => known || schemas.has(d.schema);
+}
+
+/**
+ * Removes what concerns tables outside the set from a capture message: their descriptions, and
+ * reloads of their rows (turned into a message of another prefix, which the applier ignores).
+ */
+export function filterCapture(change: Change, keep: (d: TableDesc) => boolean, known: (oid: number) => boolean): Change {
+  if (change.tag !== 'message' || change.prefix !== CAPTURE_PREFIX) return change;
+  const m = JSON.parse(change.content.toString('utf8')) as Capture;
+  if ((m.op === 'reload' || m.op === 'rows') && !known(m.oid)) return { ...change, prefix: `${CAPTURE_PREFIX}.skipped` };
+  if (m.op !== 'ddl') return change;
+  const tables = m.tables.filter(keep);
+  if (tables.length === m.tables.length) return change;
+  return { ...change, content: Buffer.from(JSON.stringify({ ...m, tables }), 'utf8') };
+}
