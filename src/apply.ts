@@ -173,6 +173,19 @@ export class Applier {
     return this.durable;
   }
 
+  /**
+   * Moves the durable position past WAL that holds nothing for this follow (the server's position
+   * in a keepalive, with everything before it applied and flushed), so the slot can release that
+   * WAL once it is acknowledged. Written before the acknowledgement, like every position.
+   * Returns false when not idle.
+   */
+  advanceIdle(lsn: Lsn): boolean {
+    if (this.sqliteTxn || this.upstreamTxn || lsn <= this.durable) return false;
+    this.setState.run('applied_lsn', formatLsn(lsn));
+    this.durable = this.committed = lsn;
+    return true;
+  }
+
   /** Drops whatever was applied since the last flush, e.g. after an error. */
   /**
    * Undoes the upstream transaction being applied, e.g. after an error. Whole transactions applied
@@ -205,8 +218,14 @@ export class Applier {
   /** Creates a table for the initial copy; returns the loader for its rows, in the current SQLite transaction. */
   copyTable(desc: TableDesc): (rows: Tuple[]) => void {
     this.open();
-    this.catalog.reconcile(desc);
+    // Secondary indexes are built once the rows are in (finishCopyTable): faster than row by row.
+    this.catalog.reconcile({ ...desc, indexes: [] });
     return this.loader(this.catalog.get(desc.oid)!);
+  }
+
+  /** Builds the copied table's secondary indexes. */
+  finishCopyTable(desc: TableDesc): void {
+    this.catalog.reconcile(desc);
   }
 
   /** Inserts whole rows of Postgres text values, in column order: the initial copy and reloads. */

@@ -16,6 +16,8 @@ export interface Cluster {
   version: number;
   /** keyword=value conninfo for a database on this cluster. */
   conninfo(dbname?: string): string;
+  /** Stops and starts the server again on the same port and data (an upstream restart). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -63,13 +65,17 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   if (!binDir) {
     const pg = new EmbeddedPostgres({
       databaseDir: dataDir, port, user: 'postgres', password: 'postgres', authMethod: 'scram-sha-256',
-      persistent: false, postgresFlags: flags, createPostgresUser: process.getuid?.() === 0,
+      persistent: true, postgresFlags: flags, createPostgresUser: process.getuid?.() === 0,
       onLog: opts.onLog ?? (() => {}), onError: (m: unknown) => opts.onLog?.(String(m)),
     });
     await pg.initialise();
     await pg.start();
     const version = Number(fs.readFileSync(path.join(dataDir, 'PG_VERSION'), 'utf8').trim());
-    return { port, version, conninfo, stop: async () => { await pg.stop(); cleanup(); } };
+    return {
+      port, version, conninfo,
+      restart: async () => { await pg.stop(); await pg.start(); },
+      stop: async () => { await pg.stop(); cleanup(); },
+    };
   }
 
   const ids = runAsIds();
@@ -77,19 +83,23 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   if (ids) fs.chownSync(dataDir, ids.uid, ids.gid);
   execFileSync(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
     { stdio: 'pipe', ...(ids ?? {}) });
-  const proc = spawn(path.join(binDir, 'postgres'), ['-D', dataDir, '-p', String(port), ...flags], { stdio: ['ignore', 'pipe', 'pipe'], ...(ids ?? {}) });
-  await waitReady(proc, opts.onLog);
+  const startServer = async () => {
+    const p = spawn(path.join(binDir, 'postgres'), ['-D', dataDir, '-p', String(port), ...flags], { stdio: ['ignore', 'pipe', 'pipe'], ...(ids ?? {}) });
+    await waitReady(p, opts.onLog);
+    return p;
+  };
+  const stopServer = async (p: ChildProcess) => {
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGINT'); // fast shutdown
+    await exited;
+  };
+  let proc = await startServer();
   const version = Number(fs.readFileSync(path.join(dataDir, 'PG_VERSION'), 'utf8').trim());
   return {
     port, version, conninfo,
-    stop: async () => {
-      if (proc.exitCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGINT'); // fast shutdown
-        await exited;
-      }
-      cleanup();
-    },
+    restart: async () => { await stopServer(proc); proc = await startServer(); },
+    stop: async () => { await stopServer(proc); cleanup(); },
   };
 }
 

@@ -19,8 +19,15 @@ const FETCH_ROWS = 5000;
 const rawText = { getTypeParser: () => (v: string) => v } as unknown as pg.CustomTypesConfig;
 
 export interface CopyProgress {
+  /** `schema.table` being copied. */
   table: string;
+  /** Rows of that table copied so far. */
   rows: number;
+  /** The planner's estimate of the table's rows (pg_class.reltuples), or null when unknown. */
+  estimated: number | null;
+  /** Tables finished, and tables in all. */
+  tablesDone: number;
+  tablesTotal: number;
 }
 
 export async function initialCopy(opts: {
@@ -43,13 +50,17 @@ export async function initialCopy(opts: {
     await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await reader.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
     const { rows } = await reader.query(`
-      SELECT pgfollow.describe_table(c.oid) AS d
+      SELECT pgfollow.describe_table(c.oid) AS d,
+             (SELECT nullif(sum(greatest(p.reltuples, 0)), 0)::float8 FROM pg_class p
+               WHERE p.oid IN (SELECT relid FROM pg_partition_tree(c.oid) WHERE isleaf)) AS estimated
         FROM pg_publication_tables pt
         JOIN pg_namespace n ON n.nspname = pt.schemaname
         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
        WHERE pt.pubname = $1 AND pt.schemaname <> 'pgfollow'
        ORDER BY pt.schemaname, pt.tablename`, [publication]);
-    for (const { d } of rows as { d: TableDesc }[]) {
+    let done = 0;
+    for (const { d, estimated } of rows as { d: TableDesc; estimated: number | null }[]) {
+      const table = `${d.schema}.${d.name}`;
       const load = applier.copyTable(d);
       const cols = d.columns.map((c) => quoteIdent(c.name)).join(', ');
       const name = `${quoteIdent(d.schema)}.${quoteIdent(d.name)}`;
@@ -60,10 +71,13 @@ export async function initialCopy(opts: {
         if (batch.rows.length === 0) break;
         load(d.columns.length ? (batch.rows as Tuple[]) : batch.rows.map(() => []));
         total += batch.rows.length;
-        opts.onProgress?.({ table: `${d.schema}.${d.name}`, rows: total });
+        opts.onProgress?.({ table, rows: total, estimated, tablesDone: done, tablesTotal: rows.length });
       }
       await reader.query('CLOSE pgfollow_copy');
-      log('info', 'table copied', { table: `${d.schema}.${d.name}`, rows: total });
+      applier.finishCopyTable(d);
+      done++;
+      opts.onProgress?.({ table, rows: total, estimated, tablesDone: done, tablesTotal: rows.length });
+      log('info', 'table copied', { table, rows: total });
     }
     await reader.query('COMMIT');
     const lsn = parseLsn(point);

@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'SLOT_LOST'
   | 'CANNOT_MIRROR'
   | 'SQLITE_UNWRITABLE'
+  | 'SQLITE_LOCKED'
   | 'SQLITE_MISMATCH'
   | 'BAD_PATH'
   | 'BAD_OPTIONS'

@@ -2,14 +2,13 @@
 // streams pgoutput from the follow's persistent slot and applies it, reconnecting with backoff.
 // Used by the worker (one per control-table row) and by `pgfollow follow` directly.
 
-import fs from 'node:fs';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import { Applier } from './apply.js';
 import { PgoutputPlugin, type Change } from './decode.js';
-import { initialCopy } from './copy.js';
+import { initialCopy, type CopyProgress } from './copy.js';
+import { explainSqliteError, openSqliteFile, type SqliteFile } from './sqlitefile.js';
 import { PgFollowError, describeError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { silentLogger, type Logger } from './log.js';
@@ -32,6 +31,8 @@ export interface FollowStatus {
   lastErrorAt: Date | null;
   /** Last time everything the server had sent was applied and confirmed. */
   caughtUpAt: Date | null;
+  /** While copying: the table being copied and how far along. */
+  copy: CopyProgress | null;
 }
 
 export interface FollowerOptions {
@@ -59,7 +60,7 @@ export interface FollowerOptions {
 export class Follower {
   readonly status: FollowStatus = {
     state: 'starting', receivedLsn: null, appliedLsn: null, ackedLsn: null, appliedAt: null,
-    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null,
+    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null, copy: null,
   };
   private readonly log: Logger;
   private readonly cfg: pg.ClientConfig;
@@ -68,6 +69,7 @@ export class Follower {
   private wake: (() => void) | null = null;
   private applier: Applier | null = null;
   private db: Database.Database | null = null;
+  private sqlite: SqliteFile | null = null;
 
   constructor(private readonly opts: FollowerOptions) {
     this.log = opts.log ?? silentLogger;
@@ -81,8 +83,9 @@ export class Follower {
       try {
         await this.runOnce();
         backoff = this.opts.minBackoffMs ?? 500;
-      } catch (e) {
+      } catch (err) {
         if (this.stopping) break;
+        const e = explainSqliteError(err, this.opts.sqlitePath);
         const reconnect = isConnectionError(e);
         this.status.lastError = describeError(e);
         this.status.lastErrorAt = new Date();
@@ -115,6 +118,16 @@ export class Follower {
       await ensurePublication(client, this.opts.publication, this.opts.tables);
       const copied = applier.state('slot_name') === this.opts.slot && applier.appliedLsn > 0n;
       const hasSlot = await slotExists(client, this.opts.slot);
+      if (copied && hasSlot) {
+        // The slot never confirms more than this file committed: a file behind it is an older copy.
+        const { rows } = await client.query('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [this.opts.slot]);
+        const confirmed = rows[0]?.lsn ? parseLsn(rows[0].lsn) : 0n;
+        if (confirmed > applier.appliedLsn) {
+          throw new PgFollowError('SQLITE_MISMATCH', `the SQLite file ${this.opts.sqlitePath} is behind the follow's slot: it holds changes up to ${formatLsn(applier.appliedLsn)}, the slot was confirmed up to ${formatLsn(confirmed)} (an older copy of the file?)`, {
+            hint: 'the changes in between are gone from the slot; resync the follow (resync_follow) to rebuild the file',
+          });
+        }
+      }
       if (copied && !hasSlot) {
         throw new PgFollowError('SLOT_LOST', `replication slot ${this.opts.slot} no longer exists on the upstream; changes since ${formatLsn(applier.appliedLsn)} are lost to this follow`, {
           hint: 'resync the follow to copy the data again',
@@ -125,7 +138,11 @@ export class Follower {
         if (hasSlot) await client.query('SELECT pg_drop_replication_slot($1)', [this.opts.slot]);
         applier.reset();
         this.setState('copying');
-        start = await initialCopy({ cfg: this.cfg, applier, slot: this.opts.slot, publication: this.opts.publication, log: this.log });
+        start = await initialCopy({
+          cfg: this.cfg, applier, slot: this.opts.slot, publication: this.opts.publication, log: this.log,
+          onProgress: (p) => { this.status.copy = p; this.syncCounters(); this.emit(); },
+        });
+        this.status.copy = null;
       } else {
         start = applier.appliedLsn;
       }
@@ -158,10 +175,33 @@ export class Follower {
       void service.acknowledge(formatLsn(lsn - 1n)).catch(() => {});
       this.status.ackedLsn = lsn;
     };
+    const sqlite = this.sqlite!;
+    // Idle positions (see the heartbeat handler) are written at most this often.
+    const idleEveryMs = 50;
+    let idleTarget = 0n;
+    let idleTimer: NodeJS.Timeout | null = null;
+    let lastIdleWrite = 0;
+    const advanceIdle = () => {
+      idleTimer = null;
+      if (failed || applier.inUpstreamTxn || applier.hasPending) return;
+      try {
+        sqlite.checkIdentity();
+        if (applier.advanceIdle(idleTarget)) {
+          lastIdleWrite = Date.now();
+          this.status.appliedLsn = applier.durableLsn;
+          this.status.caughtUpAt = new Date();
+          ack(applier.durableLsn);
+          this.emit();
+        }
+      } catch (e) {
+        fail(e);
+      }
+    };
     const flush = () => {
       flushScheduled = false;
       if (failed || applier.inUpstreamTxn || !applier.hasPending) return;
       try {
+        sqlite.checkIdentity();
         const lsn = applier.flush();
         this.status.appliedLsn = lsn;
         this.status.appliedAt = pgTime(applier.lastCommitTime);
@@ -174,8 +214,9 @@ export class Follower {
     };
 
     return new Promise<void>((resolve, reject) => {
-      fail = (e: unknown) => {
+      fail = (err: unknown) => {
         if (failed) return;
+        const e = explainSqliteError(err, this.opts.sqlitePath);
         failed = e;
         try {
           applier.rollback();
@@ -210,13 +251,19 @@ export class Follower {
         const walEnd = parseLsn(lsn);
         if (this.status.receivedLsn === null || walEnd > this.status.receivedLsn) this.status.receivedLsn = walEnd;
         // Between transactions with everything applied committed, nothing up to the server's
-        // position concerns this follow any more: confirming it lets the slot release WAL.
+        // position concerns this follow any more: that position is written to SQLite like any
+        // other (so the file never lags what the slot confirms) and then confirmed, letting the
+        // slot release WAL and wait_for_follow see the follow caught up.
         const idle = !applier.inUpstreamTxn && !applier.hasPending;
-        const pos = idle && walEnd > applier.durableLsn ? walEnd : applier.durableLsn;
-        if (idle && pos >= walEnd) this.status.caughtUpAt = new Date();
-        const advanced = pos > acked;
-        if (shouldRespond || advanced) ack(pos);
-        if (advanced) this.emit();
+        if (idle && walEnd > applier.durableLsn) {
+          idleTarget = walEnd;
+          const wait = idleEveryMs - (Date.now() - lastIdleWrite);
+          if (wait <= 0) advanceIdle();
+          else idleTimer ??= setTimeout(advanceIdle, wait);
+        } else {
+          if (idle) this.status.caughtUpAt = new Date();
+          if (shouldRespond || applier.durableLsn > acked) ack(applier.durableLsn);
+        }
       });
       service.on('error', (e: unknown) => fail(e));
       service.on('start', () => {
@@ -237,6 +284,7 @@ export class Follower {
         },
       );
     }).finally(() => {
+      if (idleTimer) clearTimeout(idleTimer);
       this.service = null;
       service.removeAllListeners();
     });
@@ -244,27 +292,13 @@ export class Follower {
 
   private openSqlite(): Applier {
     if (this.applier) return this.applier;
-    const file = this.opts.sqlitePath;
+    this.sqlite = openSqliteFile(this.opts.sqlitePath);
+    this.db = this.sqlite.db;
     try {
-      fs.mkdirSync(path.dirname(file), { recursive: true });
-      const db = new Database(file);
-      db.pragma('journal_mode = WAL');
-      // FULL: a commit is on disk before it is acknowledged upstream.
-      db.pragma('synchronous = FULL');
-      db.pragma('busy_timeout = 10000');
-      // Every SQLite commit appends each page it changed to the WAL, and a checkpoint copies them
-      // back; at the default (1,000 pages) a batch of small upstream transactions touching rows
-      // all over a table triggers a checkpoint on nearly every commit. 10,000 pages (~40 MB of
-      // WAL) checkpoints a page changed by many batches once instead of each time.
-      db.pragma('wal_autocheckpoint = 10000');
-      db.defaultSafeIntegers(false);
-      this.db = db;
-      this.applier = new Applier(db);
+      this.applier = new Applier(this.db);
     } catch (e) {
       this.closeSqlite();
-      throw new PgFollowError('SQLITE_UNWRITABLE', `cannot open the SQLite file ${file} for writing: ${(e as Error).message}`, {
-        hint: 'check that the directory exists and is writable by the worker, and that no other process holds a write lock', cause: e,
-      });
+      throw explainSqliteError(e, this.opts.sqlitePath);
     }
     return this.applier;
   }
@@ -272,6 +306,7 @@ export class Follower {
   private closeSqlite(): void {
     try { this.db?.close(); } catch { /* already closed */ }
     this.db = null;
+    this.sqlite = null;
     this.applier = null;
   }
 

@@ -62,9 +62,16 @@ export function quoteIdent(name: string): string {
   return '"' + name.replace(/"/g, '""') + '"';
 }
 
-export function quoteLiteral(value: string | number | bigint | Buffer | null): string {
+/** A SQLite literal; `storage` REAL keeps a whole number REAL (`2.0`) and the sign of -0. */
+export function quoteLiteral(value: string | number | bigint | Buffer | null, storage?: string): string {
   if (value === null) return 'NULL';
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : value > 0 ? '9e999' : value < 0 ? '-9e999' : 'NULL';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return value > 0 ? '9e999' : value < 0 ? '-9e999' : 'NULL';
+    if (storage !== 'REAL') return String(value);
+    if (Object.is(value, -0)) return '-0.0';
+    const text = String(value);
+    return /[.e]/i.test(text) ? text : `${text}.0`;
+  }
   if (typeof value === 'bigint') return value.toString();
   if (Buffer.isBuffer(value)) return `X'${value.toString('hex')}'`;
   return "'" + value.replace(/'/g, "''") + "'";
@@ -246,7 +253,7 @@ export class Catalog {
       } else if (!p) {
         // Rows that existed take the default Postgres gave them (attmissingval), not the column's
         // current default expression.
-        const fill = c.missing === null ? '' : ` DEFAULT ${quoteLiteral(c.codec.decode(c.missing))}`;
+        const fill = c.missing === null ? '' : ` DEFAULT ${quoteLiteral(c.codec.decode(c.missing), c.codec.storage)}`;
         this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(c.name)} ${c.codec.declared}${c.notnull ? ' NOT NULL' : ''}${fill || defaultClause(c)}`);
       }
     }
@@ -262,7 +269,7 @@ export class Catalog {
     for (const c of next.columns) {
       const p = before.get(c.attnum);
       targets.push(quoteIdent(c.name));
-      sources.push(p ? quoteIdent(p.name) : c.missing === null ? 'NULL' : quoteLiteral(c.codec.decode(c.missing)));
+      sources.push(p ? quoteIdent(p.name) : c.missing === null ? 'NULL' : quoteLiteral(c.codec.decode(c.missing), c.codec.storage));
     }
     this.db.exec(`INSERT INTO ${quoteIdent(tmp)} (${targets.join(', ')}) SELECT ${sources.join(', ')} FROM ${quoteIdent(prev.sqliteName)}`);
     this.db.exec(`DROP TABLE ${quoteIdent(prev.sqliteName)}`);
@@ -306,7 +313,7 @@ export function defaultClause(c: Column): string {
   else if (expr === 'true' || expr === 'false') text = expr === 'true' ? 't' : 'f';
   else return '';
   try {
-    return ` DEFAULT ${quoteLiteral(c.codec.decode(text))}`;
+    return ` DEFAULT ${quoteLiteral(c.codec.decode(text), c.codec.storage)}`;
   } catch {
     return '';
   }

@@ -11,7 +11,7 @@ import { publicationTarget, type TableSet } from './tableset.js';
  * Output settings every upstream session uses, the walsender included: values are decoded from
  * Postgres text output, so its format must not depend on server or role defaults.
  */
-const SESSION_OPTIONS = '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex';
+const SESSION_OPTIONS = '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c lc_monetary=C';
 
 export function upstreamConfig(conninfo: string, extra: pg.ClientConfig = {}): pg.ClientConfig {
   const cfg = toClientConfig(conninfo);
