@@ -1,22 +1,63 @@
--- pgfollow control plane: the follows table, start_follow()/stop_follow(), follow_status.
--- Included by install.sql; assumes schema pgfollow exists.
+-- pgfollow control plane: roles, the follows table, the functions a DBA drives follows with from
+-- psql, and the view pgfollow.follow_status. Included by install.sql; assumes schema pgfollow.
+--
+-- Who may do what:
+--   superusers and members of pgfollow_admin   start, stop, pause, resume, resync, remove follows
+--   members of pgfollow_monitor                 read follow_status, call wait_for_follow
+--   (pgfollow_admin is a member of pgfollow_monitor)
+-- The control table itself holds conninfos, possibly with passwords: nobody but its owner reads it.
+-- Every function that needs privileges is SECURITY DEFINER with search_path pinned to
+-- pg_catalog, pg_temp, so objects other roles create (in public or anywhere) are never used by it.
 
 -- ---------------------------------------------------------------------------------------------
--- Control plane
+-- Roles (cluster-wide: shared by every database pgfollow is installed in)
 -- ---------------------------------------------------------------------------------------------
 
--- What the DBA asked for. Changes only on start/stop, so its few WAL records cost nothing.
+DO $roles$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgfollow_monitor') THEN
+    CREATE ROLE pgfollow_monitor NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgfollow_admin') THEN
+    CREATE ROLE pgfollow_admin NOLOGIN;
+  END IF;
+  IF NOT pg_catalog.pg_has_role('pgfollow_admin', 'pgfollow_monitor', 'MEMBER') THEN
+    GRANT pgfollow_monitor TO pgfollow_admin;
+  END IF;
+END
+$roles$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Control and progress tables
+-- ---------------------------------------------------------------------------------------------
+
+-- What the DBA asked for. Changes only on start/stop/pause/resume/resync, so its few WAL records
+-- cost nothing.
 CREATE TABLE IF NOT EXISTS pgfollow.follows (
   id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   conninfo    text NOT NULL,
   sqlite_path text,
-  -- 'running' or 'stopped'
-  desired     text NOT NULL DEFAULT 'running' CHECK (desired IN ('running', 'stopped')),
+  -- 'running', 'paused' or 'stopped'
+  desired     text NOT NULL DEFAULT 'running',
   slot_name   text NOT NULL,
   publication text NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT now(),
   updated_at  timestamptz NOT NULL DEFAULT now()
 );
+-- Added after 0.1.0's first slice; ADD COLUMN IF NOT EXISTS keeps a reinstall harmless.
+ALTER TABLE pgfollow.follows ADD COLUMN IF NOT EXISTS options jsonb NOT NULL DEFAULT '{}';
+-- stop_follow(id, drop_slot): whether the worker drops the slot and publication when stopping.
+ALTER TABLE pgfollow.follows ADD COLUMN IF NOT EXISTS drop_slot boolean NOT NULL DEFAULT true;
+-- Set by resync_follow(), cleared by the worker once slot, publication and file are gone.
+ALTER TABLE pgfollow.follows ADD COLUMN IF NOT EXISTS resync_requested_at timestamptz;
+-- Who started it, and whether that was a superuser: a follow started by another role must log in
+-- to the upstream with its own password and write under the worker's data directory.
+ALTER TABLE pgfollow.follows ADD COLUMN IF NOT EXISTS created_by name NOT NULL DEFAULT session_user;
+-- Follows from before this column were all started by superusers: they get true.
+ALTER TABLE pgfollow.follows ADD COLUMN IF NOT EXISTS privileged boolean NOT NULL DEFAULT true;
+ALTER TABLE pgfollow.follows ALTER COLUMN privileged SET DEFAULT false;
+ALTER TABLE pgfollow.follows DROP CONSTRAINT IF EXISTS follows_desired_check;
+ALTER TABLE pgfollow.follows ADD CONSTRAINT follows_desired_check CHECK (desired IN ('running', 'paused', 'stopped'));
 
 -- What the worker reports, many times a second when busy. UNLOGGED on purpose: it writes no WAL,
 -- so a worker following this very database does not replicate its own progress to itself, and the
@@ -36,12 +77,23 @@ CREATE UNLOGGED TABLE IF NOT EXISTS pgfollow.follow_progress (
   worker        text,
   heartbeat_at  timestamptz
 );
+-- The upstream's WAL position and the WAL its slot keeps, as the worker last sampled them.
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS upstream_lsn pg_lsn;
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS slot_retained_bytes bigint;
+-- Last time the follower had applied everything the upstream had sent it.
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS caught_up_at timestamptz;
+
 REVOKE ALL ON pgfollow.follow_progress FROM PUBLIC;
 REVOKE ALL ON pgfollow.follows FROM PUBLIC;
+
+-- ---------------------------------------------------------------------------------------------
+-- Checks at the door
+-- ---------------------------------------------------------------------------------------------
 
 -- Checks a libpq connection string at the door, so a typo is refused when the DBA types it and
 -- not minutes later in a worker log. Accepts the URI form (postgres:// or postgresql://) and the
 -- keyword = value form with libpq's quoting rules; keywords are checked against libpq's list.
+-- Messages never repeat a value: it could be a password.
 CREATE OR REPLACE FUNCTION pgfollow.check_conninfo(conninfo text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -77,11 +129,11 @@ BEGIN
     EXIT WHEN i > n;
     key := substring(substr(s, i) FROM '^[A-Za-z_]+');
     IF key IS NULL THEN
-      RAISE EXCEPTION 'pgfollow: malformed conninfo near "%": expected a keyword', left(substr(s, i), 20)
+      RAISE EXCEPTION 'pgfollow: malformed conninfo at character %: expected a keyword', i
         USING HINT = 'Use keyword=value pairs separated by spaces, e.g. ''host=127.0.0.1 port=5432 dbname=app''.';
     END IF;
     IF NOT key = ANY (known) THEN
-      RAISE EXCEPTION 'pgfollow: invalid conninfo keyword "%"', key
+      RAISE EXCEPTION 'pgfollow: invalid conninfo keyword "%"', left(key, 40)
         USING HINT = 'See "Parameter Key Words" in the libpq documentation for the valid keywords.';
     END IF;
     i := i + length(key);
@@ -115,6 +167,176 @@ BEGIN
 END
 $fn$;
 
+-- True when the conninfo carries a non-empty password (keyword form, URI user:password@, or a
+-- URI ?password= parameter).
+CREATE OR REPLACE FUNCTION pgfollow.conninfo_has_password(conninfo text) RETURNS boolean
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT conninfo ~* '(^|\s)password\s*=\s*(''([^''\\]|\\.)+''|[^''\s]\S*)'
+      OR conninfo ~* '^postgres(ql)?://[^:/@?]*:[^@/?]+@'
+      OR conninfo ~* '^postgres(ql)?://[^?]*\?(.*&)?password=[^&]'
+$fn$;
+
+-- Passwords never leave the control table: password=... (also sslpassword), the password part of
+-- a URI and a URI's password= parameter are masked.
+CREATE OR REPLACE FUNCTION pgfollow.mask_conninfo(conninfo text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT regexp_replace(
+           regexp_replace(
+             regexp_replace(conninfo, '(password\s*=\s*)(''([^''\\]|\\.)*''?|\S+)', '\1********', 'gi'),
+             '^(postgres(ql)?://[^:/@?]*:)[^@]*@', '\1********@', 'i'),
+           '([?&][a-z_]*password=)[^&]*', '\1********', 'gi')
+$fn$;
+
+-- Who is asking: the role that logged in. Inside a SECURITY DEFINER function current_user is the
+-- owner, so the session user is what tells a superuser's call from another role's.
+CREATE OR REPLACE FUNCTION pgfollow.caller_is_superuser() RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT coalesce((SELECT rolsuper FROM pg_roles WHERE rolname = session_user), false)
+$fn$;
+
+-- sqlite_path is read by the worker relative to its --data-dir. Refused everywhere: control
+-- characters and ".." components. Refused unless a superuser asks: absolute paths (and even then
+-- the worker writes there only when started with --allow-any-path).
+CREATE OR REPLACE FUNCTION pgfollow.check_sqlite_path(sqlite_path text, privileged boolean) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF sqlite_path IS NULL THEN
+    RETURN;
+  END IF;
+  IF sqlite_path !~ '\S' THEN
+    RAISE EXCEPTION 'pgfollow: sqlite_path is empty'
+      USING HINT = 'Pass NULL for the default file, or a file name such as ''app.db''.', ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF sqlite_path ~ '[\x01-\x1f\x7f]' THEN
+    RAISE EXCEPTION 'pgfollow: sqlite_path % contains control characters', quote_literal(sqlite_path)
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF '..' = ANY (regexp_split_to_array(sqlite_path, '[/\\]+')) THEN
+    RAISE EXCEPTION 'pgfollow: sqlite_path % leaves the worker''s data directory ("..")', quote_literal(sqlite_path)
+      USING HINT = 'Give a file name or a path relative to the worker''s --data-dir, such as ''app.db'' or ''team/app.db''.',
+            ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF sqlite_path ~ '^([/\\~]|[A-Za-z]:)' AND NOT privileged THEN
+    RAISE EXCEPTION 'pgfollow: only a superuser may give an absolute sqlite_path (%)', quote_literal(sqlite_path)
+      USING HINT = 'Give a path relative to the worker''s --data-dir, such as ''app.db''.', ERRCODE = 'insufficient_privilege';
+  END IF;
+END
+$fn$;
+
+-- A row filter goes into the publication as WHERE (<filter>): it must be one expression that
+-- cannot leave its parentheses. Same rules as checkRowFilter in src/tableset.ts, which the worker
+-- applies again; the upstream then checks the expression itself.
+CREATE OR REPLACE FUNCTION pgfollow.check_row_filter(tbl text, expr text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  i int := 1;
+  n int := length(expr);
+  c text;
+  q text;
+  depth int := 0;
+  why text;
+BEGIN
+  IF expr IS NULL OR expr !~ '\S' THEN
+    why := 'it is empty';
+  ELSIF position('\' IN expr) > 0 THEN
+    why := 'it contains a backslash';
+  ELSE
+    WHILE i <= n AND why IS NULL LOOP
+      c := substr(expr, i, 1);
+      IF q IS NOT NULL THEN
+        IF c = q THEN
+          IF substr(expr, i + 1, 1) = q THEN i := i + 1; ELSE q := NULL; END IF;
+        END IF;
+      ELSIF c IN ('''', '"') THEN q := c;
+      ELSIF c = '(' THEN depth := depth + 1;
+      ELSIF c = ')' THEN
+        depth := depth - 1;
+        IF depth < 0 THEN why := 'it closes a parenthesis it did not open'; END IF;
+      ELSIF c = ';' THEN why := 'it contains ";"';
+      ELSIF c = '$' THEN why := 'it contains "$"';
+      ELSIF substr(expr, i, 2) IN ('--', '/*') THEN why := 'it contains a comment';
+      END IF;
+      i := i + 1;
+    END LOOP;
+    IF why IS NULL AND q IS NOT NULL THEN why := 'a quoted string or name is not closed'; END IF;
+    IF why IS NULL AND depth <> 0 THEN why := 'a parenthesis is not closed'; END IF;
+  END IF;
+  IF why IS NOT NULL THEN
+    RAISE EXCEPTION 'pgfollow: the row filter for "%" is not a single SQL condition: %', tbl, why
+      USING HINT = 'Write a plain condition such as region = ''eu'' AND amount > 0.', ERRCODE = 'invalid_parameter_value';
+  END IF;
+END
+$fn$;
+
+-- start_follow's options: {"tables": [names], "schemas": [names], "row_filters": {table: condition}}.
+-- Names are written as in SQL (orders, sales.orders, "Odd"."Name"); row_filters' tables must be
+-- listed in "tables" too. Whether they exist is checked upstream by the worker.
+CREATE OR REPLACE FUNCTION pgfollow.check_options(options jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  k text;
+  v jsonb;
+  item jsonb;
+  parts text[];
+  listed text[] := '{}';
+BEGIN
+  IF jsonb_typeof(options) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'pgfollow: options must be a JSON object'
+      USING HINT = 'For example ''{"tables": ["orders", "sales.customers"]}''.', ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(options) LOOP
+    IF k NOT IN ('tables', 'schemas', 'row_filters') THEN
+      RAISE EXCEPTION 'pgfollow: unknown option "%"', k
+        USING HINT = 'The options are "tables", "schemas" and "row_filters".', ERRCODE = 'invalid_parameter_value';
+    END IF;
+  END LOOP;
+  FOREACH k IN ARRAY ARRAY['tables', 'schemas'] LOOP
+    v := options -> k;
+    CONTINUE WHEN v IS NULL;
+    IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) = 0 THEN
+      RAISE EXCEPTION 'pgfollow: option "%" must be a non-empty array of names', k USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR item IN SELECT jsonb_array_elements(v) LOOP
+      IF jsonb_typeof(item) <> 'string' THEN
+        RAISE EXCEPTION 'pgfollow: option "%" must be a non-empty array of names', k USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+      BEGIN
+        parts := parse_ident(item #>> '{}');
+      EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION 'pgfollow: % is not a valid name in option "%": %', item, k, SQLERRM
+          USING HINT = 'Write names as in SQL: orders, sales.orders, "Odd Name".', ERRCODE = 'invalid_parameter_value';
+      END;
+      IF k = 'tables' AND cardinality(parts) > 2 OR k = 'schemas' AND cardinality(parts) > 1 THEN
+        RAISE EXCEPTION 'pgfollow: % is not a % name', item, rtrim(k, 's')
+          USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+      IF k = 'tables' THEN listed := listed || array_to_string(parts, '.'); END IF;
+    END LOOP;
+  END LOOP;
+  v := options -> 'row_filters';
+  IF v IS NOT NULL THEN
+    IF jsonb_typeof(v) <> 'object' THEN
+      RAISE EXCEPTION 'pgfollow: option "row_filters" must be an object: table name → condition' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR k, item IN SELECT * FROM jsonb_each(v) LOOP
+      IF jsonb_typeof(item) <> 'string' THEN
+        RAISE EXCEPTION 'pgfollow: the row filter for "%" must be a string', k USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+      BEGIN
+        parts := parse_ident(k);
+      EXCEPTION WHEN OTHERS THEN
+        parts := NULL;
+      END;
+      IF parts IS NULL OR NOT array_to_string(parts, '.') = ANY (listed) THEN
+        RAISE EXCEPTION 'pgfollow: row filter for "%", a table not listed in option "tables"', k
+          USING HINT = 'List the table in "tables" too: a publication of all tables cannot filter rows.', ERRCODE = 'invalid_parameter_value';
+      END IF;
+      PERFORM pgfollow.check_row_filter(k, item #>> '{}');
+    END LOOP;
+  END IF;
+END
+$fn$;
+
 -- A name unique to this control database, so two control databases following one upstream never
 -- share a slot: pgfollow_<id>_<8 hex digits of this cluster's system identifier and database>.
 CREATE OR REPLACE FUNCTION pgfollow.object_name(follow_id bigint) RETURNS text
@@ -123,70 +345,239 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
                 left(md5((SELECT system_identifier::text FROM pg_control_system()) || '/' || current_database()), 8))
 $fn$;
 
-CREATE OR REPLACE FUNCTION pgfollow.start_follow(conninfo text, sqlite_path text DEFAULT NULL)
+-- ---------------------------------------------------------------------------------------------
+-- Driving follows
+-- ---------------------------------------------------------------------------------------------
+
+-- Signatures of an earlier install that the ones below replace.
+DROP FUNCTION IF EXISTS public.start_follow(text, text);
+DROP FUNCTION IF EXISTS public.stop_follow(bigint);
+DROP FUNCTION IF EXISTS pgfollow.start_follow(text, text);
+DROP FUNCTION IF EXISTS pgfollow.stop_follow(bigint);
+
+CREATE OR REPLACE FUNCTION pgfollow.start_follow(conninfo text, sqlite_path text DEFAULT NULL, options jsonb DEFAULT '{}')
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   new_id bigint;
+  privileged boolean := pgfollow.caller_is_superuser();
+  other bigint;
 BEGIN
   PERFORM pgfollow.check_conninfo(conninfo);
-  IF sqlite_path IS NOT NULL AND sqlite_path !~ '\S' THEN
-    RAISE EXCEPTION 'pgfollow: sqlite_path is empty'
-      USING HINT = 'Pass NULL for the default file, or a file name such as ''app.db''.';
+  IF NOT privileged AND NOT pgfollow.conninfo_has_password(conninfo) THEN
+    RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser must give the upstream role''s password in its conninfo'
+      USING HINT = 'Add password=... : the worker then logs in with that role''s own password, never with its own credentials.',
+            ERRCODE = 'insufficient_privilege';
+  END IF;
+  PERFORM pgfollow.check_sqlite_path(sqlite_path, privileged);
+  options := coalesce(options, '{}');
+  PERFORM pgfollow.check_options(options);
+  -- Two followers writing one file would corrupt it.
+  SELECT f.id INTO other FROM pgfollow.follows f
+   WHERE f.desired <> 'stopped'
+     AND regexp_replace(coalesce(f.sqlite_path, format('follow_%s.db', f.id)), '^(\./)+|/+(?=/)', '', 'g')
+       = regexp_replace(start_follow.sqlite_path, '^(\./)+|/+(?=/)', '', 'g')
+   LIMIT 1;
+  IF other IS NOT NULL THEN
+    RAISE EXCEPTION 'pgfollow: follow % already writes the file %', other, quote_literal(sqlite_path)
+      USING HINT = 'Give another sqlite_path, or stop that follow first.', ERRCODE = 'duplicate_object';
   END IF;
   new_id := nextval(pg_get_serial_sequence('pgfollow.follows', 'id'));
-  INSERT INTO pgfollow.follows (id, conninfo, sqlite_path, slot_name, publication)
+  INSERT INTO pgfollow.follows (id, conninfo, sqlite_path, options, slot_name, publication, created_by, privileged)
     OVERRIDING SYSTEM VALUE
-    VALUES (new_id, conninfo, sqlite_path, pgfollow.object_name(new_id), pgfollow.object_name(new_id));
+    VALUES (new_id, conninfo, sqlite_path, options, pgfollow.object_name(new_id), pgfollow.object_name(new_id),
+            session_user, privileged);
   PERFORM pg_notify('pgfollow', new_id::text);
   RETURN new_id;
 END
 $fn$;
 
-CREATE OR REPLACE FUNCTION pgfollow.stop_follow(id bigint) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+-- The row of a follow, locked; a clear error when there is none.
+CREATE OR REPLACE FUNCTION pgfollow.follow_row(follow_id bigint) RETURNS pgfollow.follows
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r pgfollow.follows;
 BEGIN
-  UPDATE pgfollow.follows f SET desired = 'stopped', updated_at = now() WHERE f.id = stop_follow.id;
+  SELECT * INTO r FROM pgfollow.follows f WHERE f.id = follow_id FOR UPDATE;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'pgfollow: no follow with id %', id
-      USING HINT = 'SELECT * FROM pgfollow.follow_status lists the follows.';
+    RAISE EXCEPTION 'pgfollow: no follow with id %', follow_id
+      USING HINT = 'SELECT * FROM pgfollow.follow_status lists the follows.', ERRCODE = 'no_data_found';
   END IF;
-  PERFORM pg_notify('pgfollow', id::text);
+  RETURN r;
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.follow_row(bigint) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION pgfollow.stop_follow(id bigint, drop_slot boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r pgfollow.follows := pgfollow.follow_row(id);
+BEGIN
+  UPDATE pgfollow.follows f SET desired = 'stopped', drop_slot = coalesce(stop_follow.drop_slot, true),
+         resync_requested_at = NULL, updated_at = now()
+   WHERE f.id = r.id;
+  -- Stopped earlier with its slot kept, and now asked to drop it: a worker does that.
+  IF r.desired = 'stopped' AND NOT r.drop_slot AND coalesce(stop_follow.drop_slot, true) THEN
+    UPDATE pgfollow.follow_progress p SET state = 'stopping' WHERE p.id = r.id;
+  END IF;
+  PERFORM pg_notify('pgfollow', r.id::text);
 END
 $fn$;
 
--- Only superusers start and stop follows until the role model lands; the functions are reachable
--- unqualified through thin wrappers in public, as the DBA types them.
-REVOKE ALL ON FUNCTION pgfollow.start_follow(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION pgfollow.stop_follow(bigint) FROM PUBLIC;
-
-CREATE OR REPLACE FUNCTION public.start_follow(conninfo text, sqlite_path text DEFAULT NULL)
-RETURNS bigint LANGUAGE sql SET search_path = pg_catalog, pg_temp
-AS $fn$ SELECT pgfollow.start_follow(conninfo, sqlite_path) $fn$;
-CREATE OR REPLACE FUNCTION public.stop_follow(id bigint) RETURNS void
-LANGUAGE sql SET search_path = pg_catalog, pg_temp
-AS $fn$ SELECT pgfollow.stop_follow(id) $fn$;
-REVOKE ALL ON FUNCTION public.start_follow(text, text) FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.stop_follow(bigint) FROM PUBLIC;
-
--- Passwords never leave the control table: password=... and the password part of a URI are masked.
-CREATE OR REPLACE FUNCTION pgfollow.mask_conninfo(conninfo text) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT regexp_replace(
-           regexp_replace(conninfo, '(password\s*=\s*)(''([^''\\]|\\.)*''|\S+)', '\1********', 'gi'),
-           '^(postgres(ql)?://[^:/@]*:)[^@]*@', '\1********@', 'i')
+-- Pausing stops streaming; the follow's persistent slot keeps every change (and the WAL holding
+-- them) until resume_follow().
+CREATE OR REPLACE FUNCTION pgfollow.pause_follow(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r pgfollow.follows := pgfollow.follow_row(id);
+BEGIN
+  IF r.desired = 'stopped' THEN
+    RAISE EXCEPTION 'pgfollow: follow % is stopped', r.id
+      USING HINT = 'A stopped follow cannot be paused; start a new one with start_follow().', ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  UPDATE pgfollow.follows f SET desired = 'paused', updated_at = now() WHERE f.id = r.id AND f.desired <> 'paused';
+  PERFORM pg_notify('pgfollow', r.id::text);
+END
 $fn$;
 
-CREATE OR REPLACE VIEW pgfollow.follow_status AS
+CREATE OR REPLACE FUNCTION pgfollow.resume_follow(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r pgfollow.follows := pgfollow.follow_row(id);
+BEGIN
+  IF r.desired = 'stopped' THEN
+    RAISE EXCEPTION 'pgfollow: follow % is stopped', r.id
+      USING HINT = 'A stopped follow cannot be resumed; start a new one with start_follow().', ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  UPDATE pgfollow.follows f SET desired = 'running', updated_at = now() WHERE f.id = r.id AND f.desired <> 'running';
+  PERFORM pg_notify('pgfollow', r.id::text);
+END
+$fn$;
+
+-- Starts the follow over: the worker drops its slot and publication, deletes the SQLite file and
+-- copies everything again. A paused follow stays paused (and copies when resumed).
+CREATE OR REPLACE FUNCTION pgfollow.resync_follow(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r pgfollow.follows := pgfollow.follow_row(id);
+BEGIN
+  IF r.desired = 'stopped' THEN
+    RAISE EXCEPTION 'pgfollow: follow % is stopped', r.id
+      USING HINT = 'Start a new follow with start_follow() instead.', ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  UPDATE pgfollow.follows f SET resync_requested_at = clock_timestamp(), updated_at = now() WHERE f.id = r.id;
+  PERFORM pg_notify('pgfollow', r.id::text);
+END
+$fn$;
+
+-- Forgets a stopped follow. Its SQLite file stays where it is.
+CREATE OR REPLACE FUNCTION pgfollow.remove_follow(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r pgfollow.follows := pgfollow.follow_row(id);
+  st text;
+BEGIN
+  SELECT p.state INTO st FROM pgfollow.follow_progress p WHERE p.id = r.id;
+  IF r.desired <> 'stopped' OR st IS DISTINCT FROM 'stopped' AND st IS NOT NULL THEN
+    RAISE EXCEPTION 'pgfollow: follow % is not stopped yet', r.id
+      USING HINT = format('Run SELECT stop_follow(%s), and remove it once follow_status says stopped.', r.id),
+            ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  DELETE FROM pgfollow.follow_progress p WHERE p.id = r.id;
+  DELETE FROM pgfollow.follows f WHERE f.id = r.id;
+END
+$fn$;
+
+-- Returns once the follow's SQLite file holds everything committed up to `lsn` (by default: up to
+-- now, i.e. the caller's own committed writes): read-your-writes for psql and applications. Raises
+-- when `timeout` passes first, or at once when the follow is paused or stopped.
+-- The position reached is read from follow_progress and, when the follow's slot lives in this
+-- cluster, from the slot's confirmed position, which moves the moment the follower acknowledges.
+-- Each statement of the loop sees the latest commits (READ COMMITTED); sleeps are short.
+-- `lsn` is a position of the upstream's WAL: the default is right when this database is the
+-- upstream (or in the same cluster); otherwise pass pg_current_wal_lsn() read on the upstream.
+CREATE OR REPLACE FUNCTION pgfollow.wait_for_follow(id bigint, lsn pg_lsn DEFAULT pg_current_wal_lsn(), timeout interval DEFAULT '1 minute')
+RETURNS pg_lsn LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  deadline timestamptz := clock_timestamp() + coalesce(timeout, interval '1 minute');
+  nap float8 := 0.001;
+  f record;
+  reached pg_lsn;
+BEGIN
+  IF lsn IS NULL THEN
+    RAISE EXCEPTION 'pgfollow: wait_for_follow needs a position, got NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF current_setting('transaction_isolation') IN ('repeatable read', 'serializable') THEN
+    RAISE EXCEPTION 'pgfollow: wait_for_follow cannot see progress from a % transaction', current_setting('transaction_isolation')
+      USING HINT = 'Call it outside the transaction, or in a READ COMMITTED one.', ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  LOOP
+    SELECT fl.desired, fl.resync_requested_at, p.state, p.applied_lsn, p.acked_lsn, p.last_error, s.confirmed_flush_lsn
+      INTO f
+      FROM pgfollow.follows fl
+      LEFT JOIN pgfollow.follow_progress p ON p.id = fl.id
+      LEFT JOIN pg_replication_slots s ON s.slot_name = fl.slot_name AND s.slot_type = 'logical' AND p.state = 'streaming'
+     WHERE fl.id = wait_for_follow.id;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'pgfollow: no follow with id %', id
+        USING HINT = 'SELECT * FROM pgfollow.follow_status lists the follows.', ERRCODE = 'no_data_found';
+    END IF;
+    IF f.resync_requested_at IS NULL AND f.state IS DISTINCT FROM 'copying' AND f.state IS DISTINCT FROM 'starting' THEN
+      reached := greatest(f.applied_lsn, f.acked_lsn, f.confirmed_flush_lsn);
+      IF reached >= lsn THEN
+        RETURN reached;
+      END IF;
+    END IF;
+    IF f.desired <> 'running' THEN
+      RAISE EXCEPTION 'pgfollow: follow % is %: it applies nothing until %', id, f.desired,
+            CASE f.desired WHEN 'paused' THEN format('resume_follow(%s)', id) ELSE 'a new follow is started' END
+        USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF clock_timestamp() >= deadline THEN
+      RAISE EXCEPTION 'pgfollow: follow % has not applied % within % (state %, applied %)', id, lsn, coalesce(timeout, interval '1 minute'),
+            coalesce(f.state, 'requested'), coalesce(reached::text, 'nothing')
+        USING DETAIL = coalesce('last error: ' || f.last_error, 'no error reported'),
+              HINT = 'SELECT * FROM pgfollow.follow_status WHERE id = ' || id || ' shows what the follow is doing.',
+              ERRCODE = 'query_canceled';
+    END IF;
+    PERFORM pg_sleep(nap);
+    nap := least(nap * 2, 0.02);
+  END LOOP;
+END
+$fn$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Watching
+-- ---------------------------------------------------------------------------------------------
+
+-- Dropped and created again (not replaced) because its columns changed since 0.1.0's first slice.
+DROP VIEW IF EXISTS pgfollow.follow_status;
+-- Positions come from the worker's reports; when the follow's slot lives in this cluster (the
+-- usual case: this database is the upstream), the upstream's WAL position, the confirmed position
+-- and the WAL the slot retains are read live from it instead.
+-- lag_bytes: upstream WAL not yet applied; lag_seconds: while behind, the age of the newest
+-- applied commit or of the last moment the follow was known caught up, whichever is younger.
+CREATE VIEW pgfollow.follow_status AS
 SELECT f.id,
        CASE
          WHEN f.desired = 'stopped' THEN CASE WHEN p.state = 'stopped' THEN 'stopped' ELSE 'stopping' END
+         WHEN f.resync_requested_at IS NOT NULL THEN 'resyncing'
+         WHEN f.desired = 'paused' THEN CASE WHEN p.state IS NULL OR p.state = 'paused' THEN 'paused' ELSE 'pausing' END
          ELSE coalesce(p.state, 'requested')
        END AS state,
        pgfollow.mask_conninfo(f.conninfo) AS upstream,
        f.sqlite_path,
+       f.options,
        p.received_lsn,
        p.applied_lsn,
        p.acked_lsn,
+       pos.upstream_lsn,
+       CASE WHEN f.desired <> 'stopped' AND pos.upstream_lsn IS NOT NULL AND pos.done_lsn IS NOT NULL
+            THEN greatest(0, pg_wal_lsn_diff(pos.upstream_lsn, pos.done_lsn))::bigint END AS lag_bytes,
+       CASE
+         WHEN f.desired = 'stopped' OR pos.upstream_lsn IS NULL OR pos.done_lsn IS NULL THEN NULL
+         WHEN pos.done_lsn >= pos.upstream_lsn THEN 0
+         ELSE round(extract(epoch FROM now() - greatest(p.applied_at, p.caught_up_at))::numeric, 3)
+       END AS lag_seconds,
        p.applied_at,
        coalesce(p.rows_applied, 0) AS rows_applied,
        coalesce(p.xacts_applied, 0) AS xacts_applied,
@@ -194,10 +585,116 @@ SELECT f.id,
        p.last_error,
        p.last_error_at,
        f.slot_name,
+       CASE WHEN ls.restart_lsn IS NOT NULL THEN pg_wal_lsn_diff(pos.here_lsn, ls.restart_lsn)::bigint
+            WHEN f.desired <> 'stopped' THEN p.slot_retained_bytes END AS slot_retained_bytes,
        p.worker,
        p.heartbeat_at,
+       f.created_by,
        f.created_at
   FROM pgfollow.follows f
-  LEFT JOIN pgfollow.follow_progress p ON p.id = f.id;
-REVOKE ALL ON pgfollow.follow_status FROM PUBLIC;
+  LEFT JOIN pgfollow.follow_progress p ON p.id = f.id
+  LEFT JOIN LATERAL (
+    SELECT s.restart_lsn, s.confirmed_flush_lsn FROM pg_replication_slots s
+     WHERE s.slot_name = f.slot_name AND s.slot_type = 'logical') ls ON true
+  CROSS JOIN LATERAL (
+    SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS here_lsn) h
+  CROSS JOIN LATERAL (
+    SELECT h.here_lsn,
+           CASE WHEN ls.restart_lsn IS NOT NULL THEN h.here_lsn ELSE greatest(p.upstream_lsn, p.received_lsn) END AS upstream_lsn,
+           greatest(p.applied_lsn, p.acked_lsn, CASE WHEN p.state = 'streaming' THEN ls.confirmed_flush_lsn END) AS done_lsn) pos;
 
+-- ---------------------------------------------------------------------------------------------
+-- Calling it from psql, unqualified
+-- ---------------------------------------------------------------------------------------------
+
+-- Thin wrappers in public, as the DBA types the calls. A function of the same name that another
+-- role creates could be picked instead of these (a better-matching overload), and would then run
+-- with the caller's privileges: install refuses to go ahead when such functions exist, and the
+-- event trigger pgfollow_guard refuses their creation later on.
+DO $foreign$
+DECLARE
+  f text;
+BEGIN
+  SELECT string_agg(p.oid::regprocedure::text || ' owned by ' || quote_ident(r.rolname), ', ') INTO f
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
+   WHERE p.proname IN ('start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow')
+     AND p.pronamespace <> 'pgfollow'::regnamespace AND NOT r.rolsuper;
+  IF f IS NOT NULL THEN
+    RAISE EXCEPTION 'pgfollow: functions named like pgfollow''s exist already: %', f
+      USING HINT = 'A DBA calling start_follow() unqualified could run one of them instead of pgfollow''s. Drop them, then install again.';
+  END IF;
+  IF has_schema_privilege('public', 'public', 'CREATE') THEN
+    RAISE WARNING 'pgfollow: every role may create objects in schema public of this database'
+      USING HINT = 'REVOKE CREATE ON SCHEMA public FROM PUBLIC, as Postgres 15 does by default; until then, prefer schema-qualified calls (pgfollow.start_follow).';
+  END IF;
+END
+$foreign$;
+
+CREATE OR REPLACE FUNCTION public.start_follow(conninfo text, sqlite_path text DEFAULT NULL, options jsonb DEFAULT '{}')
+RETURNS bigint LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT pgfollow.start_follow(conninfo, sqlite_path, options) $fn$;
+CREATE OR REPLACE FUNCTION public.stop_follow(id bigint, drop_slot boolean DEFAULT true) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT pgfollow.stop_follow(id, drop_slot) $fn$;
+CREATE OR REPLACE FUNCTION public.pause_follow(id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT pgfollow.pause_follow(id) $fn$;
+CREATE OR REPLACE FUNCTION public.resume_follow(id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT pgfollow.resume_follow(id) $fn$;
+CREATE OR REPLACE FUNCTION public.resync_follow(id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT pgfollow.resync_follow(id) $fn$;
+CREATE OR REPLACE FUNCTION public.remove_follow(id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT pgfollow.remove_follow(id) $fn$;
+CREATE OR REPLACE FUNCTION public.wait_for_follow(id bigint, lsn pg_lsn DEFAULT pg_current_wal_lsn(), timeout interval DEFAULT '1 minute')
+RETURNS pg_lsn LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT pgfollow.wait_for_follow(id, lsn, timeout) $fn$;
+
+-- Refuses functions that would shadow the wrappers above, whoever creates them later: only a
+-- superuser may create or rename a function to one of these names outside schema pgfollow. Not
+-- SECURITY DEFINER: current_user must be the role running the DDL.
+CREATE OR REPLACE FUNCTION pgfollow.on_function_ddl() RETURNS event_trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  f text;
+BEGIN
+  IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    RETURN;
+  END IF;
+  SELECT string_agg(p.oid::regprocedure::text, ', ') INTO f
+    FROM pg_event_trigger_ddl_commands() c JOIN pg_proc p ON c.classid = 'pg_proc'::regclass AND p.oid = c.objid
+   WHERE p.proname IN ('start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow')
+     AND p.pronamespace <> 'pgfollow'::regnamespace;
+  IF f IS NOT NULL THEN
+    RAISE EXCEPTION 'pgfollow: only a superuser may create %: psql users calling pgfollow''s functions unqualified could run it instead', f
+      USING HINT = 'Choose another name.', ERRCODE = 'insufficient_privilege';
+  END IF;
+END
+$fn$;
+DROP EVENT TRIGGER IF EXISTS pgfollow_guard;
+CREATE EVENT TRIGGER pgfollow_guard ON ddl_command_end
+  WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE AGGREGATE', 'ALTER AGGREGATE', 'ALTER ROUTINE')
+  EXECUTE FUNCTION pgfollow.on_function_ddl();
+
+-- ---------------------------------------------------------------------------------------------
+-- Privileges
+-- ---------------------------------------------------------------------------------------------
+
+REVOKE ALL ON FUNCTION pgfollow.start_follow(text, text, jsonb), pgfollow.stop_follow(bigint, boolean),
+  pgfollow.pause_follow(bigint), pgfollow.resume_follow(bigint), pgfollow.resync_follow(bigint),
+  pgfollow.remove_follow(bigint), pgfollow.wait_for_follow(bigint, pg_lsn, interval),
+  public.start_follow(text, text, jsonb), public.stop_follow(bigint, boolean),
+  public.pause_follow(bigint), public.resume_follow(bigint), public.resync_follow(bigint),
+  public.remove_follow(bigint), public.wait_for_follow(bigint, pg_lsn, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgfollow.start_follow(text, text, jsonb), pgfollow.stop_follow(bigint, boolean),
+  pgfollow.pause_follow(bigint), pgfollow.resume_follow(bigint), pgfollow.resync_follow(bigint),
+  pgfollow.remove_follow(bigint),
+  public.start_follow(text, text, jsonb), public.stop_follow(bigint, boolean),
+  public.pause_follow(bigint), public.resume_follow(bigint), public.resync_follow(bigint),
+  public.remove_follow(bigint) TO pgfollow_admin;
+GRANT EXECUTE ON FUNCTION pgfollow.wait_for_follow(bigint, pg_lsn, interval), public.wait_for_follow(bigint, pg_lsn, interval)
+  TO pgfollow_monitor;
+REVOKE ALL ON pgfollow.follow_status FROM PUBLIC;
+GRANT SELECT ON pgfollow.follow_status TO pgfollow_monitor;

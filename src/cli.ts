@@ -1,13 +1,19 @@
 #!/usr/bin/env node
-// pgfollow command line: install, worker, follow, status, demo.
+// pgfollow command line: install, uninstall, install-extension, extension-files, worker, follow,
+// status, demo.
 
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { createLogger } from './log.js';
 import { Worker } from './worker.js';
 import { Follower } from './follower.js';
 import { PgFollowError, describeError } from './errors.js';
-import { connect, upstreamConfig } from './upstream.js';
-import { install } from './install.js';
+import { connect, dropSlotAndPublication, upstreamConfig } from './upstream.js';
+import { install, uninstallLocal } from './install.js';
+import { extensionDir, writeExtensionFiles } from './extension.js';
+import { serveMetrics } from './metrics.js';
+import { maskConninfo } from './conninfo.js';
+import { printStatus } from './status.js';
 
 const program = new Command();
 program
@@ -34,16 +40,69 @@ program
   });
 
 program
+  .command('uninstall')
+  .description('stop every follow, drop their slots and publications (on every upstream), then remove pgfollow from a database')
+  .argument('<conninfo>', 'libpq connection string of the database, as a superuser')
+  .option('--wait <ms>', 'how long to let running workers stop their follows first', '10000')
+  .action(async (conninfo: string, o: { wait: string }) => {
+    const client = await connect(upstreamConfig(conninfo), 'database');
+    try {
+      const { rows: [r] } = await client.query("SELECT to_regclass('pgfollow.follows') IS NOT NULL AS installed");
+      if (r.installed) await dropEverySlot(client, Number(o.wait));
+      await uninstallLocal(client);
+      console.log('pgfollow uninstalled.');
+    } finally {
+      await client.end();
+    }
+  });
+
+program
+  .command('install-extension')
+  .description('copy the extension files (pgfollow.control, pgfollow--<version>.sql) into the server\'s extension directory; then CREATE EXTENSION pgfollow')
+  .argument('[conninfo]', 'a superuser\'s conninfo, to ask the server where its extension directory is (else: pg_config on this machine)')
+  .option('--dir <dir>', 'the extension directory itself, e.g. $(pg_config --sharedir)/extension')
+  .action(async (conninfo: string | undefined, o: { dir?: string }) => {
+    let dir = o.dir;
+    if (!dir) {
+      const client = conninfo ? await connect(upstreamConfig(conninfo), 'database') : null;
+      try {
+        dir = await extensionDir(client);
+      } finally {
+        await client?.end();
+      }
+    }
+    for (const f of writeExtensionFiles(dir)) console.log(`wrote ${f}`);
+    console.log('Now, in psql as a superuser: CREATE EXTENSION pgfollow;');
+  });
+
+program
+  .command('extension-files')
+  .description('write the extension files, generated from sql/install.sql, into a directory')
+  .option('--out <dir>', 'directory to write them to', 'sql/extension')
+  .action((o: { out: string }) => {
+    fs.mkdirSync(o.out, { recursive: true });
+    for (const f of writeExtensionFiles(o.out)) console.log(`wrote ${f}`);
+  });
+
+program
   .command('worker')
   .description('run a follower for every follow started with start_follow() in the control database')
   .requiredOption('--control <conninfo>', 'libpq connection string of the database holding pgfollow.follows')
   .requiredOption('--data-dir <dir>', 'directory for the SQLite files')
   .option('--allow-any-path', 'allow sqlite_path values outside --data-dir', false)
+  .option('--metrics <[host:]port>', 'serve Prometheus metrics at http://host:port/metrics (host defaults to 127.0.0.1)')
+  .option('--poll <ms>', 'poll the control table this often besides LISTEN; also how soon follows of a dead worker are taken over', '5000')
   .addOption(logOption)
-  .action(async (o: { control: string; dataDir: string; allowAnyPath: boolean; log: string }) => {
-    const worker = new Worker({ control: o.control, dataDir: o.dataDir, allowAnyPath: o.allowAnyPath, log: loggerFor(o.log) });
+  .action(async (o: { control: string; dataDir: string; allowAnyPath: boolean; metrics?: string; poll: string; log: string }) => {
+    const log = loggerFor(o.log);
+    const pollMs = Number(o.poll);
+    if (!Number.isInteger(pollMs) || pollMs < 100) throw new Error(`--poll expects milliseconds (at least 100), not "${o.poll}"`);
+    const worker = new Worker({ control: o.control, dataDir: o.dataDir, allowAnyPath: o.allowAnyPath, pollMs, log });
     await worker.start();
+    const metrics = o.metrics ? await serveMetrics(worker, o.metrics) : null;
+    if (metrics) log('info', 'metrics served', { url: `http://${metrics.address.address.includes(':') ? `[${metrics.address.address}]` : metrics.address.address}:${metrics.address.port}/metrics` });
     await untilSignal();
+    metrics?.server.close();
     await worker.stop();
   });
 
@@ -67,12 +126,11 @@ program
   .command('status')
   .description('print pgfollow.follow_status of a control database')
   .requiredOption('--control <conninfo>', 'libpq connection string of the database holding pgfollow.follows')
-  .action(async (o: { control: string }) => {
+  .option('--json', 'one JSON object per line and follow, every column')
+  .action(async (o: { control: string; json?: boolean }) => {
     const client = await connect(upstreamConfig(o.control), 'control database');
     try {
-      const { rows } = await client.query('SELECT id, state, upstream, sqlite_path, applied_lsn, rows_applied, xacts_applied, last_error FROM pgfollow.follow_status ORDER BY id');
-      if (rows.length === 0) console.log('no follows; start one in psql with SELECT start_follow(\'<conninfo>\');');
-      else console.table(rows);
+      await printStatus(client, { json: o.json ?? false, write: (s) => process.stdout.write(s) });
     } finally {
       await client.end();
     }
@@ -88,6 +146,36 @@ program
     const { runDemo } = await import('./demo.js');
     await runDemo({ dataDir: o.dataDir, stayUp: o.wait ? untilSignal : undefined });
   });
+
+/**
+ * Before the objects go: ask workers to stop every follow, give them a moment, then drop each
+ * follow's slot and publication on its upstream, wherever that is.
+ */
+async function dropEverySlot(client: import('pg').Client, waitMs: number): Promise<void> {
+  await client.query("UPDATE pgfollow.follows SET desired = 'stopped', drop_slot = true WHERE desired <> 'stopped'");
+  await client.query("SELECT pg_notify('pgfollow', 'uninstall')");
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    const { rows: [r] } = await client.query(`
+      SELECT count(*)::int AS busy FROM pgfollow.follow_progress
+       WHERE state <> 'stopped' AND heartbeat_at > now() - interval '30 seconds'`);
+    if (r.busy === 0) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  const { rows } = await client.query('SELECT id, conninfo, slot_name, publication FROM pgfollow.follows ORDER BY id');
+  for (const f of rows) {
+    try {
+      const up = await connect(upstreamConfig(f.conninfo));
+      try {
+        await dropSlotAndPublication(up, f.slot_name, f.publication);
+      } finally {
+        await up.end().catch(() => {});
+      }
+    } catch (e) {
+      process.stderr.write(`pgfollow: follow ${f.id}: could not drop slot ${f.slot_name} on ${maskConninfo(f.conninfo)}: ${describeError(e)}\n`);
+    }
+  }
+}
 
 function untilSignal(): Promise<void> {
   return new Promise((resolve) => {

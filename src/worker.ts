@@ -1,16 +1,22 @@
 // The worker: watches a control table (LISTEN pgfollow, plus a slow poll as a safety net), runs one
-// Follower per follow that should run, stops and cleans up the ones asked to stop, and writes each
-// follow's status back to pgfollow.follow_progress.
+// Follower per follow that should run, pauses, resyncs, stops and cleans up the others as asked,
+// and writes each follow's status back to pgfollow.follow_progress.
+//
+// Several workers may watch one control table: a follow runs in the worker holding its session
+// advisory lock on the control database. A worker that dies loses its session and its locks; the
+// next poll of another worker takes the follow over.
 
+import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { Follower, type FollowStatus } from './follower.js';
+import { Follower, type FollowState, type FollowStatus } from './follower.js';
 import { PgFollowError, describeError } from './errors.js';
-import { formatLsn } from './lsn.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { silentLogger, type Logger } from './log.js';
-import { connect, dropSlotAndPublication, upstreamConfig } from './upstream.js';
+import { connect, dropSlotAndPublication, isConnectionError, upstreamConfig } from './upstream.js';
 import { maskConninfo } from './conninfo.js';
+import { parseOptions } from './tableset.js';
+import { checkPasswordAuth, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
 
 export interface WorkerOptions {
   /** libpq connection string of the database holding pgfollow's control table. */
@@ -20,10 +26,14 @@ export interface WorkerOptions {
   /** Allow sqlite_path values outside the data directory. Default false. */
   allowAnyPath?: boolean;
   log?: Logger;
-  /** Safety-net poll of the control table, besides LISTEN. Default 5000 ms. */
+  /** Safety-net poll of the control table, besides LISTEN; also how soon a dead worker's follows are taken over. Default 5000 ms. */
   pollMs?: number;
-  /** Least time between two status writes of one follow. Default 200 ms. */
+  /** Least time between two status writes of one follow when only counters changed. Default 200 ms. */
   statusIntervalMs?: number;
+  /** Least time between two status writes of one follow whose applied position advanced. Default 20 ms. */
+  lsnIntervalMs?: number;
+  /** How often the upstream's WAL position and the slot's retained WAL are sampled. Default 5000 ms. */
+  monitorMs?: number;
   /** Passed to each follower. */
   maxBatchDelayMs?: number;
 }
@@ -32,31 +42,79 @@ interface FollowRow {
   id: string;
   conninfo: string;
   sqlite_path: string | null;
-  desired: 'running' | 'stopped';
+  options: unknown;
+  desired: 'running' | 'paused' | 'stopped';
+  drop_slot: boolean;
+  privileged: boolean;
+  /** resync_requested_at as text, or null. */
+  resync: string | null;
   slot_name: string;
   publication: string;
   state: string | null;
 }
 
+/** The upstream as the monitor last saw it. */
+interface Sample {
+  upstreamLsn: Lsn;
+  retainedBytes: number | null;
+}
+
 interface Running {
+  row: FollowRow;
   follower: Follower;
   done: Promise<void>;
+  sqlitePath: string;
+  redact: (text: string) => string;
   lastWrite: number;
   lastState: string | null;
+  lastLsn: Lsn | null;
   timer: NodeJS.Timeout | null;
+  timerDue: number;
+  monitor: pg.Client | null;
+  sample: Sample | null;
+}
+
+/** What a follow's status row says; absent fields keep their stored value. */
+interface StatusFields extends Partial<Omit<FollowStatus, 'state'>> {
+  /** A follower's state, or 'paused' (no follower runs). */
+  state?: FollowState | 'paused';
+  upstreamLsn?: Lsn | null;
+  retainedBytes?: number | null;
+}
+
+/** One follow as this worker sees it, for metrics. */
+export interface FollowMetrics {
+  id: string;
+  state: string;
+  appliedLsn: Lsn | null;
+  lagBytes: number | null;
+  lagSeconds: number | null;
+  rows: number;
+  xacts: number;
+  tables: number;
+  retainedBytes: number | null;
+  lastErrorAt: Date | null;
 }
 
 /** Advisory lock namespace for follow claims ("pgfw"): a follow runs in one worker at a time. */
 const LOCK_CLASS = 0x70676677;
 
+const maxLsn = (...v: (Lsn | null | undefined)[]): Lsn | null =>
+  v.reduce<Lsn | null>((m, x) => (x == null ? m : m === null || x > m ? x : m), null);
+
 export class Worker {
   private readonly log: Logger;
   private readonly running = new Map<string, Running>();
+  /** Last refusal logged per follow, so a standing refusal is logged once, not every poll. */
+  private readonly refused = new Map<string, string>();
   private client: pg.Client | null = null;
   private stopping = false;
+  private uninstalled = false;
   private syncing: Promise<void> = Promise.resolve();
   private pollTimer: NodeJS.Timeout | null = null;
-  private readonly name = `${os.hostname()}:${process.pid}`;
+  private monitorTimer: NodeJS.Timeout | null = null;
+  private monitoring = false;
+  readonly name = `${os.hostname()}:${process.pid}`;
 
   constructor(private readonly opts: WorkerOptions) {
     this.log = opts.log ?? silentLogger;
@@ -64,24 +122,10 @@ export class Worker {
 
   /** Connects to the control database and starts following; resolves once the first sync is done. */
   async start(): Promise<void> {
-    const client = await connect(upstreamConfig(this.opts.control), 'control database');
-    const { rows } = await client.query("SELECT to_regclass('pgfollow.follows') IS NOT NULL AS ok, current_database() AS db");
-    if (!rows[0].ok) {
-      await client.end();
-      throw new PgFollowError('NOT_INSTALLED', `pgfollow is not installed in the control database ${rows[0].db}: there is no pgfollow.follows table`, {
-        hint: 'run "pgfollow install <conninfo>" or, in psql, \\i sql/install.sql as a superuser',
-      });
-    }
-    client.on('notification', () => this.sync());
-    client.on('error', (e) => {
-      if (this.stopping) return;
-      this.log('error', 'control connection lost', { error: describeError(e) });
-      void this.reconnect();
-    });
-    await client.query('LISTEN pgfollow');
-    this.client = client;
-    this.log('info', 'worker started', { control: maskConninfo(this.opts.control), data_dir: this.opts.dataDir });
+    await this.connectControl();
+    this.log('info', 'worker started', { control: maskConninfo(this.opts.control), data_dir: this.opts.dataDir, worker: this.name });
     this.pollTimer = setInterval(() => this.sync(), this.opts.pollMs ?? 5000);
+    this.monitorTimer = setInterval(() => void this.monitorAll(), this.opts.monitorMs ?? 5000);
     await this.sync();
   }
 
@@ -89,6 +133,7 @@ export class Worker {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.monitorTimer) clearInterval(this.monitorTimer);
     await this.syncing.catch(() => {});
     await Promise.all([...this.running.keys()].map((id) => this.stopFollower(id)));
     await this.client?.end().catch(() => {});
@@ -96,7 +141,37 @@ export class Worker {
     this.log('info', 'worker stopped');
   }
 
-  /** Reads the control table and starts or stops followers to match. Serialised. */
+  get connected(): boolean {
+    return this.client !== null;
+  }
+
+  private async connectControl(): Promise<void> {
+    const client = await connect(upstreamConfig(this.opts.control), 'control database');
+    const { rows: [r] } = await client.query(`
+      SELECT to_regclass('pgfollow.follows') IS NOT NULL AS installed, current_database() AS db,
+             EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfollow.follows') AND attname = 'options') AS current`);
+    if (!r.installed || !r.current) {
+      await client.end();
+      throw new PgFollowError('NOT_INSTALLED', r.installed
+        ? `pgfollow in the control database ${r.db} is older than this worker`
+        : `pgfollow is not installed in the control database ${r.db}: there is no pgfollow.follows table`, {
+        hint: r.installed
+          ? 'install it again ("pgfollow install <conninfo>" or \\i sql/install.sql): existing follows are kept'
+          : 'run "pgfollow install <conninfo>" or, in psql, \\i sql/install.sql as a superuser',
+      });
+    }
+    client.on('notification', () => this.sync());
+    client.on('error', (e) => {
+      if (this.stopping || this.client !== client) return;
+      this.log('error', 'control connection lost', { error: describeError(e) });
+      void this.reconnect();
+    });
+    await client.query('LISTEN pgfollow');
+    this.client = client;
+    this.uninstalled = false;
+  }
+
+  /** Reads the control table and starts, pauses, resyncs or stops followers to match. Serialised. */
   sync(): Promise<void> {
     this.syncing = this.syncing.then(() => this.syncOnce()).catch((e) => {
       this.log('error', 'control table sync failed', { error: describeError(e) });
@@ -107,61 +182,109 @@ export class Worker {
   private async syncOnce(): Promise<void> {
     const client = this.client;
     if (!client || this.stopping) return;
-    const { rows } = await client.query<FollowRow>(`
-      SELECT f.id::text AS id, f.conninfo, f.sqlite_path, f.desired, f.slot_name, f.publication, p.state
-        FROM pgfollow.follows f LEFT JOIN pgfollow.follow_progress p ON p.id = f.id
-       ORDER BY f.id`);
+    let rows: FollowRow[];
+    try {
+      ({ rows } = await client.query<FollowRow>(`
+        SELECT f.id::text AS id, f.conninfo, f.sqlite_path, f.options, f.desired, f.drop_slot, f.privileged,
+               f.resync_requested_at::text AS resync, f.slot_name, f.publication, p.state
+          FROM pgfollow.follows f LEFT JOIN pgfollow.follow_progress p ON p.id = f.id
+         ORDER BY f.id`));
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== '42P01' && code !== '3F000') throw e;
+      // The control table is gone: pgfollow was uninstalled from the control database.
+      if (!this.uninstalled) this.log('warn', 'pgfollow was uninstalled from the control database; stopping every follow');
+      this.uninstalled = true;
+      for (const id of [...this.running.keys()]) await this.stopFollower(id);
+      return;
+    }
     const seen = new Set<string>();
     for (const row of rows) {
+      if (this.stopping) return;
       seen.add(row.id);
       const run = this.running.get(row.id);
-      if (row.desired === 'running' && !run) await this.startFollower(client, row);
-      else if (row.desired === 'stopped' && run) await this.finishFollow(client, row);
-      else if (row.desired === 'stopped' && !run && row.state !== 'stopped') await this.cleanupStopped(client, row);
+      if (row.desired === 'stopped') {
+        if (run) await this.stopFollower(row.id);
+        if (run || row.state !== 'stopped') await this.cleanupStopped(client, row);
+      } else if (row.resync) {
+        await this.resync(client, row);
+      } else if (row.desired === 'paused') {
+        if (run) await this.pause(row);
+        else if (row.state !== null && row.state !== 'paused') await this.withLock(client, row.id, () => this.writeStatus(row, { state: 'paused' }));
+      } else if (!run) {
+        await this.startFollower(client, row);
+      }
     }
     // A follow deleted from the control table: stop following, leave the slot for the DBA.
     for (const id of [...this.running.keys()]) if (!seen.has(id)) await this.stopFollower(id);
   }
 
-  private async startFollower(client: pg.Client, row: FollowRow): Promise<void> {
-    const { rows } = await client.query('SELECT pg_try_advisory_lock($1, $2::int) AS ok', [LOCK_CLASS, row.id]);
-    if (!rows[0].ok) return; // another worker runs this follow
-    let sqlitePath: string;
+  /** Runs `fn` holding the follow's lock, unless another worker holds it (then does nothing). */
+  private async withLock(client: pg.Client, id: string, fn: () => Promise<void>): Promise<void> {
+    if (!(await this.tryLock(client, id))) return;
     try {
-      sqlitePath = this.resolvePath(row);
+      await fn();
+    } finally {
+      await this.unlock(client, id);
+    }
+  }
+
+  private async tryLock(client: pg.Client, id: string): Promise<boolean> {
+    const { rows } = await client.query('SELECT pg_try_advisory_lock($1, $2::int) AS ok', [LOCK_CLASS, id]);
+    return rows[0].ok as boolean;
+  }
+
+  private async unlock(client: pg.Client, id: string): Promise<void> {
+    await client.query('SELECT pg_advisory_unlock($1, $2::int)', [LOCK_CLASS, id]).catch(() => {});
+  }
+
+  /** A connection to the follow's upstream, as the follow's conninfo says, checked as the follow requires. */
+  private async upstream(row: FollowRow): Promise<pg.Client> {
+    const cfg = upstreamConfig(row.conninfo);
+    if (!row.privileged) await checkPasswordAuth(cfg);
+    return connect(cfg);
+  }
+
+  private async startFollower(client: pg.Client, row: FollowRow): Promise<void> {
+    if (!(await this.tryLock(client, row.id))) return; // another worker runs this follow
+    const redact = passwordRedactor(row.conninfo);
+    const log = redactingLogger(this.log.child({ follow: Number(row.id) }), redact);
+    let sqlitePath: string;
+    let tables: ReturnType<typeof parseOptions>;
+    try {
+      sqlitePath = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
+      tables = parseOptions(row.options);
+      for (const other of this.running.values()) {
+        if (other.sqlitePath === sqlitePath) throw new PgFollowError('BAD_PATH', `follow ${other.row.id} already writes ${sqlitePath}`, { hint: 'give each follow its own sqlite_path' });
+      }
+      if (!row.privileged) await checkPasswordAuth(upstreamConfig(row.conninfo));
     } catch (e) {
-      await client.query('SELECT pg_advisory_unlock($1, $2::int)', [LOCK_CLASS, row.id]);
-      await this.writeStatus(row.id, { state: 'error', lastError: describeError(e), lastErrorAt: new Date() });
+      await this.unlock(client, row.id);
+      const message = redact(describeError(e));
+      if (this.refused.get(row.id) !== message) log('error', 'follow refused', { error: message });
+      this.refused.set(row.id, message);
+      await this.writeStatus(row, { state: isConnectionError(e) ? 'reconnecting' : 'error', lastError: message, lastErrorAt: new Date() });
       return;
     }
-    const log = this.log.child({ follow: Number(row.id) });
+    this.refused.delete(row.id);
     const follower = new Follower({
       conninfo: row.conninfo,
       sqlitePath,
       slot: row.slot_name,
       publication: row.publication,
+      tables,
       log,
       maxBatchDelayMs: this.opts.maxBatchDelayMs,
       onStatus: (s) => this.statusChanged(row.id, s),
     });
-    const entry: Running = { follower, done: Promise.resolve(), lastWrite: 0, lastState: null, timer: null };
-    this.running.set(row.id, entry);
-    log('info', 'follow started', { upstream: maskConninfo(row.conninfo), sqlite: sqlitePath, slot: row.slot_name });
-    await this.writeStatus(row.id, { ...follower.status, state: 'starting' });
-    entry.done = follower.run().catch((e) => log('error', 'follower crashed', { error: describeError(e) }));
-  }
-
-  /** A relative sqlite_path lives in the data directory; NULL means follow_<id>.db there. */
-  private resolvePath(row: FollowRow): string {
-    const dataDir = path.resolve(this.opts.dataDir);
-    const file = path.resolve(dataDir, row.sqlite_path ?? `follow_${row.id}.db`);
-    const inside = file.startsWith(dataDir + path.sep);
-    if (!inside && !this.opts.allowAnyPath) {
-      throw new PgFollowError('BAD_PATH', `sqlite_path "${row.sqlite_path}" is outside the worker's data directory ${dataDir}`, {
-        hint: 'use a path relative to the data directory, or start the worker with --allow-any-path',
-      });
-    }
-    return file;
+    const run: Running = {
+      row, follower, done: Promise.resolve(), sqlitePath, redact, lastWrite: 0, lastState: null, lastLsn: null,
+      timer: null, timerDue: 0, monitor: null, sample: null,
+    };
+    this.running.set(row.id, run);
+    log('info', 'follow started', { upstream: maskConninfo(row.conninfo), sqlite: sqlitePath, slot: row.slot_name, options: row.options });
+    await this.writeStatus(row, { ...follower.status, state: 'starting' });
+    run.done = follower.run().catch((e) => log('error', 'follower crashed', { error: describeError(e) }));
   }
 
   private async stopFollower(id: string): Promise<void> {
@@ -171,62 +294,115 @@ export class Worker {
     if (run.timer) clearTimeout(run.timer);
     await run.follower.stop();
     await run.done;
-    await this.client?.query('SELECT pg_advisory_unlock($1, $2::int)', [LOCK_CLASS, id]).catch(() => {});
+    await run.monitor?.end().catch(() => {});
+    if (this.client) await this.unlock(this.client, id);
   }
 
-  /** stop_follow(): stop streaming, then drop the slot and publication the follow created. */
-  private async finishFollow(client: pg.Client, row: FollowRow): Promise<void> {
+  /** pause_follow(): stop streaming; the slot keeps the changes until resume_follow(). */
+  private async pause(row: FollowRow): Promise<void> {
+    const run = this.running.get(row.id)!;
+    const at = maxLsn(run.follower.status.appliedLsn, run.follower.status.ackedLsn);
     await this.stopFollower(row.id);
-    await this.cleanupStopped(client, row);
+    await this.writeStatus(row, { state: 'paused' });
+    this.log('info', 'follow paused', { follow: Number(row.id), applied_lsn: at === null ? null : formatLsn(at) });
   }
 
+  /** stop_follow(): drop the slot and publication the follow created, unless asked to keep them. */
   private async cleanupStopped(client: pg.Client, row: FollowRow): Promise<void> {
-    const { rows } = await client.query('SELECT pg_try_advisory_lock($1, $2::int) AS ok', [LOCK_CLASS, row.id]);
-    if (!rows[0].ok) return;
+    await this.withLock(client, row.id, async () => {
+      try {
+        if (row.drop_slot) {
+          const up = await this.upstream(row);
+          try {
+            await dropSlotAndPublication(up, row.slot_name, row.publication);
+          } finally {
+            await up.end().catch(() => {});
+          }
+        }
+        await this.writeStatus(row, { state: 'stopped' });
+        this.log('info', 'follow stopped', { follow: Number(row.id), slot: row.slot_name, slot_dropped: row.drop_slot });
+      } catch (e) {
+        const message = passwordRedactor(row.conninfo)(describeError(e));
+        await this.writeStatus(row, { state: 'error', lastError: `stopping: ${message}`, lastErrorAt: new Date() });
+        this.log('error', 'stopping the follow failed', { follow: Number(row.id), error: message });
+      }
+    });
+  }
+
+  /**
+   * resync_follow(): stop, drop the slot and publication, delete the SQLite file, clear the request
+   * and start again; the follower copies from scratch into an empty file.
+   */
+  private async resync(client: pg.Client, row: FollowRow): Promise<void> {
+    await this.stopFollower(row.id);
+    if (!(await this.tryLock(client, row.id))) return; // the worker holding it resyncs it
+    const redact = passwordRedactor(row.conninfo);
     try {
-      const up = await connect(upstreamConfig(row.conninfo));
+      const file = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
+      this.log('info', 'follow resync', { follow: Number(row.id), sqlite: file, slot: row.slot_name });
+      await this.resetStatus(row);
+      const up = await this.upstream(row);
       try {
         await dropSlotAndPublication(up, row.slot_name, row.publication);
       } finally {
         await up.end().catch(() => {});
       }
-      await this.writeStatus(row.id, { state: 'stopped' });
-      this.log('info', 'follow stopped', { follow: Number(row.id), slot: row.slot_name });
+      for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
+      await client.query('UPDATE pgfollow.follows SET resync_requested_at = NULL WHERE id = $1 AND resync_requested_at::text = $2', [row.id, row.resync]);
     } catch (e) {
-      await this.writeStatus(row.id, { state: 'error', lastError: `stopping: ${describeError(e)}`, lastErrorAt: new Date() });
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1, $2::int)', [LOCK_CLASS, row.id]);
+      const message = redact(describeError(e));
+      await this.writeStatus(row, { state: isConnectionError(e) ? 'reconnecting' : 'error', lastError: `resync: ${message}`, lastErrorAt: new Date() });
+      this.log('error', 'resync failed', { follow: Number(row.id), error: message });
+      await this.unlock(client, row.id);
+      return;
     }
+    await this.unlock(client, row.id);
+    if (row.desired === 'running') await this.startFollower(client, { ...row, resync: null, state: null });
+    else await this.writeStatus(row, { state: 'paused' });
   }
 
-  /** Status writes are throttled per follow; state changes are written at once. */
+  /** Status writes are throttled per follow: state changes at once, position changes soon, counters seldom. */
   private statusChanged(id: string, s: FollowStatus): void {
     const run = this.running.get(id);
     if (!run) return;
-    const interval = this.opts.statusIntervalMs ?? 200;
+    const lsn = maxLsn(s.appliedLsn, s.ackedLsn);
+    const advanced = lsn !== null && (run.lastLsn === null || lsn > run.lastLsn);
+    const interval = s.state !== run.lastState ? 0
+      : advanced ? this.opts.lsnIntervalMs ?? 20
+      : this.opts.statusIntervalMs ?? 200;
+    const due = run.lastWrite + interval;
     const now = Date.now();
-    const stateChanged = s.state !== run.lastState;
-    run.lastState = s.state;
-    if (stateChanged || now - run.lastWrite >= interval) {
-      run.lastWrite = now;
-      void this.writeStatus(id, s);
-    } else if (!run.timer) {
-      run.timer = setTimeout(() => {
-        run.timer = null;
-        run.lastWrite = Date.now();
-        void this.writeStatus(id, run.follower.status);
-      }, interval - (now - run.lastWrite));
+    if (now >= due) {
+      this.writeRunning(run);
+    } else if (!run.timer || run.timerDue > due) {
+      if (run.timer) clearTimeout(run.timer);
+      run.timerDue = due;
+      run.timer = setTimeout(() => { run.timer = null; this.writeRunning(run); }, due - now);
     }
   }
 
-  private async writeStatus(id: string, s: Partial<FollowStatus>): Promise<void> {
+  private writeRunning(run: Running): void {
+    const s = run.follower.status;
+    run.lastWrite = Date.now();
+    run.lastState = s.state;
+    run.lastLsn = maxLsn(s.appliedLsn, s.ackedLsn);
+    void this.writeStatus(run.row, {
+      ...s,
+      lastError: s.lastError === null ? null : run.redact(s.lastError),
+      upstreamLsn: run.sample?.upstreamLsn ?? null,
+      retainedBytes: run.sample?.retainedBytes ?? null,
+    });
+  }
+
+  private async writeStatus(row: FollowRow, s: StatusFields): Promise<void> {
     const client = this.client;
     if (!client) return;
     const lsn = (v: bigint | null | undefined) => (v == null ? null : formatLsn(v));
     await client.query(`
       INSERT INTO pgfollow.follow_progress AS p (id, state, received_lsn, applied_lsn, acked_lsn, applied_at,
-             rows_applied, xacts_applied, tables, last_error, last_error_at, worker, heartbeat_at)
-      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now())
+             rows_applied, xacts_applied, tables, last_error, last_error_at, worker, heartbeat_at,
+             upstream_lsn, slot_retained_bytes, caught_up_at)
+      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15)
       ON CONFLICT (id) DO UPDATE SET
         state = EXCLUDED.state,
         received_lsn = coalesce(EXCLUDED.received_lsn, p.received_lsn),
@@ -239,24 +415,95 @@ export class Worker {
         last_error = coalesce(EXCLUDED.last_error, p.last_error),
         last_error_at = coalesce(EXCLUDED.last_error_at, p.last_error_at),
         worker = EXCLUDED.worker,
-        heartbeat_at = now()`,
-      [id, s.state ?? 'starting', lsn(s.receivedLsn), lsn(s.appliedLsn), lsn(s.ackedLsn), s.appliedAt ?? null,
-        s.rows ?? null, s.xacts ?? null, s.tables ?? null, s.lastError ?? null, s.lastErrorAt ?? null, this.name],
-    ).catch((e) => this.log('warn', 'status write failed', { follow: Number(id), error: describeError(e) }));
+        heartbeat_at = now(),
+        upstream_lsn = coalesce(EXCLUDED.upstream_lsn, p.upstream_lsn),
+        slot_retained_bytes = coalesce(EXCLUDED.slot_retained_bytes, p.slot_retained_bytes),
+        caught_up_at = coalesce(EXCLUDED.caught_up_at, p.caught_up_at)`,
+      [row.id, s.state ?? 'starting', lsn(s.receivedLsn), lsn(s.appliedLsn), lsn(s.ackedLsn), s.appliedAt ?? null,
+        s.rows ?? null, s.xacts ?? null, s.tables ?? null, s.lastError ?? null, s.lastErrorAt ?? null, this.name,
+        lsn(s.upstreamLsn), s.retainedBytes ?? null, s.caughtUpAt ?? null],
+    ).catch((e) => this.log('warn', 'status write failed', { follow: Number(row.id), error: describeError(e) }));
+  }
+
+  /** A resynced follow starts from nothing: positions, counters and errors of the old copy go. */
+  private async resetStatus(row: FollowRow): Promise<void> {
+    await this.client?.query(`
+      INSERT INTO pgfollow.follow_progress AS p (id, state, worker, heartbeat_at) VALUES ($1, 'starting', $2, now())
+      ON CONFLICT (id) DO UPDATE SET state = 'starting', received_lsn = NULL, applied_lsn = NULL, acked_lsn = NULL,
+        applied_at = NULL, rows_applied = 0, xacts_applied = 0, tables = 0, last_error = NULL, last_error_at = NULL,
+        worker = EXCLUDED.worker, heartbeat_at = now(), upstream_lsn = NULL, slot_retained_bytes = NULL, caught_up_at = NULL`,
+      [row.id, this.name]);
+  }
+
+  /** Samples each running follow's upstream: WAL position and what the slot retains. Also a heartbeat. */
+  private async monitorAll(): Promise<void> {
+    if (this.monitoring || this.stopping) return;
+    this.monitoring = true;
+    try {
+      for (const run of [...this.running.values()]) {
+        if (this.running.get(run.row.id) !== run) continue;
+        try {
+          run.monitor ??= await connect(upstreamConfig(run.row.conninfo));
+          const { rows: [r] } = await run.monitor.query(`
+            WITH here AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn)
+            SELECT here.lsn::text AS lsn,
+                   (SELECT pg_wal_lsn_diff(here.lsn, s.restart_lsn)::bigint FROM pg_replication_slots s WHERE s.slot_name = $1)::text AS retained
+              FROM here`, [run.row.slot_name]);
+          run.sample = { upstreamLsn: parseLsn(r.lsn), retainedBytes: r.retained === null ? null : Number(r.retained) };
+        } catch {
+          await run.monitor?.end().catch(() => {});
+          run.monitor = null;
+        }
+        if (this.running.get(run.row.id) === run) this.writeRunning(run);
+      }
+    } finally {
+      this.monitoring = false;
+    }
+  }
+
+  /** The follows this worker runs, with lag as follow_status computes it. */
+  metrics(): FollowMetrics[] {
+    const now = Date.now();
+    return [...this.running.values()].map((run) => {
+      const s = run.follower.status;
+      const done = maxLsn(s.appliedLsn, s.ackedLsn);
+      const upstream = maxLsn(run.sample?.upstreamLsn, s.receivedLsn);
+      const lag = done === null || upstream === null ? null : upstream > done ? upstream - done : 0n;
+      const since = Math.max(s.appliedAt?.getTime() ?? 0, s.caughtUpAt?.getTime() ?? 0);
+      return {
+        id: run.row.id,
+        state: s.state,
+        appliedLsn: done,
+        lagBytes: lag === null ? null : Number(lag),
+        lagSeconds: lag === null ? null : lag === 0n ? 0 : since ? (now - since) / 1000 : null,
+        rows: s.rows,
+        xacts: s.xacts,
+        tables: s.tables,
+        retainedBytes: run.sample?.retainedBytes ?? null,
+        lastErrorAt: s.lastErrorAt,
+      };
+    });
   }
 
   private async reconnect(): Promise<void> {
+    const old = this.client;
     this.client = null;
+    await old?.end().catch(() => {});
     let delay = 500;
     while (!this.stopping) {
       await new Promise((r) => setTimeout(r, delay));
       try {
-        if (this.pollTimer) clearInterval(this.pollTimer);
-        // Followers keep running; their advisory locks died with the old session, so the new one
-        // takes them again on the next sync before anything new starts.
-        const claimed = [...this.running.keys()];
-        await this.start();
-        for (const id of claimed) await this.client!.query('SELECT pg_try_advisory_lock($1, $2::int)', [LOCK_CLASS, id]);
+        await this.connectControl();
+        // Followers kept running; their locks died with the old session. Take them again, and
+        // stop any follow another worker has taken meanwhile.
+        for (const id of [...this.running.keys()]) {
+          if (!(await this.tryLock(this.client!, id))) {
+            this.log('warn', 'follow taken over by another worker while the control connection was down', { follow: Number(id) });
+            await this.stopFollower(id);
+          }
+        }
+        this.log('info', 'control connection restored');
+        await this.sync();
         return;
       } catch (e) {
         this.log('warn', 'control database unreachable', { error: describeError(e), retry_ms: delay });

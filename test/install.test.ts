@@ -15,7 +15,7 @@ t.test('install.sql runs twice without harm and keeps follows', async (t) => {
   await client.query('SELECT start_follow($1)', [conninfo]);
   await install(client);
   t.equal((await client.query('SELECT count(*)::int AS n FROM pgfollow.follows')).rows[0].n, 1, 'the follow survives a second install');
-  t.equal((await client.query("SELECT count(*)::int AS n FROM pg_event_trigger WHERE evtname LIKE 'pgfollow%'")).rows[0].n, 3, 'three event triggers, not six');
+  t.equal((await client.query("SELECT count(*)::int AS n FROM pg_event_trigger WHERE evtname LIKE 'pgfollow%'")).rows[0].n, 4, 'four event triggers (capture: 3, guard: 1), not eight');
   // Through psql, as the README says, when a psql client is on this machine.
   const psql = spawnSync('psql', ['--version']);
   if (psql.status === 0) {

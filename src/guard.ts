@@ -1,0 +1,99 @@
+// What the worker refuses, whatever the control table says: SQLite files outside its data
+// directory, logins to an upstream that did not check the password of a follow started by a role
+// that is not a superuser, and passwords in anything it writes (status, logs).
+
+import type { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { describeTarget, parseKeywordValue, toClientConfig } from './conninfo.js';
+import { PgFollowError } from './errors.js';
+import type { Fields, Logger } from './log.js';
+import { explainConnectError } from './upstream.js';
+
+/**
+ * The SQLite file of a follow: relative paths (and the default follow_<id>.db) resolve inside the
+ * data directory. A ".." component is always refused; a path outside the directory, or one that
+ * gets there through a symbolic link, only with `allowAnyPath`.
+ */
+export function resolveSqlitePath(dataDir: string, sqlitePath: string | null, id: string, allowAnyPath: boolean): string {
+  const given = sqlitePath ?? `follow_${id}.db`;
+  const refuse = (why: string) => new PgFollowError('BAD_PATH', `sqlite_path ${JSON.stringify(given)} ${why}`, {
+    hint: 'use a file name or a path relative to the worker\'s --data-dir; paths elsewhere need a worker started with --allow-any-path',
+  });
+  if (!given.trim()) throw refuse('is empty');
+  if (/[\u0000-\u001f\u007f]/.test(given)) throw refuse('contains control characters');
+  if (given.split(/[\\/]+/).includes('..')) throw refuse('contains ".."');
+  fs.mkdirSync(dataDir, { recursive: true });
+  const base = fs.realpathSync(dataDir);
+  const file = path.resolve(base, given);
+  if (allowAnyPath) return file;
+  if (!file.startsWith(base + path.sep)) throw refuse(`is outside the worker's data directory ${base}`);
+  // The deepest directory that exists already must really be inside (no symbolic link out).
+  let dir = path.dirname(file);
+  while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  const real = fs.realpathSync(dir);
+  if (real !== base && !real.startsWith(base + path.sep)) throw refuse(`leads outside the worker's data directory through a symbolic link (${real})`);
+  const st = fs.lstatSync(file, { throwIfNoEntry: false });
+  if (st?.isSymbolicLink()) throw refuse('is a symbolic link');
+  return file;
+}
+
+/** The password of a conninfo, or null. */
+function passwordOf(conninfo: string): string | null {
+  try {
+    if (/^postgres(ql)?:\/\//i.test(conninfo)) return (toClientConfig(conninfo).password as string | undefined) ?? null;
+    return parseKeywordValue(conninfo).password ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Replaces the conninfo's password wherever it appears in a text: a last line of defence for
+ * messages built from driver errors. Passwords shorter than 4 characters, or equal to another
+ * value of the conninfo (user, dbname, host), cannot be told apart from ordinary words and are
+ * left alone: maskConninfo still hides them in the conninfo itself.
+ */
+export function passwordRedactor(conninfo: string): (text: string) => string {
+  const pw = passwordOf(conninfo);
+  if (!pw || pw.length < 4) return (text) => text;
+  let others: string[] = [];
+  try { others = Object.values(parseKeywordValue(conninfo)).filter((v) => v !== pw); } catch { /* a URI */ }
+  if (others.includes(pw)) return (text) => text;
+  return (text) => text.split(pw).join('********');
+}
+
+/** A logger whose string fields pass through `redact`. */
+export function redactingLogger(log: Logger, redact: (text: string) => string): Logger {
+  const clean = (fields?: Fields): Fields | undefined =>
+    fields && Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, typeof v === 'string' ? redact(v) : v]));
+  const wrapped = ((level, event, fields) => log(level, event, clean(fields))) as Logger;
+  wrapped.child = (fields) => redactingLogger(log.child(clean(fields) ?? {}), redact);
+  return wrapped;
+}
+
+/**
+ * A follow started by a role that is not a superuser must log in to the upstream with the password
+ * its conninfo gives, never with what the worker's host allows on its own (trust, .pgpass,
+ * PGPASSWORD): connects once and checks that the server asked for a password (the rule dblink
+ * applies to non-superusers).
+ */
+export async function checkPasswordAuth(cfg: pg.ClientConfig): Promise<void> {
+  const client = new pg.Client({ connectionTimeoutMillis: 10_000, ...cfg });
+  let asked = false;
+  const conn = (client as unknown as { connection: EventEmitter }).connection;
+  for (const ev of ['authenticationCleartextPassword', 'authenticationMD5Password', 'authenticationSASL']) conn.once(ev, () => { asked = true; });
+  try {
+    await client.connect();
+  } catch (e) {
+    await client.end().catch(() => {});
+    throw explainConnectError(e, cfg, 'upstream');
+  }
+  await client.end().catch(() => {});
+  if (!asked) {
+    throw new PgFollowError('PRIVILEGE', `the upstream at ${describeTarget(cfg)} let the worker in without checking the password; a follow started by a role that is not a superuser must log in with the password in its conninfo`, {
+      hint: 'have the upstream ask this role for its password (scram-sha-256 or md5 in pg_hba.conf), or have a superuser start the follow',
+    });
+  }
+}
