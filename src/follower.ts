@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import { Applier } from './apply.js';
+import { WalSync } from './durable.js';
 import { PgoutputPlugin, type Change } from './decode.js';
 import { initialCopy, type CopyProgress } from './copy.js';
 import { explainSqliteError, openSqliteFile, type SqliteFile } from './sqlitefile.js';
@@ -156,7 +157,7 @@ export class Follower {
 
   private stream(applier: Applier, start: Lsn): Promise<void> {
     const service = new LogicalReplicationService(this.cfg, {
-      // pgfollow acknowledges itself, and only what SQLite has committed: the library's automatic
+      // pgfollow acknowledges itself, and only what SQLite has on disk: the library's automatic
       // acknowledgement and its keepalive timer report the *received* position, which is not durable.
       acknowledge: { auto: false, timeoutSeconds: 0 },
     });
@@ -176,6 +177,13 @@ export class Follower {
       this.status.ackedLsn = lsn;
     };
     const sqlite = this.sqlite!;
+    // SQLite commits are visible at once and reach the disk in the background (src/durable.ts);
+    // a position is acknowledged when the commit holding it is on disk.
+    const wal = new WalSync(this.opts.sqlitePath, start, (lsn) => {
+      if (failed) return;
+      ack(lsn);
+      this.emit();
+    }, (e) => fail(e));
     // Idle positions (see the heartbeat handler) are written at most this often.
     const idleEveryMs = 50;
     let idleTarget = 0n;
@@ -190,7 +198,7 @@ export class Follower {
           lastIdleWrite = Date.now();
           this.status.appliedLsn = applier.durableLsn;
           this.status.caughtUpAt = new Date();
-          ack(applier.durableLsn);
+          wal.committed(applier.durableLsn);
           this.emit();
         }
       } catch (e) {
@@ -206,7 +214,7 @@ export class Follower {
         this.status.appliedLsn = lsn;
         this.status.appliedAt = pgTime(applier.lastCommitTime);
         this.syncCounters();
-        ack(lsn);
+        wal.committed(lsn);
         this.emit();
       } catch (e) {
         fail(e);
@@ -261,8 +269,8 @@ export class Follower {
           if (wait <= 0) advanceIdle();
           else idleTimer ??= setTimeout(advanceIdle, wait);
         } else {
-          if (idle) this.status.caughtUpAt = new Date();
-          if (shouldRespond || applier.durableLsn > acked) ack(applier.durableLsn);
+          if (idle && wal.idle) this.status.caughtUpAt = new Date();
+          if (shouldRespond || wal.synced > acked) ack(wal.synced);
         }
       });
       service.on('error', (e: unknown) => fail(e));
@@ -285,6 +293,7 @@ export class Follower {
       );
     }).finally(() => {
       if (idleTimer) clearTimeout(idleTimer);
+      wal.close();
       this.service = null;
       service.removeAllListeners();
     });
