@@ -1,0 +1,85 @@
+// Workload 2, bulk stream: one upstream transaction inserts N rows, a second updates them all.
+// The WAL is written first, with both slots (pgfollow's and the decode floor's) made before it, so
+// both readers consume exactly the same slot content and neither waits for the writer.
+// Target: pgfollow applies row changes at ≥ 70% of the decode floor's rate.
+
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { dropSlotAndPublication } from '../../src/upstream.js';
+import { upstreamMark } from '../../src/wait.js';
+import {
+  AppliedPoller, caughtUp, dropDatabase, freshDatabase, InProcessFollower, mixedRowsSql, mixedTableSql, mixedUpdateSql, now, rmSqlite, type Env,
+} from '../env.js';
+import { decodeFloor } from '../floors.js';
+import { rate, type WorkloadResult } from '../report.js';
+
+export async function bulkWorkload(env: Env): Promise<WorkloadResult> {
+  const n = env.scale.bulkRows;
+  const db = 'bench_bulk';
+  const slot = 'bench_bulk';
+  const floorSlot = 'bench_bulk_floor';
+  const { conninfo, client } = await freshDatabase(env.upstream, db);
+  const file = path.join(env.dir, 'bulk.db');
+  const timeoutMs = 900_000;
+  try {
+    await client.query(mixedTableSql('bulk'));
+    const setup = new InProcessFollower(conninfo, file, slot);
+    setup.start();
+    await setup.streaming();
+    await caughtUp(client, file);
+    await setup.stop();
+    await client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [floorSlot]);
+
+    env.log(`bulk: one transaction inserting ${n.toLocaleString('en-US')} rows, one updating them`);
+    let t0 = now();
+    await client.query(mixedRowsSql('bulk', 1, n));
+    await client.query(mixedUpdateSql('bulk'));
+    const writeMs = now() - t0;
+    const mark = await upstreamMark(client);
+
+    env.log('bulk: decode floor');
+    const floor = await decodeFloor(conninfo, floorSlot, slot, mark, timeoutMs);
+    await dropSlotAndPublication(client, floorSlot, null);
+
+    env.log('bulk: pgfollow');
+    const f = new InProcessFollower(conninfo, file, slot);
+    const poller = new AppliedPoller(file);
+    t0 = now();
+    f.start();
+    await poller.until(mark, timeoutMs);
+    const ms = now() - t0;
+    poller.close();
+    await f.stop();
+    const changes = 2 * n;
+    if (floor.count !== changes) throw new Error(`bulk: the decode floor saw ${floor.count} row changes, expected ${changes}`);
+    const sqlite = new Database(file, { readonly: true });
+    const check = sqlite.prepare('SELECT count(*) AS rows, sum(flag) AS flags FROM bulk').get() as { rows: number; flags: number };
+    sqlite.close();
+    const expectedFlags = Math.ceil(n / 2); // odd ids start false and are flipped
+    if (check.rows !== n || check.flags !== expectedFlags) throw new Error(`bulk: SQLite holds ${check.rows} rows / ${check.flags} flags set, expected ${n} / ${expectedFlags}`);
+
+    const pgfollow = rate(changes, ms);
+    const floorRate = rate(floor.count, floor.ms);
+    return {
+      figures: [{
+        workload: 'bulk',
+        title: `Bulk stream, ${n.toLocaleString('en-US')} inserts + ${n.toLocaleString('en-US')} updates`,
+        unit: 'changes/s',
+        value: pgfollow,
+        note: `${(ms / 1000).toFixed(1)} s`,
+        baselines: [{ name: 'decode floor (bare pgoutput reader)', value: floorRate, ratio: pgfollow / floorRate }],
+        target: '≥ 0.70 × decode floor',
+        met: pgfollow >= 0.7 * floorRate,
+      }],
+      details: {
+        rows: n, changes, upstream_write_ms: writeMs,
+        pgfollow: { ms, changes_per_s: pgfollow },
+        decode_floor: { ms: floor.ms, changes: floor.count, changes_per_s: floorRate },
+      },
+    };
+  } finally {
+    await client.end().catch(() => {});
+    rmSqlite(file);
+    await dropDatabase(env.upstream, db);
+  }
+}

@@ -1,0 +1,130 @@
+// Workload 3, OLTP stream: many small upstream transactions (1–5 rows each; inserts, updates,
+// deletes), applied by pgfollow and, as the baseline, by Postgres's own logical replication
+// (CREATE SUBSCRIPTION) into a second cluster. Both slots are made before the transactions run,
+// so both read the same WAL, one after the other, without waiting for the writer. Each is timed
+// from its start until the last upstream transaction (a row in oltp_done) is visible on its side.
+// Target: pgfollow faster than the subscriber.
+
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type pg from 'pg';
+import { waitFor } from '../../src/wait.js';
+import { caughtUp, dropDatabase, freshDatabase, InProcessFollower, mixedRowsSql, mixedTableSql, now, rmSqlite, type Env } from '../env.js';
+import { rate, type WorkloadResult } from '../report.js';
+
+/** `txns` transactions of 1–5 random inserts/updates/deletes, each committed on its own. */
+function workloadSql(txns: number, seedRows: number): string {
+  return `DO $oltp$
+DECLARE
+  next_id int8 := ${seedRows + 1};
+  victim int8;
+BEGIN
+  PERFORM setseed(0.42);
+  FOR t IN 1..${txns} LOOP
+    FOR j IN 1..(1 + floor(random() * 5))::int LOOP
+      victim := 1 + floor(random() * (next_id - 1))::int8;
+      CASE
+        WHEN random() < 0.5 THEN
+          INSERT INTO oltp VALUES (next_id, 'name-' || next_id, (next_id * 1.37)::numeric(14,2),
+            clock_timestamp(), next_id % 2 = 0, jsonb_build_object('i', next_id, 'tag', 'new'));
+          next_id := next_id + 1;
+        WHEN random() < 0.7 THEN
+          UPDATE oltp SET amount = amount + 1, flag = NOT flag, doc = doc || '{"u": 1}' WHERE id = victim;
+        ELSE
+          DELETE FROM oltp WHERE id = victim;
+      END CASE;
+    END LOOP;
+    COMMIT;
+  END LOOP;
+END
+$oltp$`;
+}
+
+export async function oltpWorkload(env: Env): Promise<WorkloadResult> {
+  const { oltpTxns: txns, oltpSeedRows: seed } = env.scale;
+  const db = 'bench_oltp';
+  const slot = 'bench_oltp';
+  const subSlot = 'bench_oltp_sub';
+  const { conninfo, client } = await freshDatabase(env.upstream, db);
+  const subCluster = await env.subscriber();
+  const sub = await freshDatabase(subCluster, 'bench_oltp_sub', { install: false });
+  const file = path.join(env.dir, 'oltp.db');
+  const timeoutMs = 600_000;
+  try {
+    for (const c of [client, sub.client]) {
+      await c.query(mixedTableSql('oltp'));
+      await c.query('CREATE TABLE oltp_done (id int PRIMARY KEY)');
+      await c.query(mixedRowsSql('oltp', 1, seed));
+    }
+    const setup = new InProcessFollower(conninfo, file, slot);
+    setup.start();
+    await setup.streaming();
+    await caughtUp(client, file);
+    await setup.stop();
+    await client.query('CREATE PUBLICATION bench_oltp_pub FOR TABLE oltp, oltp_done');
+    await client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [subSlot]);
+
+    env.log(`oltp: ${txns.toLocaleString('en-US')} small transactions upstream`);
+    let t0 = now();
+    await client.query(workloadSql(txns, seed));
+    await client.query('INSERT INTO oltp_done VALUES (1)');
+    const writeMs = now() - t0;
+    const upstreamRows = Number((await client.query('SELECT count(*) AS n FROM oltp')).rows[0].n);
+
+    env.log('oltp: Postgres subscriber');
+    t0 = now();
+    await sub.client.query(`CREATE SUBSCRIPTION bench_oltp_sub CONNECTION '${conninfo.replace(/'/g, "''")}' PUBLICATION bench_oltp_pub
+      WITH (create_slot = false, slot_name = '${subSlot}', copy_data = false)`);
+    await waitFor(async () => Number((await sub.client.query('SELECT count(*) AS n FROM oltp_done')).rows[0].n) === 1,
+      { timeoutMs, intervalMs: 5, what: 'the subscriber to apply the last transaction' });
+    const subMs = now() - t0;
+    const subRows = Number((await sub.client.query('SELECT count(*) AS n FROM oltp')).rows[0].n);
+    await dropSubscription(sub.client);
+    if (subRows !== upstreamRows) throw new Error(`oltp: the subscriber holds ${subRows} rows, upstream ${upstreamRows}`);
+
+    env.log('oltp: pgfollow');
+    const f = new InProcessFollower(conninfo, file, slot);
+    const sqlite = new Database(file, { readonly: true });
+    const done = sqlite.prepare('SELECT count(*) FROM oltp_done').pluck();
+    t0 = now();
+    f.start();
+    await waitFor(() => done.get() === 1, { timeoutMs, intervalMs: 5, what: 'pgfollow to apply the last transaction' });
+    const ms = now() - t0;
+    await f.stop();
+    const rows = sqlite.prepare('SELECT count(*) FROM oltp').pluck().get() as number;
+    sqlite.close();
+    if (rows !== upstreamRows) throw new Error(`oltp: SQLite holds ${rows} rows, upstream ${upstreamRows}`);
+
+    const pgfollow = rate(txns, ms);
+    const subRate = rate(txns, subMs);
+    return {
+      figures: [{
+        workload: 'oltp',
+        title: `OLTP stream, ${txns.toLocaleString('en-US')} transactions of 1–5 rows`,
+        unit: 'tx/s',
+        value: pgfollow,
+        note: `${(ms / 1000).toFixed(1)} s`,
+        baselines: [{ name: 'Postgres subscriber (CREATE SUBSCRIPTION)', value: subRate, ratio: pgfollow / subRate }],
+        target: '> 1 × subscriber',
+        met: pgfollow > subRate,
+      }],
+      details: {
+        txns, seed_rows: seed, final_rows: upstreamRows, upstream_write_ms: writeMs,
+        pgfollow: { ms, tx_per_s: pgfollow },
+        subscriber: { ms: subMs, tx_per_s: subRate, settings: 'fsync=on, subscription defaults' },
+      },
+    };
+  } finally {
+    await client.end().catch(() => {});
+    await sub.client.end().catch(() => {});
+    rmSqlite(file);
+    await dropDatabase(env.upstream, db);
+  }
+}
+
+async function dropSubscription(client: pg.Client): Promise<void> {
+  // Detach from the slot first: the upstream database is dropped afterwards, slot included.
+  await client.query('ALTER SUBSCRIPTION bench_oltp_sub DISABLE');
+  await client.query('ALTER SUBSCRIPTION bench_oltp_sub SET (slot_name = NONE)');
+  await client.query('DROP SUBSCRIPTION bench_oltp_sub');
+}
