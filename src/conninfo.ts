@@ -94,11 +94,12 @@ function sslFor(mode: string | undefined): ClientConfig['ssl'] {
   }
 }
 
-/** The connection string with any password replaced by ********, for logs and status output. */
+/** The connection string with any password (also a URI's ?password=) replaced by ********, for logs and status output. */
 export function maskConninfo(conninfo: string): string {
   return conninfo
     .replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)/gi, '$1********')
-    .replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/i, '$1********@');
+    .replace(/^(postgres(?:ql)?:\/\/[^:/@]*:)[^@]*@/i, '$1********@')
+    .replace(/([?&][a-z_]*password=)[^&]*/gi, '$1********');
 }
 
 /** Where a client config points, for messages: host:port/dbname, never the password. */

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { CLI, cluster, compareAll, database, followState, openSqlite, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
 import { connect, upstreamConfig } from '../src/upstream.js';
 import { install } from '../src/install.js';
+import { maskConninfo } from '../src/conninfo.js';
 
 const pgServer = await cluster(t);
 t.comment(`Postgres ${pgServer.version}`);
@@ -291,6 +292,21 @@ t.test('passwords never appear in follow_status, logs or pgfollow status', async
   await worker.stop();
   t.match(worker.output(), /follow started/);
   t.notMatch(worker.output(), /Otter-Quartz/, 'nor in the logs');
+});
+
+t.test('maskConninfo hides every form of password', async (t) => {
+  const cases: [string, string][] = [
+    ["host=db password=secret1 user=u", 'host=db password=******** user=u'],
+    ["host=db password='se cret\\' x' user=u", 'host=db password=******** user=u'],
+    ['host=db sslpassword=secret2', 'host=db sslpassword=********'],
+    ['postgresql://u:secret3@db/app', 'postgresql://u:********@db/app'],
+    ['postgres://u@db/app?sslmode=require&password=secret4', 'postgres://u@db/app?sslmode=require&password=********'],
+  ];
+  const { client } = await database(t, pgServer);
+  for (const [given, masked] of cases) {
+    t.equal(maskConninfo(given), masked, `in the worker: ${masked}`);
+    t.equal((await client.query('SELECT pgfollow.mask_conninfo($1) AS m', [given])).rows[0].m, masked, `in SQL: ${masked}`);
+  }
 });
 
 t.test('a follow started by a role that is not a superuser logs in with its own password', async (t) => {
