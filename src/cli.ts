@@ -7,6 +7,7 @@ import { Command, Option } from 'commander';
 import { createLogger } from './log.js';
 import { Worker } from './worker.js';
 import { Follower } from './follower.js';
+import { copyProgressBar } from './progress.js';
 import { PgFollowError, describeError } from './errors.js';
 import { connect, dropSlotAndPublication, upstreamConfig } from './upstream.js';
 import { install, uninstallLocal } from './install.js';
@@ -115,9 +116,14 @@ program
   .addOption(logOption)
   .action(async (conninfo: string, o: { sqlite: string; slot: string; log: string }) => {
     const log = loggerFor(o.log);
-    const follower = new Follower({ conninfo, sqlitePath: o.sqlite, slot: o.slot, publication: o.slot, log });
+    const bar = copyProgressBar();
+    const follower = new Follower({
+      conninfo, sqlitePath: o.sqlite, slot: o.slot, publication: o.slot, log,
+      onStatus: (s) => bar.update(s.state === 'copying' ? s.copy : null),
+    });
     const done = follower.run();
     await Promise.race([untilSignal(), done]);
+    bar.stop();
     await follower.stop();
     await done;
   });

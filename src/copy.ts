@@ -51,8 +51,10 @@ export async function initialCopy(opts: {
     await reader.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
     const { rows } = await reader.query(`
       SELECT pgfollow.describe_table(c.oid) AS d,
-             (SELECT nullif(sum(greatest(p.reltuples, 0)), 0)::float8 FROM pg_class p
-               WHERE p.oid IN (SELECT relid FROM pg_partition_tree(c.oid) WHERE isleaf)) AS estimated
+             nullif(CASE WHEN c.relkind = 'p'
+                         THEN (SELECT sum(greatest(p.reltuples, 0)) FROM pg_class p
+                                WHERE p.oid IN (SELECT relid FROM pg_partition_tree(c.oid) WHERE isleaf))
+                         ELSE greatest(c.reltuples, 0) END, 0)::float8 AS estimated
         FROM pg_publication_tables pt
         JOIN pg_namespace n ON n.nspname = pt.schemaname
         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
