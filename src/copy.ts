@@ -30,6 +30,12 @@ export interface CopyProgress {
   tablesTotal: number;
 }
 
+/** One line for follow_status: `public.big: 150000 of ~400000 rows (table 1 of 3)`. */
+export function describeCopyProgress(p: CopyProgress): string {
+  const of = p.estimated ? ` of ~${Math.round(p.estimated)}` : '';
+  return `${p.table}: ${p.rows}${of} rows (table ${Math.min(p.tablesDone + 1, p.tablesTotal)} of ${p.tablesTotal})`;
+}
+
 export async function initialCopy(opts: {
   cfg: pg.ClientConfig;
   applier: Applier;
@@ -49,8 +55,11 @@ export async function initialCopy(opts: {
     reader = await connect(cfg);
     await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     await reader.query(`SET TRANSACTION SNAPSHOT '${snapshot.replace(/'/g, "''")}'`);
+    // A publication row filter (Postgres 15+) applies to the copy as it does to the stream.
+    const version = Number((await reader.query('SHOW server_version_num')).rows[0].server_version_num);
+    const rowFilter = version >= 150000 ? 'pt.rowfilter' : 'NULL::text';
     const { rows } = await reader.query(`
-      SELECT pgfollow.describe_table(c.oid) AS d,
+      SELECT pgfollow.describe_table(c.oid) AS d, ${rowFilter} AS rowfilter,
              nullif(CASE WHEN c.relkind = 'p'
                          THEN (SELECT sum(greatest(p.reltuples, 0)) FROM pg_class p
                                 WHERE p.oid IN (SELECT relid FROM pg_partition_tree(c.oid) WHERE isleaf))
@@ -61,12 +70,12 @@ export async function initialCopy(opts: {
        WHERE pt.pubname = $1 AND pt.schemaname <> 'pgfollow'
        ORDER BY pt.schemaname, pt.tablename`, [publication]);
     let done = 0;
-    for (const { d, estimated } of rows as { d: TableDesc; estimated: number | null }[]) {
+    for (const { d, estimated, rowfilter } of rows as { d: TableDesc; estimated: number | null; rowfilter: string | null }[]) {
       const table = `${d.schema}.${d.name}`;
       const load = applier.copyTable(d);
       const cols = d.columns.map((c) => quoteIdent(c.name)).join(', ');
       const name = `${quoteIdent(d.schema)}.${quoteIdent(d.name)}`;
-      await reader.query(`DECLARE pgfollow_copy NO SCROLL CURSOR FOR SELECT ${cols || 'NULL'} FROM ${d.kind === 'p' ? '' : 'ONLY '}${name}`);
+      await reader.query(`DECLARE pgfollow_copy NO SCROLL CURSOR FOR SELECT ${cols || 'NULL'} FROM ${d.kind === 'p' ? '' : 'ONLY '}${name}${rowfilter ? ` WHERE (${rowfilter})` : ''}`);
       let total = 0;
       for (;;) {
         const batch = await reader.query({ text: `FETCH ${FETCH_ROWS} FROM pgfollow_copy`, rowMode: 'array', types: rawText });

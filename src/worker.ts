@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
+import { describeCopyProgress } from './copy.js';
 import { Follower, type FollowState, type FollowStatus } from './follower.js';
 import { PgFollowError, describeError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
@@ -401,8 +402,8 @@ export class Worker {
     await client.query(`
       INSERT INTO pgfollow.follow_progress AS p (id, state, received_lsn, applied_lsn, acked_lsn, applied_at,
              rows_applied, xacts_applied, tables, last_error, last_error_at, worker, heartbeat_at,
-             upstream_lsn, slot_retained_bytes, caught_up_at)
-      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15)
+             upstream_lsn, slot_retained_bytes, caught_up_at, copy_progress)
+      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15, $16)
       ON CONFLICT (id) DO UPDATE SET
         state = EXCLUDED.state,
         received_lsn = coalesce(EXCLUDED.received_lsn, p.received_lsn),
@@ -418,10 +419,11 @@ export class Worker {
         heartbeat_at = now(),
         upstream_lsn = coalesce(EXCLUDED.upstream_lsn, p.upstream_lsn),
         slot_retained_bytes = coalesce(EXCLUDED.slot_retained_bytes, p.slot_retained_bytes),
-        caught_up_at = coalesce(EXCLUDED.caught_up_at, p.caught_up_at)`,
+        caught_up_at = coalesce(EXCLUDED.caught_up_at, p.caught_up_at),
+        copy_progress = EXCLUDED.copy_progress`,
       [row.id, s.state ?? 'starting', lsn(s.receivedLsn), lsn(s.appliedLsn), lsn(s.ackedLsn), s.appliedAt ?? null,
         s.rows ?? null, s.xacts ?? null, s.tables ?? null, s.lastError ?? null, s.lastErrorAt ?? null, this.name,
-        lsn(s.upstreamLsn), s.retainedBytes ?? null, s.caughtUpAt ?? null],
+        lsn(s.upstreamLsn), s.retainedBytes ?? null, s.caughtUpAt ?? null, s.copy ? describeCopyProgress(s.copy) : null],
     ).catch((e) => this.log('warn', 'status write failed', { follow: Number(row.id), error: describeError(e) }));
   }
 

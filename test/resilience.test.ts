@@ -62,12 +62,15 @@ t.test('an upstream restart: the worker and the follow come back by themselves',
 
 t.test('a worker killed during the initial copy starts the copy over; no half table is kept', async (t) => {
   const db = await database(t, server);
-  await db.client.query("CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 300000) g");
+  await db.client.query("CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, 300000) g; ANALYZE big");
   const dataDir = tempDir(t);
   const file = path.join(dataDir, 'copy.db');
   let worker = startWorker(t, db.conninfo, dataDir);
   await db.client.query('SELECT start_follow($1, $2)', [db.conninfo, 'copy.db']);
   await stateIs(db.client, 1, 'copying');
+  const progress = await waitFor(async () => (await db.client.query('SELECT copy_progress FROM pgfollow.follow_status WHERE id = 1')).rows[0]?.copy_progress as string | null,
+    { what: 'copy progress in follow_status' });
+  t.match(progress, /^public\.big: \d+ of ~\d+ rows \(table 1 of 1\)$/, `follow_status.copy_progress: ${progress}`);
   await worker.kill();
   t.ok(sqliteCount(file, 'big') <= 0, 'the interrupted copy left no rows behind');
   await db.client.query('INSERT INTO big VALUES (0, \'during\')');

@@ -128,6 +128,8 @@ ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS upstream_lsn pg_ls
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS slot_retained_bytes bigint;
 -- Last time the follower had applied everything the upstream had sent it.
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS caught_up_at timestamptz;
+-- while copying: which table, rows copied of the planner's estimate, tables done
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS copy_progress text;
 
 REVOKE ALL ON pgfollow.follow_progress FROM PUBLIC;
 REVOKE ALL ON pgfollow.follows FROM PUBLIC;
@@ -628,6 +630,7 @@ SELECT f.id,
        coalesce(p.rows_applied, 0) AS rows_applied,
        coalesce(p.xacts_applied, 0) AS xacts_applied,
        coalesce(p.tables, 0) AS tables,
+       CASE WHEN p.state = 'copying' THEN p.copy_progress END AS copy_progress,
        p.last_error,
        p.last_error_at,
        f.slot_name,
