@@ -1,6 +1,8 @@
 // Workload 2, bulk stream: one upstream transaction inserts N rows, a second updates them all.
-// The WAL is written first, with both slots (pgfollow's and the decode floor's) made before it, so
-// both readers consume exactly the same slot content and neither waits for the writer.
+// The WAL is written first, with all slots (pgfollow's and two for the decode floor) made before
+// it, so every reader consumes exactly the same slot content and none waits for the writer. The
+// floor reads once before pgfollow and once after, and the faster pass counts: whichever reader
+// goes first warms caches for the next.
 // Target: pgfollow applies row changes at ≥ 70% of the decode floor's rate.
 
 import path from 'node:path';
@@ -17,7 +19,7 @@ export async function bulkWorkload(env: Env): Promise<WorkloadResult> {
   const n = env.scale.bulkRows;
   const db = 'bench_bulk';
   const slot = 'bench_bulk';
-  const floorSlot = 'bench_bulk_floor';
+  const floorSlots = ['bench_bulk_floor_1', 'bench_bulk_floor_2'];
   const { conninfo, client } = await freshDatabase(env.upstream, db);
   const file = path.join(env.dir, 'bulk.db');
   const timeoutMs = 900_000;
@@ -28,7 +30,7 @@ export async function bulkWorkload(env: Env): Promise<WorkloadResult> {
     await setup.streaming();
     await caughtUp(client, file);
     await setup.stop();
-    await client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [floorSlot]);
+    for (const s of floorSlots) await client.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [s]);
 
     env.log(`bulk: one transaction inserting ${n.toLocaleString('en-US')} rows, one updating them`);
     let t0 = now();
@@ -37,9 +39,13 @@ export async function bulkWorkload(env: Env): Promise<WorkloadResult> {
     const writeMs = now() - t0;
     const mark = await upstreamMark(client);
 
-    env.log('bulk: decode floor');
-    const floor = await decodeFloor(conninfo, floorSlot, slot, mark, timeoutMs);
-    await dropSlotAndPublication(client, floorSlot, null);
+    const floorPass = async (s: string) => {
+      env.log(`bulk: decode floor (${s})`);
+      const r = await decodeFloor(conninfo, s, slot, mark, timeoutMs);
+      await dropSlotAndPublication(client, s, null);
+      return r;
+    };
+    const floor1 = await floorPass(floorSlots[0]);
 
     env.log('bulk: pgfollow');
     const f = new InProcessFollower(conninfo, file, slot);
@@ -50,8 +56,12 @@ export async function bulkWorkload(env: Env): Promise<WorkloadResult> {
     const ms = now() - t0;
     poller.close();
     await f.stop();
+    const floor2 = await floorPass(floorSlots[1]);
+    const floor = floor2.ms < floor1.ms ? floor2 : floor1;
     const changes = 2 * n;
-    if (floor.count !== changes) throw new Error(`bulk: the decode floor saw ${floor.count} row changes, expected ${changes}`);
+    for (const r of [floor1, floor2]) {
+      if (r.count !== changes) throw new Error(`bulk: the decode floor saw ${r.count} row changes, expected ${changes}`);
+    }
     const sqlite = new Database(file, { readonly: true });
     const check = sqlite.prepare('SELECT count(*) AS rows, sum(flag) AS flags FROM bulk').get() as { rows: number; flags: number };
     sqlite.close();
@@ -74,7 +84,7 @@ export async function bulkWorkload(env: Env): Promise<WorkloadResult> {
       details: {
         rows: n, changes, upstream_write_ms: writeMs,
         pgfollow: { ms, changes_per_s: pgfollow },
-        decode_floor: { ms: floor.ms, changes: floor.count, changes_per_s: floorRate },
+        decode_floor: { ms: floor.ms, changes: floor.count, changes_per_s: floorRate, passes_ms: [floor1.ms, floor2.ms] },
       },
     };
   } finally {
