@@ -237,11 +237,11 @@ export class Follower {
 
       // Logical messages are not filtered by publication: the capture of tables outside the set is dropped here.
       const keep = captureFilter(this.opts.tables);
+      const known = (oid: number) => applier.catalog.get(oid) !== undefined;
       service.on('data', (_lsn: string, change: Change) => {
         if (failed) return;
         try {
           if (change.tag === 'begin' && applier.hasPending && Date.now() - applier.pendingSince >= maxDelay) flush();
-          const known = (oid: number) => applier.catalog.get(oid) !== undefined;
           applier.apply(keep ? filterCapture(change, (d) => keep(d, known(d.oid)), known) : change);
           if (change.tag === 'commit') {
             this.status.receivedLsn = change.endLsn;
