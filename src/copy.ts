@@ -77,9 +77,18 @@ export async function initialCopy(opts: {
       const name = `${quoteIdent(d.schema)}.${quoteIdent(d.name)}`;
       await reader.query(`DECLARE pgfollow_copy NO SCROLL CURSOR FOR SELECT ${cols || 'NULL'} FROM ${d.kind === 'p' ? '' : 'ONLY '}${name}${rowfilter ? ` WHERE (${rowfilter})` : ''}`);
       let total = 0;
+      const cursor = reader;
+      const fetch = () => {
+        const q = cursor.query({ text: `FETCH ${FETCH_ROWS} FROM pgfollow_copy`, rowMode: 'array', types: rawText });
+        q.catch(() => {}); // a fetch left pending by a failed load is dropped with the connection
+        return q;
+      };
+      let next = fetch();
       for (;;) {
-        const batch = await reader.query({ text: `FETCH ${FETCH_ROWS} FROM pgfollow_copy`, rowMode: 'array', types: rawText });
+        const batch = await next;
         if (batch.rows.length === 0) break;
+        // Postgres reads the next batch while SQLite writes this one.
+        next = fetch();
         load(d.columns.length ? (batch.rows as Tuple[]) : batch.rows.map(() => []));
         total += batch.rows.length;
         opts.onProgress?.({ table, rows: total, estimated, tablesDone: done, tablesTotal: rows.length });

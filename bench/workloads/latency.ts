@@ -68,6 +68,19 @@ export async function latencyWorkload(env: Env): Promise<WorkloadResult> {
       }
       while (lowest <= total && visibleAt[lowest] !== 0) lowest++;
     };
+    // Each due transaction goes to a free writer; while all four are busy, due ones wait here.
+    const free = [...writers];
+    const queued: number[] = [];
+    const sendQueued = () => {
+      while (free.length > 0 && queued.length > 0) {
+        const writer = free.pop()!;
+        const id = queued.shift()!;
+        writer.query('INSERT INTO lat VALUES ($1, $2, $3)', [id, `payload-${id}`, id]).then(
+          () => { ackAt[id] = now(); free.push(writer); sendQueued(); },
+          (e: unknown) => { sendError ??= e; },
+        );
+      }
+    };
     const start = now();
     let sendingEnded = 0;
     await new Promise<void>((resolve, reject) => {
@@ -75,12 +88,9 @@ export async function latencyWorkload(env: Env): Promise<WorkloadResult> {
         try {
           const t = now();
           const due = Math.min(total, Math.floor(((t - start) * txRate) / 1000) + 1);
-          while (sent < due) {
-            const id = ++sent;
-            writers[id % WRITERS].query('INSERT INTO lat VALUES ($1, $2, $3)', [id, `payload-${id}`, id])
-              .then(() => { ackAt[id] = now(); }, (e: unknown) => { sendError ??= e; });
-          }
-          if (sent === total && !sendingEnded) sendingEnded = t;
+          while (sent < due) queued.push(++sent);
+          sendQueued();
+          if (sent === total && queued.length === 0 && !sendingEnded) sendingEnded = t;
           poll();
           if (sendError) throw sendError;
           if (seen >= total) return resolve();
