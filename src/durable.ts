@@ -19,6 +19,7 @@ export class WalSync {
   private closed = false;
   private wanted: Lsn;
   private _synced: Lsn;
+  private waiters: (() => void)[] = [];
 
   /**
    * @param file the SQLite database file (its WAL is `${file}-wal`)
@@ -45,10 +46,23 @@ export class WalSync {
     this.kick();
   }
 
+  /** Resolves once every commit reported so far is on disk and reported (or syncing stopped). */
+  settled(): Promise<void> {
+    if (this.idle || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
   /** Stops syncing; an fdatasync in flight finishes, then the file is closed. */
   close(): void {
     this.closed = true;
     if (!this.running) this.closeFd();
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
   }
 
   private kick(): void {
@@ -60,16 +74,18 @@ export class WalSync {
       fd = this.open();
     } catch (e) {
       this.onError(e);
+      this.wakeWaiters();
       return;
     }
     this.running = true;
     fs.fdatasync(fd, (err) => {
       this.running = false;
       if (this.closed) { this.closeFd(); return; }
-      if (err) { this.onError(err); return; }
+      if (err) { this.onError(err); this.wakeWaiters(); return; }
       this._synced = target;
       this.onSynced(target);
       this.kick();
+      if (this.idle) this.wakeWaiters();
     });
   }
 

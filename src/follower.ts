@@ -68,6 +68,8 @@ export class Follower {
   private stopping = false;
   private service: LogicalReplicationService | null = null;
   private wake: (() => void) | null = null;
+  /** While streaming: commits what is applied and waits until it is on disk and acknowledged. */
+  private drain: (() => Promise<void>) | null = null;
   private applier: Applier | null = null;
   private db: Database.Database | null = null;
   private sqlite: SqliteFile | null = null;
@@ -106,6 +108,12 @@ export class Follower {
   async stop(): Promise<void> {
     this.stopping = true;
     this.wake?.();
+    // Acknowledge what is applied before the connection closes, so the slot does not lag the file.
+    if (this.drain) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.drain().catch(() => {}), new Promise((r) => { timer = setTimeout(r, 5000); })]);
+      clearTimeout(timer);
+    }
     await this.service?.stop().catch(() => {});
   }
 
@@ -184,6 +192,10 @@ export class Follower {
       ack(lsn);
       this.emit();
     }, (e) => fail(e));
+    this.drain = async () => {
+      flush();
+      await wal.settled();
+    };
     // Idle positions (see the heartbeat handler) are written at most this often.
     const idleEveryMs = 50;
     let idleTarget = 0n;
@@ -294,6 +306,7 @@ export class Follower {
     }).finally(() => {
       if (idleTimer) clearTimeout(idleTimer);
       wal.close();
+      this.drain = null;
       this.service = null;
       service.removeAllListeners();
     });
