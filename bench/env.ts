@@ -13,7 +13,7 @@ import { startCluster, type Cluster } from '../src/cluster.js';
 import { Follower, type FollowStatus } from '../src/follower.js';
 import { install } from '../src/install.js';
 import { parseLsn, type Lsn } from '../src/lsn.js';
-import { connect, dropSlotAndPublication, upstreamConfig } from '../src/upstream.js';
+import { connect, dropSlotAndPublication, userSessionConfig } from '../src/upstream.js';
 import { upstreamMark, waitFor } from '../src/wait.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -72,7 +72,7 @@ export async function createEnv(scale: Scale, quick: boolean, log: (line: string
 
 /** A fresh database on the cluster, with pgfollow installed unless told otherwise. */
 export async function freshDatabase(c: Cluster, name: string, opts: { install?: boolean } = {}): Promise<{ conninfo: string; client: pg.Client }> {
-  const admin = await connect(upstreamConfig(c.conninfo('postgres')));
+  const admin = await connect(userSessionConfig(c.conninfo('postgres')));
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await admin.query(`CREATE DATABASE ${name}`);
@@ -80,14 +80,14 @@ export async function freshDatabase(c: Cluster, name: string, opts: { install?: 
     await admin.end();
   }
   const conninfo = c.conninfo(name);
-  const client = await connect(upstreamConfig(conninfo));
+  const client = await connect(userSessionConfig(conninfo));
   if (opts.install ?? true) await install(client);
   return { conninfo, client };
 }
 
 /** Drops a workload's database (slots first) so its WAL and files do not weigh on the next one. */
 export async function dropDatabase(c: Cluster, name: string): Promise<void> {
-  const admin = await connect(upstreamConfig(c.conninfo('postgres')));
+  const admin = await connect(userSessionConfig(c.conninfo('postgres')));
   try {
     const { rows } = await admin.query('SELECT slot_name FROM pg_replication_slots WHERE database = $1', [name]);
     for (const r of rows as { slot_name: string }[]) await dropSlotAndPublication(admin, r.slot_name, null);

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import { PgoutputPlugin, type Change } from '../src/decode.js';
 import { formatLsn, type Lsn } from '../src/lsn.js';
-import { connect, upstreamConfig } from '../src/upstream.js';
+import { connect, userSessionConfig } from '../src/upstream.js';
 import { now } from './env.js';
 
 export interface FloorResult {
@@ -21,7 +21,7 @@ export interface FloorResult {
  * Postgres driver and dropped (the driver's default query ignores COPY data).
  */
 export async function readFloor(conninfo: string, table: string): Promise<FloorResult> {
-  const client = await connect(upstreamConfig(conninfo));
+  const client = await connect(userSessionConfig(conninfo));
   try {
     const t0 = now();
     const r = await client.query(`COPY ${table} TO STDOUT`);
@@ -79,7 +79,7 @@ export function writeFloor(source: string, table: string, target: string): Floor
  * commit, until a commit past `mark`.
  */
 export async function decodeFloor(conninfo: string, slot: string, publication: string, mark: Lsn, timeoutMs: number): Promise<FloorResult & { xacts: number }> {
-  const service = new LogicalReplicationService(upstreamConfig(conninfo), { acknowledge: { auto: false, timeoutSeconds: 0 } });
+  const service = new LogicalReplicationService(userSessionConfig(conninfo), { acknowledge: { auto: false, timeoutSeconds: 0 } });
   const plugin = new PgoutputPlugin({ publicationNames: [publication] });
   let changes = 0;
   let xacts = 0;

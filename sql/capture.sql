@@ -1,19 +1,89 @@
 -- pgfollow DDL capture: describe changed tables and emit the description into the WAL.
 -- Included by install.sql after types.sql; assumes schema pgfollow exists.
 --
--- Messages (prefix 'pgfollow', transactional, JSON):
+-- Messages (prefix 'pgfollow', transactional), each one authenticated: pg_logical_emit_message is
+-- executable by every role, so the follower applies only what carries a valid HMAC-SHA256 made with
+-- the key in pgfollow.capture_secret, which only superusers (and the capture) can read. Layout:
+--   <version> SP <hex HMAC of the JSON bytes> SP <JSON, UTF-8>      version: 1
+-- The JSON:
 --   {"op":"ddl",    "tag", "tables":[<describe_table>...], "query"}   a table was created or changed
 --   {"op":"drop",   "tag", "tables":[{oid,schema,name}...], "indexes":[oid...], "query"}
 --   {"op":"reload", "oid"}  then {"op":"rows", "oid", "rows":[[text|null,...],...]}...
 --        a statement rewrote the table's rows without row changes in the WAL (ALTER COLUMN TYPE,
 --        ADD COLUMN with a volatile default, SET LOGGED ...): its whole content follows
 --   {"op":"error",  "tag", "message", "query"}   the capture failed: the follow stops here
+--
+-- State the capture keeps within a transaction (which tables a statement rewrote; that the capture
+-- itself is running DDL) lives in pgfollow.capture_state, keyed by transaction, never in session
+-- settings: any role may SET a custom setting, and none may write that table.
+
+-- The capture's key. One row; readable by superusers only. A random 32-byte key made at install
+-- (gen_random_uuid draws from the server's strong random source) and the two HMAC pads derived from
+-- it, so that emitting costs two sha256() calls.
+CREATE TABLE IF NOT EXISTS pgfollow.capture_secret (
+  id   integer PRIMARY KEY CHECK (id = 1),
+  key  bytea NOT NULL,
+  ipad bytea NOT NULL,
+  opad bytea NOT NULL
+);
+REVOKE ALL ON pgfollow.capture_secret FROM PUBLIC;
+DO $key$
+DECLARE
+  k bytea;
+  i bytea;
+  o bytea;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pgfollow.capture_secret) THEN
+    k := decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex');
+    -- HMAC (RFC 2104): the key padded to sha256's 64-byte block, XORed with 0x36 and 0x5c.
+    i := k || decode(repeat('00', 64 - length(k)), 'hex');
+    o := i;
+    FOR n IN 0 .. 63 LOOP
+      i := set_byte(i, n, get_byte(i, n) # 54);
+      o := set_byte(o, n, get_byte(o, n) # 92);
+    END LOOP;
+    INSERT INTO pgfollow.capture_secret VALUES (1, k, i, o);
+  END IF;
+END
+$key$;
+
+-- The key, for the follower: it authenticates every capture message with it. Superusers and roles
+-- with REPLICATION only; a REPLICATION role can read every byte of the WAL anyway.
+CREATE OR REPLACE FUNCTION pgfollow.capture_key() RETURNS bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF NOT coalesce((SELECT r.rolsuper OR r.rolreplication FROM pg_roles r WHERE r.rolname = session_user), false) THEN
+    RAISE EXCEPTION 'pgfollow: only a superuser or a role with REPLICATION may read the capture key (% may not)', session_user
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Follow as a superuser, or as a role with the REPLICATION attribute.';
+  END IF;
+  RETURN (SELECT s.key FROM pgfollow.capture_secret s WHERE s.id = 1);
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.capture_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgfollow.capture_key() TO PUBLIC;
+
+-- Per-transaction capture state. UNLOGGED: it is never decoded nor replicated, and rows live only
+-- from one event of a statement to the next (an aborted transaction takes its rows with it).
+--   kind 'rewritten': table_rewrite saw rel rewritten; ddl_command_end re-emits its rows
+--   kind 'capturing': the capture runs DDL of its own (REPLICA IDENTITY FULL); its events are ignored
+CREATE UNLOGGED TABLE IF NOT EXISTS pgfollow.capture_state (
+  xid  xid8 NOT NULL,
+  kind text NOT NULL,
+  rel  oid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS capture_state_xid ON pgfollow.capture_state (xid);
+REVOKE ALL ON pgfollow.capture_state FROM PUBLIC;
 
 -- Describes one table from the catalogs, as the follower needs it: identity (OID), name, columns
 -- keyed by attnum, keys, unique constraints and indexes. This description, not the statement
 -- text, is the truth the follower applies.
+-- Values in it (fast defaults) are printed in the formats the follower reads, whatever the
+-- session running the DDL has set: like every setting, those are another role's input.
 CREATE OR REPLACE FUNCTION pgfollow.describe_table(rel oid) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+  SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' SET TimeZone = 'UTC'
+  SET extra_float_digits = 3 SET bytea_output = 'hex' SET lc_monetary = 'C' AS $fn$
   SELECT jsonb_build_object(
     'oid', c.oid::bigint,
     'schema', n.nspname,
@@ -78,9 +148,15 @@ $fn$;
 -- follower ignores, and the description keeps its place before the rows that follow it.
 CREATE OR REPLACE FUNCTION pgfollow.emit(payload jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  body bytea;
+  s pgfollow.capture_secret;
 BEGIN
   IF current_setting('wal_level') = 'logical' THEN
-    PERFORM pg_logical_emit_message(true, 'pgfollow', payload::text);
+    body := convert_to(payload::text, 'UTF8');
+    SELECT * INTO STRICT s FROM pgfollow.capture_secret WHERE id = 1;
+    PERFORM pg_logical_emit_message(true, 'pgfollow',
+      convert_to('1 ' || encode(sha256(s.opad || sha256(s.ipad || body)), 'hex') || ' ', 'UTF8') || body);
     PERFORM pg_logical_emit_message(true, 'pgfollow.pad', '');
   END IF;
 END
@@ -88,10 +164,13 @@ $fn$;
 REVOKE ALL ON FUNCTION pgfollow.emit(jsonb) FROM PUBLIC;
 
 -- Emits a table's whole content, 500 rows a message, each value as its type's text output (what
--- pgoutput sends too; format('%s') goes through the output function, a ::text cast may not).
+-- pgoutput sends too; format('%s') goes through the output function, a ::text cast may not), in
+-- the output formats the worker's own sessions use, not the DDL session's.
 -- Used after statements that rewrite rows without logging row changes.
 CREATE OR REPLACE FUNCTION pgfollow.emit_rows(rel oid) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' SET TimeZone = 'UTC'
+  SET extra_float_digits = 3 SET bytea_output = 'hex' SET lc_monetary = 'C' AS $fn$
 DECLARE
   cols text;
   batch jsonb := '[]'::jsonb;
@@ -125,9 +204,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   rel oid := pg_event_trigger_table_rewrite_oid();
 BEGIN
-  rel := coalesce(pg_partition_root(rel), rel);
-  PERFORM set_config('pgfollow.rewritten',
-    coalesce(nullif(current_setting('pgfollow.rewritten', true), ''), '') || rel::text || ',', true);
+  INSERT INTO pgfollow.capture_state (xid, kind, rel)
+    VALUES (pg_current_xact_id(), 'rewritten', coalesce(pg_partition_root(rel), rel));
 END
 $fn$;
 
@@ -140,16 +218,20 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   tables jsonb := '[]'::jsonb;
   gone jsonb := '[]'::jsonb;
-  rewritten oid[];
+  rewritten oid[] := '{}';
   reload oid[] := '{}';
   rel record;
+  cur_xid xid8 := pg_current_xact_id_if_assigned();
 BEGIN
-  IF current_setting('pgfollow.capturing', true) = 'on' THEN
-    RETURN;
+  IF cur_xid IS NOT NULL THEN
+    IF EXISTS (SELECT FROM pgfollow.capture_state s WHERE s.xid = cur_xid AND s.kind = 'capturing') THEN
+      RETURN;
+    END IF;
+    WITH gone AS (
+      DELETE FROM pgfollow.capture_state s WHERE s.xid = cur_xid AND s.kind = 'rewritten' RETURNING s.rel)
+    SELECT coalesce(array_agg(DISTINCT gone.rel), '{}') INTO rewritten FROM gone;
   END IF;
   BEGIN
-    rewritten := string_to_array(rtrim(coalesce(current_setting('pgfollow.rewritten', true), ''), ','), ',')::oid[];
-    PERFORM set_config('pgfollow.rewritten', '', true);
     FOR rel IN
       SELECT DISTINCT c.oid, c.relkind, c.relreplident, c.relpersistence, c.relispartition,
              n.nspname, c.relname
@@ -179,9 +261,9 @@ BEGIN
       -- (or partition) without a primary key gets REPLICA IDENTITY FULL so it stays writable.
       IF rel.relreplident = 'd' AND NOT EXISTS (
            SELECT 1 FROM pg_constraint WHERE conrelid = rel.oid AND contype = 'p') THEN
-        PERFORM set_config('pgfollow.capturing', 'on', true);
+        INSERT INTO pgfollow.capture_state (xid, kind, rel) VALUES (pg_current_xact_id(), 'capturing', rel.oid);
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', rel.oid::regclass);
-        PERFORM set_config('pgfollow.capturing', 'off', true);
+        DELETE FROM pgfollow.capture_state s WHERE s.xid = pg_current_xact_id() AND s.kind = 'capturing';
       END IF;
       -- Partitions are followed through their root (the publication publishes via the root).
       CONTINUE WHEN rel.relispartition;
@@ -202,7 +284,6 @@ BEGIN
       PERFORM pgfollow.emit_rows(reload[i]);
     END LOOP;
   EXCEPTION WHEN OTHERS THEN
-    PERFORM set_config('pgfollow.capturing', 'off', true);
     PERFORM pgfollow.emit(jsonb_build_object(
       'op', 'error', 'tag', tg_tag, 'query', left(current_query(), 2000),
       'message', 'pgfollow could not describe this DDL: ' || SQLERRM));

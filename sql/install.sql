@@ -20,6 +20,11 @@ SET client_min_messages = warning;
 BEGIN;
 -- end: plain install only
 
+-- Everything below runs as a superuser: no name in it may resolve to an object another role
+-- created (a function or operator in public that matches argument types better than the
+-- built-in one would run with the installer's rights). Until the transaction ends:
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 DO $check$
 BEGIN
   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
@@ -40,6 +45,39 @@ END
 $plain$;
 -- end: plain install only
 
+-- Schema pgfollow holds SECURITY DEFINER functions: it, and everything in it, must belong to
+-- superusers. One that another role created beforehand (or objects it put there) is refused.
+DO $owner$
+DECLARE
+  what text;
+BEGIN
+  SELECT string_agg(x, ', ') INTO what FROM (
+    SELECT format('schema pgfollow (owned by %s)', quote_ident(r.rolname)) AS x
+      FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+     WHERE n.nspname = 'pgfollow' AND NOT r.rolsuper
+    UNION ALL
+    SELECT format('%s (owned by %s)', c.oid::regclass, quote_ident(r.rolname))
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+     WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') AND NOT r.rolsuper
+    UNION ALL
+    SELECT format('%s (owned by %s)', p.oid::regprocedure, quote_ident(r.rolname))
+      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
+     WHERE p.pronamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') AND NOT r.rolsuper
+    UNION ALL
+    SELECT format('type %s (owned by %s)', t.oid::regtype, quote_ident(r.rolname))
+      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_roles r ON r.oid = t.typowner
+     WHERE t.typnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') AND NOT r.rolsuper
+    UNION ALL
+    SELECT format('operator %s (owned by %s)', o.oid::regoperator, quote_ident(r.rolname))
+      FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_roles r ON r.oid = o.oprowner
+     WHERE o.oprnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') AND NOT r.rolsuper) w;
+  IF what IS NOT NULL THEN
+    RAISE EXCEPTION 'pgfollow: refusing to install into objects a role that is not a superuser owns: %', what
+      USING HINT = 'Whoever owns them could change what pgfollow runs with a superuser''s rights. Drop them (DROP SCHEMA pgfollow CASCADE), then install again.';
+  END IF;
+END
+$owner$;
+
 CREATE SCHEMA IF NOT EXISTS pgfollow;
 REVOKE ALL ON SCHEMA pgfollow FROM PUBLIC;
 GRANT USAGE ON SCHEMA pgfollow TO PUBLIC;
@@ -48,7 +86,7 @@ GRANT USAGE ON SCHEMA pgfollow TO PUBLIC;
 \ir types.sql
 \ir capture.sql
 
--- Marks the installed version; the worker checks it before following.
+-- The installed version, for people and tools.
 CREATE OR REPLACE FUNCTION pgfollow.version() RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$ SELECT '0.1.0' $fn$;
 

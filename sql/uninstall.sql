@@ -13,6 +13,8 @@
 -- Must be run by a superuser. Re-runnable.
 
 SET client_min_messages = warning;
+-- Run as a superuser: no name below may resolve to an object another role created (see install.sql).
+SET search_path = pg_catalog, pg_temp;
 
 DO $check$
 BEGIN
@@ -130,3 +132,4 @@ END
 $roles$;
 
 RESET client_min_messages;
+RESET search_path;

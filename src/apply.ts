@@ -11,16 +11,7 @@ import { Catalog, quoteIdent, type Table, type TableDesc, type Column } from './
 import { PgFollowError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import type { SqliteValue } from './codec.js';
-
-/** A capture message, as emitted by sql/capture.sql. */
-export type Capture =
-  | { op: 'ddl'; tag: string; tables: TableDesc[]; query?: string }
-  | { op: 'drop'; tag: string; tables: { oid: number; schema: string; name: string }[]; indexes?: number[]; query?: string }
-  | { op: 'reload'; oid: number }
-  | { op: 'rows'; oid: number; rows: (string | null)[][] }
-  | { op: 'error'; tag: string; message: string; query?: string };
-
-export const CAPTURE_PREFIX = 'pgfollow';
+import type { Capture, CaptureChange } from './capture.js';
 
 interface Plan {
   table: Table;
@@ -91,8 +82,11 @@ export class Applier {
   get inUpstreamTxn(): boolean { return this.upstreamTxn; }
   get hasPending(): boolean { return this.sqliteTxn; }
 
-  /** Applies one decoded change. Throws PgFollowError when the change cannot be mirrored. */
-  apply(c: Change): void {
+  /**
+   * Applies one decoded change. Throws PgFollowError when the change cannot be mirrored. Logical
+   * messages are not applied: capture messages arrive authenticated, as 'capture' changes.
+   */
+  apply(c: Change | CaptureChange): void {
     switch (c.tag) {
       case 'begin':
         this.upstreamTxn = true;
@@ -137,9 +131,9 @@ export class Applier {
       case 'type':
         return;
       case 'message':
-        if (this.skipping || c.prefix !== CAPTURE_PREFIX) return;
-        if (!c.transactional) return;
-        this.capture(JSON.parse(c.content.toString('utf8')) as Capture);
+        return;
+      case 'capture':
+        if (!this.skipping) this.capture(c.capture);
         return;
       case 'insert':
       case 'update':
@@ -420,11 +414,14 @@ export class Applier {
     st.run([...setValues, ...keyValues]);
   }
 
-  /** WHERE clause for the row with these identity values; under FULL identity one of possibly equal rows. */
+  /**
+   * WHERE clause for the row with these identity values; under FULL identity one of possibly equal
+   * rows: `LIMIT 1` (SQLite's UPDATE/DELETE ... LIMIT, which better-sqlite3 builds with), never the
+   * rowid, which an upstream column named rowid, oid or _rowid_ would hide.
+   */
   private match(p: Plan, positions: number[], full: boolean): string {
     const conds = positions.map((i) => `${quoteIdent(p.targets[i]!.name)} IS ?`).join(' AND ');
-    if (!full) return conds;
-    return `rowid = (SELECT rowid FROM ${quoteIdent(p.table.sqliteName)} WHERE ${conds} LIMIT 1)`;
+    return full ? `${conds} LIMIT 1` : conds;
   }
 
   private values(p: Plan, tuple: Tuple): SqliteValue[] {

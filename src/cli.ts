@@ -10,6 +10,7 @@ import { Follower } from './follower.js';
 import { copyProgressBar } from './progress.js';
 import { PgFollowError, describeError } from './errors.js';
 import { connect, dropSlotAndPublication, upstreamConfig } from './upstream.js';
+import { connectFollow } from './guard.js';
 import { install, uninstallLocal } from './install.js';
 import { extensionDir, writeExtensionFiles } from './extension.js';
 import { serveMetrics } from './metrics.js';
@@ -168,10 +169,10 @@ async function dropEverySlot(client: import('pg').Client, waitMs: number): Promi
     if (r.busy === 0) break;
     await new Promise((res) => setTimeout(res, 100));
   }
-  const { rows } = await client.query('SELECT id, conninfo, slot_name, publication FROM pgfollow.follows ORDER BY id');
+  const { rows } = await client.query('SELECT id, conninfo, slot_name, publication, privileged FROM pgfollow.follows ORDER BY id');
   for (const f of rows) {
     try {
-      const up = await connect(upstreamConfig(f.conninfo));
+      const up = await connectFollow(f.conninfo, f.privileged === true);
       try {
         await dropSlotAndPublication(up, f.slot_name, f.publication);
       } finally {

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { startCluster, type Cluster } from './cluster.js';
-import { connect, upstreamConfig } from './upstream.js';
+import { connect, userSessionConfig } from './upstream.js';
 import { install } from './install.js';
 import { Worker } from './worker.js';
 import { createLogger } from './log.js';
@@ -36,7 +36,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   try {
     cluster = await startCluster();
     const conninfo = cluster.conninfo('postgres');
-    const client = await connect(upstreamConfig(conninfo));
+    const client = await connect(userSessionConfig(conninfo));
     await install(client);
     const dataDir = path.resolve(opts.dataDir);
     worker = new Worker({ control: conninfo, dataDir, log: createLogger({ level: 'warn' }) });

@@ -29,6 +29,7 @@ const HEADER = `-- pgfollow extension script, version ${EXTENSION_VERSION}.
 -- and the files it includes, not this one.
 \\echo Use "CREATE EXTENSION pgfollow" to load this file. \\quit
 
+SET LOCAL search_path = pg_catalog, pg_temp;
 DO $ext$
 BEGIN
   IF EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') THEN

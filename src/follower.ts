@@ -15,6 +15,7 @@ import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { silentLogger, type Logger } from './log.js';
 import { checkUpstream, connect, ensurePublication, isConnectionError, slotExists, upstreamConfig } from './upstream.js';
 import { captureFilter, filterCapture, type TableSet } from './tableset.js';
+import { CAPTURE_PREFIX, CaptureVerifier, readCaptureKey, type CaptureChange } from './capture.js';
 
 export type FollowState = 'starting' | 'copying' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
 
@@ -34,6 +35,8 @@ export interface FollowStatus {
   caughtUpAt: Date | null;
   /** While copying: the table being copied and how far along. */
   copy: CopyProgress | null;
+  /** Messages with the capture's prefix that failed authentication: ignored, counted here. */
+  rejectedMessages: number;
 }
 
 export interface FollowerOptions {
@@ -56,12 +59,17 @@ export interface FollowerOptions {
   maxBackoffMs?: number;
   /** Tables to follow (start_follow's options). Default: all tables. */
   tables?: TableSet;
+  /**
+   * Whether the conninfo comes from a superuser or the operator (default true). False: a follow
+   * started by another role, which connects with exactly what its conninfo says (see Trust).
+   */
+  privileged?: boolean;
 }
 
 export class Follower {
   readonly status: FollowStatus = {
     state: 'starting', receivedLsn: null, appliedLsn: null, ackedLsn: null, appliedAt: null,
-    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null, copy: null,
+    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null, copy: null, rejectedMessages: 0,
   };
   private readonly log: Logger;
   private readonly cfg: pg.ClientConfig;
@@ -73,10 +81,11 @@ export class Follower {
   private applier: Applier | null = null;
   private db: Database.Database | null = null;
   private sqlite: SqliteFile | null = null;
+  private verifier: CaptureVerifier | null = null;
 
   constructor(private readonly opts: FollowerOptions) {
     this.log = opts.log ?? silentLogger;
-    this.cfg = upstreamConfig(opts.conninfo);
+    this.cfg = upstreamConfig(opts.conninfo, {}, { privileged: opts.privileged ?? true });
   }
 
   /** Runs until stop() is called, retrying with backoff after any error. */
@@ -124,6 +133,7 @@ export class Follower {
     let start: Lsn;
     try {
       await checkUpstream(client);
+      this.verifier = new CaptureVerifier(await readCaptureKey(client));
       await ensurePublication(client, this.opts.publication, this.opts.tables);
       const copied = applier.state('slot_name') === this.opts.slot && applier.appliedLsn > 0n;
       const hasSlot = await slotExists(client, this.opts.slot);
@@ -254,7 +264,13 @@ export class Follower {
         if (failed) return;
         try {
           if (change.tag === 'begin' && applier.hasPending && Date.now() - applier.pendingSince >= maxDelay) flush();
-          applier.apply(keep ? filterCapture(change, (d) => keep(d, known(d.oid)), known) : change);
+          let next: Change | CaptureChange | null = change;
+          if (change.tag === 'message') {
+            next = this.authenticate(change);
+            if (next && keep) next = filterCapture(next, (d) => keep(d, known(d.oid)), known);
+            if (!next) return;
+          }
+          applier.apply(next);
           if (change.tag === 'commit') {
             this.status.receivedLsn = change.endLsn;
             if (!flushScheduled) {
@@ -310,6 +326,21 @@ export class Follower {
       this.service = null;
       service.removeAllListeners();
     });
+  }
+
+  /**
+   * A logical message as the applier may see it: a capture message that proves it comes from the
+   * capture, or nothing. Anyone may emit a message with any prefix; one that fails is counted and
+   * logged, and the follow goes on.
+   */
+  private authenticate(m: Extract<Change, { tag: 'message' }>): CaptureChange | null {
+    if (m.prefix !== CAPTURE_PREFIX) return null;
+    const verdict = m.transactional && this.verifier ? this.verifier.verify(m.content) : { ok: false as const, why: 'not transactional' };
+    if (verdict.ok) return { tag: 'capture', lsn: m.lsn, capture: verdict.capture };
+    // Logged at first, then every 1000th: a role emitting forged messages cannot flood the log.
+    if (++this.status.rejectedMessages <= 10 || this.status.rejectedMessages % 1000 === 0) this.log('warn', 'capture message rejected', { lsn: formatLsn(m.lsn), why: verdict.why, rejected: this.status.rejectedMessages });
+    this.emit();
+    return null;
   }
 
   private openSqlite(): Applier {

@@ -6,10 +6,10 @@ import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { describeTarget, parseKeywordValue, toClientConfig } from './conninfo.js';
+import { conninfoValues, describeTarget, parseConninfo } from './conninfo.js';
 import { PgFollowError } from './errors.js';
 import type { Fields, Logger } from './log.js';
-import { explainConnectError } from './upstream.js';
+import { connect, explainConnectError, upstreamConfig } from './upstream.js';
 
 /**
  * The SQLite file of a follow: relative paths (and the default follow_<id>.db) resolve inside the
@@ -27,26 +27,19 @@ export function resolveSqlitePath(dataDir: string, sqlitePath: string | null, id
   fs.mkdirSync(dataDir, { recursive: true });
   const base = fs.realpathSync(dataDir);
   const file = path.resolve(base, given);
-  if (allowAnyPath) return file;
-  if (!file.startsWith(base + path.sep)) throw refuse(`is outside the worker's data directory ${base}`);
-  // The deepest directory that exists already must really be inside (no symbolic link out).
+  // The canonical path: the deepest directory that exists, resolved for real, and the rest. Two
+  // spellings of one file (a/./b.db, link/b.db) come out the same, so follows can be compared.
   let dir = path.dirname(file);
   while (!fs.existsSync(dir)) dir = path.dirname(dir);
   const real = fs.realpathSync(dir);
+  const canonical = path.join(real, path.relative(dir, file));
+  if (allowAnyPath) return canonical;
+  if (!file.startsWith(base + path.sep)) throw refuse(`is outside the worker's data directory ${base}`);
+  // The deepest directory that exists already must really be inside (no symbolic link out).
   if (real !== base && !real.startsWith(base + path.sep)) throw refuse(`leads outside the worker's data directory through a symbolic link (${real})`);
-  const st = fs.lstatSync(file, { throwIfNoEntry: false });
+  const st = fs.lstatSync(canonical, { throwIfNoEntry: false });
   if (st?.isSymbolicLink()) throw refuse('is a symbolic link');
-  return file;
-}
-
-/** The password of a conninfo, or null. */
-function passwordOf(conninfo: string): string | null {
-  try {
-    if (/^postgres(ql)?:\/\//i.test(conninfo)) return (toClientConfig(conninfo).password as string | undefined) ?? null;
-    return parseKeywordValue(conninfo).password ?? null;
-  } catch {
-    return null;
-  }
+  return canonical;
 }
 
 /**
@@ -56,12 +49,17 @@ function passwordOf(conninfo: string): string | null {
  * left alone: maskConninfo still hides them in the conninfo itself.
  */
 export function passwordRedactor(conninfo: string): (text: string) => string {
-  const pw = passwordOf(conninfo);
-  if (!pw || pw.length < 4) return (text) => text;
-  let others: string[] = [];
-  try { others = Object.values(parseKeywordValue(conninfo)).filter((v) => v !== pw); } catch { /* a URI */ }
-  if (others.includes(pw)) return (text) => text;
-  return (text) => text.split(pw).join('********');
+  let values: Map<string, string>;
+  try {
+    values = conninfoValues(parseConninfo(conninfo));
+  } catch {
+    return (text) => text;
+  }
+  const secrets = [...values].filter(([k, v]) => /password$|secret$/.test(k) && v.length >= 4).map(([, v]) => v);
+  const others = [...values].filter(([k]) => !/password$|secret$/.test(k)).map(([, v]) => v);
+  const hidden = secrets.filter((pw) => !others.includes(pw));
+  if (!hidden.length) return (text) => text;
+  return (text) => hidden.reduce((t, pw) => t.split(pw).join('********'), text);
 }
 
 /** A logger whose string fields pass through `redact`. */
@@ -96,4 +94,21 @@ export async function checkPasswordAuth(cfg: pg.ClientConfig): Promise<void> {
       hint: 'have the upstream ask this role for its password (scram-sha-256 or md5 in pg_hba.conf), or have a superuser start the follow',
     });
   }
+}
+
+/**
+ * A connection to a follow's upstream, as trusted as the role that started the follow: the one
+ * place that decides what a follow's conninfo may make pgfollow do. A follow started by a role that
+ * is not a superuser connects with exactly the keywords and password it gives (never the worker's
+ * passfile, environment or certificates), and only to a server that checks that password.
+ */
+export async function connectFollow(conninfo: string, privileged: boolean): Promise<pg.Client> {
+  const cfg = followConfig(conninfo, privileged);
+  if (!privileged) await checkPasswordAuth(cfg);
+  return connect(cfg);
+}
+
+/** Client options for a follow's upstream (see connectFollow). */
+export function followConfig(conninfo: string, privileged: boolean): pg.ClientConfig {
+  return upstreamConfig(conninfo, {}, { privileged });
 }

@@ -4,8 +4,7 @@
 // the set out of the SQLite file (logical messages are not filtered by publication).
 
 import pg from 'pg';
-import { CAPTURE_PREFIX, type Capture } from './apply.js';
-import type { Change } from './decode.js';
+import type { CaptureChange } from './capture.js';
 import { PgFollowError } from './errors.js';
 import type { TableDesc } from './schema.js';
 
@@ -141,9 +140,13 @@ export async function publicationTarget(client: pg.Client, set: TableSet | undef
   const filters = new Map<string, string>();
   for (const [name, expr] of Object.entries(set.rowFilters ?? {})) filters.set(JSON.stringify(parseIdent(name)), expr);
   for (const name of set.tables ?? []) {
+    // A name without a schema means schema public: pgfollow's sessions have no search_path of the
+    // user's to look it up in (theirs holds pg_catalog only, see upstream.ts).
+    const parts = parseIdent(name);
     const r = await resolve(client, `
       SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS qname, c.relkind::text AS kind, c.relreplident::text AS ident
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)`, name, 'table');
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1::text AND c.relname = $2::text`, parts.length === 2 ? parts : ['public', parts[0]], name, 'table');
     if (r.kind !== 'r' && r.kind !== 'p') throw bad(`"${name}" is not a table`);
     const expr = filters.get(JSON.stringify(parseIdent(name)));
     if (expr !== undefined) {
@@ -154,9 +157,9 @@ export async function publicationTarget(client: pg.Client, set: TableSet | undef
     items.push(expr === undefined ? `TABLE ${r.qname}` : `TABLE ${r.qname} WHERE (${expr})`);
   }
   for (const name of set.schemas ?? []) {
-    const r = await resolve(client, 'SELECT quote_ident(nspname) AS qname FROM pg_namespace WHERE oid = to_regnamespace($1)', name, 'schema');
+    const r = await resolve(client, 'SELECT quote_ident(nspname) AS qname FROM pg_namespace WHERE nspname = $1::text', [parseIdent(name)[0]], name, 'schema');
     items.push(`TABLES IN SCHEMA ${r.qname}`);
-    const { rows } = await client.query("SELECT c.oid::int AS oid FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind IN ('r', 'p')", [name]);
+    const { rows } = await client.query("SELECT c.oid::int AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1::text AND c.relkind IN ('r', 'p')", [parseIdent(name)[0]]);
     oids.push(...rows.map((x) => x.oid as number));
   }
   // Postgres 14 knows only "FOR TABLE a, b"; 15 and newer repeat TABLE per item.
@@ -164,10 +167,10 @@ export async function publicationTarget(client: pg.Client, set: TableSet | undef
   return { target, identityFull, tables: oids };
 }
 
-async function resolve(client: pg.Client, sql: string, name: string, what: string): Promise<Record<string, string & number>> {
+async function resolve(client: pg.Client, sql: string, params: string[], name: string, what: string): Promise<Record<string, string & number>> {
   let rows: Record<string, string & number>[];
   try {
-    ({ rows } = await client.query(sql, [name]));
+    ({ rows } = await client.query(sql, params));
   } catch (e) {
     throw new PgFollowError('BAD_OPTIONS', `"${name}" is not a valid ${what} name: ${(e as Error).message}`, { cause: e });
   }
@@ -187,14 +190,13 @@ export function captureFilter(set: TableSet | undefined): ((d: TableDesc, known:
 
 /**
  * Removes what concerns tables outside the set from a capture message: their descriptions, and
- * reloads of their rows (turned into a message of another prefix, which the applier ignores).
+ * reloads of their rows. Null: nothing of it concerns the follow.
  */
-export function filterCapture(change: Change, keep: (d: TableDesc) => boolean, known: (oid: number) => boolean): Change {
-  if (change.tag !== 'message' || change.prefix !== CAPTURE_PREFIX) return change;
-  const m = JSON.parse(change.content.toString('utf8')) as Capture;
-  if ((m.op === 'reload' || m.op === 'rows') && !known(m.oid)) return { ...change, prefix: `${CAPTURE_PREFIX}.skipped` };
+export function filterCapture(change: CaptureChange, keep: (d: TableDesc) => boolean, known: (oid: number) => boolean): CaptureChange | null {
+  const m = change.capture;
+  if ((m.op === 'reload' || m.op === 'rows') && !known(m.oid)) return null;
   if (m.op !== 'ddl') return change;
   const tables = m.tables.filter(keep);
   if (tables.length === m.tables.length) return change;
-  return { ...change, content: Buffer.from(JSON.stringify({ ...m, tables }), 'utf8') };
+  return { ...change, capture: { ...m, tables } };
 }

@@ -3,24 +3,43 @@
 // publication and replication slot.
 
 import pg from 'pg';
-import { describeTarget, toClientConfig } from './conninfo.js';
+import { describeTarget, toClientConfig, type Trust } from './conninfo.js';
 import { PgFollowError } from './errors.js';
 import { publicationTarget, type TableSet } from './tableset.js';
 
 /**
- * Output settings every upstream session uses, the walsender included: values are decoded from
- * Postgres text output, so its format must not depend on server or role defaults.
+ * Settings every session pgfollow opens has, the walsender included, after (so over) whatever the
+ * conninfo's options, the role or the database set:
+ *  - search_path: pgfollow's sessions often run as a superuser; with pg_catalog first and nothing
+ *    another role can create in, no function or operator of theirs is ever picked for ours;
+ *  - output formats: values are decoded from Postgres text output, so its format must not depend
+ *    on server, database or role defaults.
  */
-const SESSION_OPTIONS = '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c lc_monetary=C';
+const FORMAT_OPTIONS = '-c standard_conforming_strings=on -c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c lc_monetary=C';
+export const SESSION_OPTIONS = `-c search_path=pg_catalog,pg_temp ${FORMAT_OPTIONS}`;
 
-export function upstreamConfig(conninfo: string, extra: pg.ClientConfig = {}): pg.ClientConfig {
-  const cfg = toClientConfig(conninfo);
+/**
+ * Client options for a conninfo. `trust` says who gave it (see Trust): a follow started by a role
+ * that is not a superuser connects with exactly what its conninfo allows.
+ */
+export function upstreamConfig(conninfo: string, extra: pg.ClientConfig = {}, trust?: Trust): pg.ClientConfig {
+  const cfg = toClientConfig(conninfo, trust);
   return {
     application_name: 'pgfollow',
     ...cfg,
     ...extra,
     options: [cfg.options, SESSION_OPTIONS].filter(Boolean).join(' '),
   };
+}
+
+/**
+ * Client options for a session that acts as the user would (the demo's writer, benchmarks, tests):
+ * the value formats pinned as in pgfollow's own sessions, search_path left as the server sets it.
+ * Never for a session that runs with pgfollow's rights.
+ */
+export function userSessionConfig(conninfo: string, extra: pg.ClientConfig = {}): pg.ClientConfig {
+  const cfg = toClientConfig(conninfo);
+  return { application_name: 'pgfollow', ...cfg, ...extra, options: [cfg.options, FORMAT_OPTIONS].filter(Boolean).join(' ') };
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE',
@@ -70,9 +89,9 @@ export function explainConnectError(e: unknown, cfg: pg.ClientConfig, what: stri
 export async function checkUpstream(client: pg.Client): Promise<void> {
   const { rows } = await client.query(`
     SELECT current_setting('wal_level') AS wal_level,
-           to_regprocedure('pgfollow.describe_table(oid)') IS NOT NULL AS installed,
-           (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
-           (SELECT rolreplication FROM pg_roles WHERE rolname = current_user) AS replication,
+           pg_catalog.to_regprocedure('pgfollow.describe_table(oid)') IS NOT NULL AS installed,
+           (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) AS superuser,
+           (SELECT r.rolreplication FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) AS replication,
            current_database() AS db`);
   const r = rows[0];
   if (r.wal_level !== 'logical') {
@@ -103,9 +122,9 @@ export async function checkUpstream(client: pg.Client): Promise<void> {
  */
 export async function ensurePublication(client: pg.Client, name: string, set?: TableSet): Promise<void> {
   const { rows: [pub] } = await client.query(`
-    SELECT current_setting('server_version_num')::int >= 180000 AS gencols,
-           (SELECT to_jsonb(p) ->> 'pubgencols' FROM pg_publication p WHERE p.pubname = $1) AS pubgencols,
-           EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1) AS present`, [name]);
+    SELECT pg_catalog.current_setting('server_version_num')::int >= 180000 AS gencols,
+           (SELECT pg_catalog.to_jsonb(p) ->> 'pubgencols' FROM pg_catalog.pg_publication p WHERE p.pubname = $1::text) AS pubgencols,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_publication p WHERE p.pubname = $1::text) AS present`, [name]);
   const options = pub.gencols ? 'publish_via_partition_root = true, publish_generated_columns = stored' : 'publish_via_partition_root = true';
   if (pub.present && pub.gencols && pub.pubgencols !== 's') {
     // Created before an upgrade to 18, or by an older pgfollow.
@@ -134,13 +153,13 @@ export async function ensurePublication(client: pg.Client, name: string, set?: T
        AND c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pgfollow'::regnamespace)
        AND c.relnamespace::regnamespace::text NOT LIKE 'pg\\_toast%'
        AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = c.oid AND contype = 'p')
-       AND ($2 OR c.oid IN (SELECT format('%I.%I', schemaname, tablename)::regclass FROM pg_publication_tables WHERE pubname = $1))`,
+       AND ($2::boolean OR c.oid IN (SELECT pg_catalog.format('%I.%I', pt.schemaname, pt.tablename)::regclass FROM pg_catalog.pg_publication_tables pt WHERE pt.pubname = $1::text))`,
     [name, !set?.tables && !set?.schemas]);
   for (const r of rows) await client.query(`ALTER TABLE ${r.rel} REPLICA IDENTITY FULL`);
 }
 
 export async function slotExists(client: pg.Client, slot: string): Promise<boolean> {
-  const { rowCount } = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+  const { rowCount } = await client.query('SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = $1::text', [slot]);
   return (rowCount ?? 0) > 0;
 }
 
@@ -148,12 +167,12 @@ export async function slotExists(client: pg.Client, slot: string): Promise<boole
 export async function dropSlotAndPublication(client: pg.Client, slot: string, publication: string | null): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      await client.query('SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1::text', [slot]);
       break;
     } catch (e) {
       // 55006: the slot is still active; its walsender exits shortly after the stream is closed.
       if ((e as { code?: string }).code !== '55006' || attempt >= 50) throw e;
-      await client.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slot]);
+      await client.query('SELECT pg_catalog.pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1::text AND active_pid IS NOT NULL', [slot]);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from './log.js';
 import { connect, dropSlotAndPublication, isConnectionError, upstreamConfig } from './upstream.js';
 import { maskConninfo } from './conninfo.js';
 import { parseOptions } from './tableset.js';
-import { checkPasswordAuth, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
+import { checkPasswordAuth, connectFollow, followConfig, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
 
 export interface WorkerOptions {
   /** libpq connection string of the database holding pgfollow's control table. */
@@ -108,6 +108,8 @@ export class Worker {
   private readonly running = new Map<string, Running>();
   /** Last refusal logged per follow, so a standing refusal is logged once, not every poll. */
   private readonly refused = new Map<string, string>();
+  /** The SQLite file each follow that is not stopped resolves to, as of the last sync. */
+  private paths = new Map<string, string>();
   private client: pg.Client | null = null;
   private stopping = false;
   private uninstalled = false;
@@ -199,6 +201,13 @@ export class Worker {
       for (const id of [...this.running.keys()]) await this.stopFollower(id);
       return;
     }
+    this.paths = new Map();
+    for (const row of rows) {
+      if (row.desired === 'stopped') continue;
+      try {
+        this.paths.set(row.id, resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false));
+      } catch { /* refused when the follow starts */ }
+    }
     const seen = new Set<string>();
     for (const row of rows) {
       if (this.stopping) return;
@@ -231,19 +240,17 @@ export class Worker {
   }
 
   private async tryLock(client: pg.Client, id: string): Promise<boolean> {
-    const { rows } = await client.query('SELECT pg_try_advisory_lock($1, $2::int) AS ok', [LOCK_CLASS, id]);
+    const { rows } = await client.query('SELECT pg_catalog.pg_try_advisory_lock($1::int, $2::int) AS ok', [LOCK_CLASS, id]);
     return rows[0].ok as boolean;
   }
 
   private async unlock(client: pg.Client, id: string): Promise<void> {
-    await client.query('SELECT pg_advisory_unlock($1, $2::int)', [LOCK_CLASS, id]).catch(() => {});
+    await client.query('SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)', [LOCK_CLASS, id]).catch(() => {});
   }
 
-  /** A connection to the follow's upstream, as the follow's conninfo says, checked as the follow requires. */
-  private async upstream(row: FollowRow): Promise<pg.Client> {
-    const cfg = upstreamConfig(row.conninfo);
-    if (!row.privileged) await checkPasswordAuth(cfg);
-    return connect(cfg);
+  /** A connection to the follow's upstream, as trusted as the role that started it (connectFollow). */
+  private upstream(row: FollowRow): Promise<pg.Client> {
+    return connectFollow(row.conninfo, row.privileged === true);
   }
 
   private async startFollower(client: pg.Client, row: FollowRow): Promise<void> {
@@ -255,10 +262,8 @@ export class Worker {
     try {
       sqlitePath = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
       tables = parseOptions(row.options);
-      for (const other of this.running.values()) {
-        if (other.sqlitePath === sqlitePath) throw new PgFollowError('BAD_PATH', `follow ${other.row.id} already writes ${sqlitePath}`, { hint: 'give each follow its own sqlite_path' });
-      }
-      if (!row.privileged) await checkPasswordAuth(upstreamConfig(row.conninfo));
+      this.checkPathFree(row.id, sqlitePath, false);
+      if (!row.privileged) await checkPasswordAuth(followConfig(row.conninfo, false));
     } catch (e) {
       await this.unlock(client, row.id);
       const message = redact(describeError(e));
@@ -270,6 +275,7 @@ export class Worker {
     this.refused.delete(row.id);
     const follower = new Follower({
       conninfo: row.conninfo,
+      privileged: row.privileged === true,
       sqlitePath,
       slot: row.slot_name,
       publication: row.publication,
@@ -286,6 +292,22 @@ export class Worker {
     log('info', 'follow started', { upstream: maskConninfo(row.conninfo), sqlite: sqlitePath, slot: row.slot_name, options: row.options });
     await this.writeStatus(row, { ...follower.status, state: 'starting' });
     run.done = follower.run().catch((e) => log('error', 'follower crashed', { error: describeError(e) }));
+  }
+
+  /**
+   * Refuses a file another follow writes, however its path is spelled: one that runs here, or
+   * (unless `any` is false, when only older follows count) any follow that is not stopped.
+   */
+  private checkPathFree(id: string, file: string, any: boolean): void {
+    for (const [other, p] of this.paths) {
+      if (other === id || p !== file) continue;
+      if (any || this.running.has(other) || BigInt(other) < BigInt(id)) {
+        throw new PgFollowError('BAD_PATH', `follow ${other} already writes ${file}`, { hint: 'give each follow its own sqlite_path; stop one of them first' });
+      }
+    }
+    for (const run of this.running.values()) {
+      if (run.row.id !== id && run.sqlitePath === file) throw new PgFollowError('BAD_PATH', `follow ${run.row.id} already writes ${file}`, { hint: 'give each follow its own sqlite_path' });
+    }
   }
 
   private async stopFollower(id: string): Promise<void> {
@@ -340,6 +362,8 @@ export class Worker {
     const redact = passwordRedactor(row.conninfo);
     try {
       const file = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
+      // A resync deletes the file: never one another follow writes.
+      this.checkPathFree(row.id, file, true);
       this.log('info', 'follow resync', { follow: Number(row.id), sqlite: file, slot: row.slot_name });
       await this.resetStatus(row);
       const up = await this.upstream(row);
@@ -402,8 +426,8 @@ export class Worker {
     await client.query(`
       INSERT INTO pgfollow.follow_progress AS p (id, state, received_lsn, applied_lsn, acked_lsn, applied_at,
              rows_applied, xacts_applied, tables, last_error, last_error_at, worker, heartbeat_at,
-             upstream_lsn, slot_retained_bytes, caught_up_at, copy_progress)
-      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15, $16)
+             upstream_lsn, slot_retained_bytes, caught_up_at, copy_progress, rejected_messages)
+      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15, $16, coalesce($17, 0))
       ON CONFLICT (id) DO UPDATE SET
         state = EXCLUDED.state,
         received_lsn = coalesce(EXCLUDED.received_lsn, p.received_lsn),
@@ -420,10 +444,12 @@ export class Worker {
         upstream_lsn = coalesce(EXCLUDED.upstream_lsn, p.upstream_lsn),
         slot_retained_bytes = coalesce(EXCLUDED.slot_retained_bytes, p.slot_retained_bytes),
         caught_up_at = coalesce(EXCLUDED.caught_up_at, p.caught_up_at),
-        copy_progress = EXCLUDED.copy_progress`,
+        copy_progress = EXCLUDED.copy_progress,
+        rejected_messages = CASE WHEN $17::bigint IS NULL THEN p.rejected_messages ELSE EXCLUDED.rejected_messages END`,
       [row.id, s.state ?? 'starting', lsn(s.receivedLsn), lsn(s.appliedLsn), lsn(s.ackedLsn), s.appliedAt ?? null,
         s.rows ?? null, s.xacts ?? null, s.tables ?? null, s.lastError ?? null, s.lastErrorAt ?? null, this.name,
-        lsn(s.upstreamLsn), s.retainedBytes ?? null, s.caughtUpAt ?? null, s.copy ? describeCopyProgress(s.copy) : null],
+        lsn(s.upstreamLsn), s.retainedBytes ?? null, s.caughtUpAt ?? null, s.copy ? describeCopyProgress(s.copy) : null,
+        s.rejectedMessages ?? null],
     ).catch((e) => this.log('warn', 'status write failed', { follow: Number(row.id), error: describeError(e) }));
   }
 
@@ -445,7 +471,7 @@ export class Worker {
       for (const run of [...this.running.values()]) {
         if (this.running.get(run.row.id) !== run) continue;
         try {
-          run.monitor ??= await connect(upstreamConfig(run.row.conninfo));
+          run.monitor ??= await connect(followConfig(run.row.conninfo, run.row.privileged === true));
           const { rows: [r] } = await run.monitor.query(`
             WITH here AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn)
             SELECT here.lsn::text AS lsn,

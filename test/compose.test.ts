@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { parseKeywordValue } from '../src/conninfo.js';
+import { conninfoValues, parseConninfo } from '../src/conninfo.js';
 
 // Compiled to dist/test/compose.test.js, so the repository is two levels up.
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -134,7 +134,7 @@ t.test('worker command runs the worker against the upstream', async (t) => {
   t.ok(control, 'command has --control <conninfo>');
   t.ok(dataDir, 'command has --data-dir <dir>');
 
-  const ci = parseKeywordValue(control ?? '');
+  const ci = Object.fromEntries(conninfoValues(parseConninfo(control ?? '')));
   t.equal(ci.host, 'upstream', 'control conninfo names the upstream service as host');
   t.ok(isDict(services[ci.host ?? '']), 'the host in the conninfo is a service of this stack');
   t.equal(ci.dbname, upstreamEnv.POSTGRES_DB, 'control conninfo dbname is POSTGRES_DB');

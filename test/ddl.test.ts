@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { cluster, compareAll, database, followState, openSqlite, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
 import { waitCaughtUp } from '../src/wait.js';
-import { connect, upstreamConfig } from '../src/upstream.js';
+import { connect, userSessionConfig } from '../src/upstream.js';
 
 const server = await cluster(t);
 t.comment(`Postgres ${server.version}`);
@@ -225,7 +225,7 @@ const scenarios: Scenario[] = [
     sql: ["DO $$ BEGIN CREATE ROLE app_user LOGIN PASSWORD 'app'; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
       'GRANT CREATE ON SCHEMA public TO app_user'],
     check: async (t) => {
-      const app = await connect(upstreamConfig(conninfo, { user: 'app_user', password: 'app' }));
+      const app = await connect(userSessionConfig(conninfo, { user: 'app_user', password: 'app' }));
       try {
         await app.query('CREATE TABLE owned (id int, v text)');
         await app.query("INSERT INTO owned VALUES (1, 'a'), (2, 'b')");
@@ -261,7 +261,7 @@ for (const s of scenarios) {
 
 t.test('a migration renames a column and a table while rows are being written', async (t) => {
   await client.query('CREATE TABLE busy (id bigserial PRIMARY KEY, payload text)');
-  const writer = await connect(upstreamConfig(conninfo));
+  const writer = await connect(userSessionConfig(conninfo));
   let stop = false;
   let written = 0;
   const loop = (async () => {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { startCluster, type Cluster } from '../src/cluster.js';
-import { connect, upstreamConfig } from '../src/upstream.js';
+import { connect, userSessionConfig } from '../src/upstream.js';
 import { install } from '../src/install.js';
 import { columnCodec, type SqliteValue } from '../src/codec.js';
 import { sqliteNameOf, type TableDesc } from '../src/schema.js';
@@ -34,11 +34,11 @@ let dbCounter = 0;
 /** A fresh database with pgfollow installed; returns its conninfo and a connected client. */
 export async function database(t: Tap, c: Cluster, opts: { install?: boolean } = {}): Promise<{ conninfo: string; client: pg.Client; name: string }> {
   const name = `t${process.pid}_${++dbCounter}`;
-  const admin = await connect(upstreamConfig(c.conninfo('postgres')));
+  const admin = await connect(userSessionConfig(c.conninfo('postgres')));
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   const conninfo = c.conninfo(name);
-  const client = await connect(upstreamConfig(conninfo));
+  const client = await connect(userSessionConfig(conninfo));
   if (opts.install ?? true) await install(client);
   t.teardown(() => client.end().catch(() => {}));
   return { conninfo, client, name };

@@ -50,8 +50,8 @@ t.test('an upstream restart: the worker and the follow come back by themselves',
   await waitCaughtUp(f.client, f.file);
   await f.client.end();
   await server.restart();
-  const { connect, upstreamConfig } = await import('../src/upstream.js');
-  const client = await connect(upstreamConfig(f.conninfo));
+  const { connect, userSessionConfig } = await import('../src/upstream.js');
+  const client = await connect(userSessionConfig(f.conninfo));
   t.teardown(() => client.end());
   await client.query('INSERT INTO r SELECT generate_series(101, 300)');
   await waitCaughtUp(client, f.file, 60_000);

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import { connect, upstreamConfig } from '../../src/upstream.js';
+import { connect, userSessionConfig } from '../../src/upstream.js';
 import { caughtUp, ChildFollower, dropDatabase, freshDatabase, now, percentile, rmSqlite, type Env } from '../env.js';
 import { type WorkloadResult } from '../report.js';
 
@@ -44,7 +44,7 @@ export async function latencyWorkload(env: Env): Promise<WorkloadResult> {
     await client.query('CREATE TABLE lat (id int8 PRIMARY KEY, payload text NOT NULL, n int4)');
     follower = new ChildFollower(conninfo, file, slot);
     await caughtUp(client, file).catch((e: unknown) => { throw new Error(`${(e as Error).message}\n${follower?.output()}`); });
-    for (let i = 0; i < WRITERS; i++) writers.push(await connect(upstreamConfig(conninfo)));
+    for (let i = 0; i < WRITERS; i++) writers.push(await connect(userSessionConfig(conninfo)));
     const clock = await clockOffset(client);
 
     env.log(`latency: ${txRate.toLocaleString('en-US')} tx/s for ${secs} s`);

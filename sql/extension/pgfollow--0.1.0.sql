@@ -3,6 +3,7 @@
 -- and the files it includes, not this one.
 \echo Use "CREATE EXTENSION pgfollow" to load this file. \quit
 
+SET LOCAL search_path = pg_catalog, pg_temp;
 DO $ext$
 BEGIN
   IF EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') THEN
@@ -30,6 +31,11 @@ $ext$;
 -- "plain install only".
 
 
+-- Everything below runs as a superuser: no name in it may resolve to an object another role
+-- created (a function or operator in public that matches argument types better than the
+-- built-in one would run with the installer's rights). Until the transaction ends:
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 DO $check$
 BEGIN
   IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
@@ -39,6 +45,39 @@ BEGIN
 END
 $check$;
 
+
+-- Schema pgfollow holds SECURITY DEFINER functions: it, and everything in it, must belong to
+-- superusers. One that another role created beforehand (or objects it put there) is refused.
+DO $owner$
+DECLARE
+  what text;
+BEGIN
+  SELECT string_agg(x, ', ') INTO what FROM (
+    SELECT format('schema pgfollow (owned by %s)', quote_ident(r.rolname)) AS x
+      FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = n.nspowner
+     WHERE n.nspname = 'pgfollow' AND NOT r.rolsuper
+    UNION ALL
+    SELECT format('%s (owned by %s)', c.oid::regclass, quote_ident(r.rolname))
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+     WHERE c.relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') AND NOT r.rolsuper
+    UNION ALL
+    SELECT format('%s (owned by %s)', p.oid::regprocedure, quote_ident(r.rolname))
+      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
+     WHERE p.pronamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') AND NOT r.rolsuper
+    UNION ALL
+    SELECT format('type %s (owned by %s)', t.oid::regtype, quote_ident(r.rolname))
+      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_roles r ON r.oid = t.typowner
+     WHERE t.typnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') AND NOT r.rolsuper
+    UNION ALL
+    SELECT format('operator %s (owned by %s)', o.oid::regoperator, quote_ident(r.rolname))
+      FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_roles r ON r.oid = o.oprowner
+     WHERE o.oprnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = 'pgfollow') AND NOT r.rolsuper) w;
+  IF what IS NOT NULL THEN
+    RAISE EXCEPTION 'pgfollow: refusing to install into objects a role that is not a superuser owns: %', what
+      USING HINT = 'Whoever owns them could change what pgfollow runs with a superuser''s rights. Drop them (DROP SCHEMA pgfollow CASCADE), then install again.';
+  END IF;
+END
+$owner$;
 
 CREATE SCHEMA IF NOT EXISTS pgfollow;
 REVOKE ALL ON SCHEMA pgfollow FROM PUBLIC;
@@ -60,7 +99,33 @@ GRANT USAGE ON SCHEMA pgfollow TO PUBLIC;
 -- ---------------------------------------------------------------------------------------------
 
 DO $roles$
+DECLARE
+  r text;
+  why text;
 BEGIN
+  -- Roles made by someone else before pgfollow was installed could be handed out by them: refuse
+  -- a role with powers of its own, or one that a role other than a superuser may grant or granted.
+  FOREACH r IN ARRAY ARRAY['pgfollow_monitor', 'pgfollow_admin'] LOOP
+    SELECT string_agg(x, '; ') INTO why FROM (
+      SELECT 'it has attributes pgfollow never gives it (LOGIN, SUPERUSER, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS)' AS x
+        FROM pg_catalog.pg_roles ro
+       WHERE ro.rolname = r AND (ro.rolcanlogin OR ro.rolsuper OR ro.rolcreaterole OR ro.rolcreatedb OR ro.rolreplication OR ro.rolbypassrls)
+      UNION ALL
+      SELECT format('%s may grant it (ADMIN OPTION)', quote_ident(mr.rolname))
+        FROM pg_catalog.pg_auth_members m
+        JOIN pg_catalog.pg_roles mr ON mr.oid = m.member
+       WHERE m.roleid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = r) AND m.admin_option AND NOT mr.rolsuper
+      UNION ALL
+      SELECT format('%s granted it to %s', quote_ident(g.rolname), quote_ident(mr.rolname))
+        FROM pg_catalog.pg_auth_members m
+        JOIN pg_catalog.pg_roles mr ON mr.oid = m.member
+        JOIN pg_catalog.pg_roles g ON g.oid = m.grantor
+       WHERE m.roleid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = r) AND NOT g.rolsuper) w;
+    IF why IS NOT NULL THEN
+      RAISE EXCEPTION 'pgfollow: role % exists already and is not safe to use: %', r, why
+        USING HINT = 'pgfollow gives this role control of follows. Drop it, or revoke what is listed, then install again.';
+    END IF;
+  END LOOP;
   IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgfollow_monitor') THEN
     CREATE ROLE pgfollow_monitor NOLOGIN;
   END IF;
@@ -130,6 +195,8 @@ ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS slot_retained_byte
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS caught_up_at timestamptz;
 -- while copying: which table, rows copied of the planner's estimate, tables done
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS copy_progress text;
+-- messages with the capture's prefix that failed authentication (forged): ignored, counted
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS rejected_messages bigint NOT NULL DEFAULT 0;
 
 REVOKE ALL ON pgfollow.follow_progress FROM PUBLIC;
 REVOKE ALL ON pgfollow.follows FROM PUBLIC;
@@ -138,14 +205,19 @@ REVOKE ALL ON pgfollow.follows FROM PUBLIC;
 -- Checks at the door
 -- ---------------------------------------------------------------------------------------------
 
--- Checks a libpq connection string at the door, so a typo is refused when the DBA types it and
--- not minutes later in a worker log. Accepts the URI form (postgres:// or postgresql://) and the
--- keyword = value form with libpq's quoting rules; keywords are checked against libpq's list.
--- Messages never repeat a value: it could be a password.
-CREATE OR REPLACE FUNCTION pgfollow.check_conninfo(conninfo text) RETURNS void
-LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  known constant text[] := ARRAY['host','hostaddr','port','dbname','user','password','passfile',
+-- Connection strings, read with the same rules as src/conninfo.ts (test/conninfo.test.ts feeds
+-- both the same cases): libpq's keyword = value form with its quoting, and postgres:// URIs. What
+-- libpq, URL parsers and node-postgres could read differently (several hosts, '#' or a second '@'
+-- in a URI) is refused. Messages never repeat a value: it could be a password.
+
+-- libpq's keywords; with `unprivileged`, those a follow started by a role that is not a superuser
+-- may use (the rest could lend it the worker's passfile, certificates, socket or session options).
+CREATE OR REPLACE FUNCTION pgfollow.conninfo_keywords(unprivileged boolean DEFAULT false) RETURNS text[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE WHEN unprivileged THEN ARRAY['host','hostaddr','port','dbname','user','password',
+    'connect_timeout','application_name','fallback_application_name','sslmode','keepalives',
+    'keepalives_idle','keepalives_interval','keepalives_count','tcp_user_timeout']
+  ELSE ARRAY['host','hostaddr','port','dbname','user','password','passfile',
     'channel_binding','connect_timeout','client_encoding','options','application_name',
     'fallback_application_name','keepalives','keepalives_idle','keepalives_interval',
     'keepalives_count','tcp_user_timeout','replication','gssencmode','sslmode','sslnegotiation',
@@ -154,85 +226,291 @@ DECLARE
     'ssl_max_protocol_version','krbsrvname','gsslib','gssdelegation','service',
     'target_session_attrs','load_balance_hosts','require_auth','scram_client_key',
     'scram_server_key','min_protocol_version','max_protocol_version','oauth_issuer',
-    'oauth_client_id','oauth_client_secret','oauth_scope'];
-  s text := coalesce(conninfo, '');
+    'oauth_client_id','oauth_client_secret','oauth_scope'] END
+$fn$;
+
+-- %XX-decoding of one part of a URI.
+CREATE OR REPLACE FUNCTION pgfollow.uri_decode(part text, what text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  out bytea := '';
   i int := 1;
-  n int := length(s);
-  key text;
+  n int := length(part);
   c text;
 BEGIN
-  IF s ~ '^\s*$' THEN
-    RAISE EXCEPTION 'pgfollow: conninfo is empty'
-      USING HINT = 'Give a libpq connection string, e.g. ''host=db.example.com dbname=app user=postgres''.';
-  END IF;
-  IF s ~* '^postgres(ql)?://' THEN
-    IF s ~ '\s' THEN
-      RAISE EXCEPTION 'pgfollow: malformed conninfo URI: it contains white space'
-        USING HINT = 'Percent-encode spaces in a postgres:// URI, or use the keyword=value form.';
-    END IF;
-    RETURN;
-  END IF;
-  LOOP
-    WHILE i <= n AND substr(s, i, 1) ~ '\s' LOOP i := i + 1; END LOOP;
-    EXIT WHEN i > n;
-    key := substring(substr(s, i) FROM '^[A-Za-z_]+');
-    IF key IS NULL THEN
-      RAISE EXCEPTION 'pgfollow: malformed conninfo at character %: expected a keyword', i
-        USING HINT = 'Use keyword=value pairs separated by spaces, e.g. ''host=127.0.0.1 port=5432 dbname=app''.';
-    END IF;
-    IF NOT key = ANY (known) THEN
-      RAISE EXCEPTION 'pgfollow: invalid conninfo keyword "%"', left(key, 40)
-        USING HINT = 'See "Parameter Key Words" in the libpq documentation for the valid keywords.';
-    END IF;
-    i := i + length(key);
-    WHILE i <= n AND substr(s, i, 1) ~ '\s' LOOP i := i + 1; END LOOP;
-    IF substr(s, i, 1) <> '=' THEN
-      RAISE EXCEPTION 'pgfollow: malformed conninfo: missing "=" after keyword "%"', key
-        USING HINT = 'Write it as ' || key || '=value.';
-    END IF;
-    i := i + 1;
-    WHILE i <= n AND substr(s, i, 1) ~ '\s' LOOP i := i + 1; END LOOP;
-    IF substr(s, i, 1) = '''' THEN
-      i := i + 1;
-      LOOP
-        IF i > n THEN
-          RAISE EXCEPTION 'pgfollow: malformed conninfo: unterminated quoted value for "%"', key
-            USING HINT = 'Close the value with a single quote; write a quote inside it as \''.';
-        END IF;
-        c := substr(s, i, 1);
-        IF c = '\' THEN i := i + 2;
-        ELSIF c = '''' THEN i := i + 1; EXIT;
-        ELSE i := i + 1;
-        END IF;
-      END LOOP;
+  WHILE i <= n LOOP
+    c := substr(part, i, 1);
+    IF c = '%' THEN
+      IF substr(part, i + 1, 2) !~ '^[0-9A-Fa-f]{2}$' THEN
+        RAISE EXCEPTION 'pgfollow: malformed conninfo: bad percent-encoding in the URI''s %', what
+          USING HINT = 'Write a literal % as %25.', ERRCODE = 'invalid_parameter_value';
+      END IF;
+      out := out || decode(substr(part, i + 1, 2), 'hex');
+      i := i + 3;
     ELSE
-      WHILE i <= n AND substr(s, i, 1) !~ '\s' LOOP
-        IF substr(s, i, 1) = '\' THEN i := i + 1; END IF;
-        i := i + 1;
-      END LOOP;
+      out := out || convert_to(c, 'UTF8');
+      i := i + 1;
     END IF;
   END LOOP;
+  RETURN convert_from(out, 'UTF8');
+EXCEPTION WHEN character_not_in_repertoire OR untranslatable_character THEN
+  RAISE EXCEPTION 'pgfollow: malformed conninfo: bad percent-encoding in the URI''s %', what
+    USING HINT = 'Percent-encode UTF-8 bytes.', ERRCODE = 'invalid_parameter_value';
 END
 $fn$;
 
--- True when the conninfo carries a non-empty password (keyword form, URI user:password@, or a
--- URI ?password= parameter).
-CREATE OR REPLACE FUNCTION pgfollow.conninfo_has_password(conninfo text) RETURNS boolean
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT conninfo ~* '(^|\s)password\s*=\s*(''([^''\\]|\\.)+''|[^''\s]\S*)'
-      OR conninfo ~* '^postgres(ql)?://[^:/@?]*:[^@/?]+@'
-      OR conninfo ~* '^postgres(ql)?://[^?]*\?(.*&)?password=[^&]'
+-- Every keyword = value of a conninfo in the order written (a later one overrides an earlier), with
+-- where the value sits in the text: value_start is the 0-based offset of its first character,
+-- value_end of the character after it (for masking).
+CREATE OR REPLACE FUNCTION pgfollow.conninfo_params(conninfo text)
+RETURNS TABLE (keyword text, value text, value_start int, value_end int)
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  s text := coalesce(conninfo, '');
+  n int := length(s);
+  i int := 0;          -- 0-based, as in src/conninfo.ts
+  c text;
+  k text;
+  v text;
+  st int;
+  q int; rest_end int; sl int; auth_end int; a int; colon int; h_end int; host_end int; pc int; amp int; eq int; seg_end int;
+  ws constant text := '[ \t\n\r\f\v]';
+BEGIN
+  IF s !~ '[^ \t\n\r\f\v]' THEN
+    RAISE EXCEPTION 'pgfollow: malformed conninfo: the conninfo is empty'
+      USING HINT = 'Give a libpq connection string, e.g. ''host=db.example.com dbname=app user=postgres''.', ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF s !~* '^postgres(ql)?://' THEN
+    LOOP
+      WHILE i < n AND substr(s, i + 1, 1) ~ ws LOOP i := i + 1; END LOOP;
+      EXIT WHEN i >= n;
+      k := substring(substr(s, i + 1) FROM '^[A-Za-z_]+');
+      IF k IS NULL THEN
+        RAISE EXCEPTION 'pgfollow: malformed conninfo: expected a keyword at character %', i + 1
+          USING HINT = 'Use keyword=value pairs separated by spaces, e.g. ''host=127.0.0.1 port=5432 dbname=app''.', ERRCODE = 'invalid_parameter_value';
+      END IF;
+      i := i + length(k);
+      WHILE i < n AND substr(s, i + 1, 1) ~ ws LOOP i := i + 1; END LOOP;
+      IF i >= n OR substr(s, i + 1, 1) <> '=' THEN
+        RAISE EXCEPTION 'pgfollow: malformed conninfo: missing "=" after keyword "%"', left(k, 40)
+          USING HINT = 'Write it as ' || left(k, 40) || '=value.', ERRCODE = 'invalid_parameter_value';
+      END IF;
+      i := i + 1;
+      WHILE i < n AND substr(s, i + 1, 1) ~ ws LOOP i := i + 1; END LOOP;
+      st := i;
+      v := '';
+      IF substr(s, i + 1, 1) = '''' THEN
+        i := i + 1;
+        LOOP
+          IF i >= n THEN
+            RAISE EXCEPTION 'pgfollow: malformed conninfo: unterminated quoted value for "%"', k
+              USING HINT = 'Close the value with a single quote; write a quote inside it as \''.', ERRCODE = 'invalid_parameter_value';
+          END IF;
+          c := substr(s, i + 1, 1);
+          IF c = '\' AND i + 1 < n THEN
+            v := v || substr(s, i + 2, 1);
+            i := i + 2;
+            CONTINUE;
+          END IF;
+          i := i + 1;
+          EXIT WHEN c = '''';
+          v := v || c;
+        END LOOP;
+      ELSE
+        WHILE i < n AND substr(s, i + 1, 1) !~ ws LOOP
+          IF substr(s, i + 1, 1) = '\' AND i + 1 < n THEN i := i + 1; END IF;
+          v := v || substr(s, i + 1, 1);
+          i := i + 1;
+        END LOOP;
+      END IF;
+      keyword := k; value := v; value_start := st; value_end := i;
+      RETURN NEXT;
+    END LOOP;
+    RETURN;
+  END IF;
+  -- postgres[ql]://[user[:password]@][host][:port][/dbname][?keyword=value&...]
+  IF s ~ ws THEN
+    RAISE EXCEPTION 'pgfollow: malformed conninfo: the URI contains white space'
+      USING HINT = 'Percent-encode spaces in a postgres:// URI, or use the keyword=value form.', ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF strpos(s, '#') > 0 THEN
+    RAISE EXCEPTION 'pgfollow: malformed conninfo: the URI contains ''#'''
+      USING HINT = 'Percent-encode it as %23.', ERRCODE = 'invalid_parameter_value';
+  END IF;
+  i := strpos(s, '://') + 2;
+  q := CASE WHEN strpos(substr(s, i + 1), '?') = 0 THEN -1 ELSE i + strpos(substr(s, i + 1), '?') - 1 END;
+  rest_end := CASE WHEN q < 0 THEN n ELSE q END;
+  sl := CASE WHEN strpos(substr(s, i + 1), '/') = 0 THEN -1 ELSE i + strpos(substr(s, i + 1), '/') - 1 END;
+  auth_end := CASE WHEN sl >= 0 AND sl < rest_end THEN sl ELSE rest_end END;
+  -- the last '@' before auth_end
+  a := CASE WHEN strpos(reverse(substr(s, 1, auth_end)), '@') = 0 THEN -1 ELSE auth_end - strpos(reverse(substr(s, 1, auth_end)), '@') END;
+  IF a >= i THEN
+    IF i + strpos(substr(s, i + 1), '@') - 1 <> a THEN
+      RAISE EXCEPTION 'pgfollow: malformed conninfo: more than one ''@'' before the host'
+        USING HINT = 'Percent-encode an ''@'' in a user name or password as %40.', ERRCODE = 'invalid_parameter_value';
+    END IF;
+    colon := CASE WHEN strpos(substr(s, i + 1), ':') = 0 THEN -1 ELSE i + strpos(substr(s, i + 1), ':') - 1 END;
+    IF colon >= 0 AND colon < a THEN
+      IF colon > i THEN
+        keyword := 'user'; value := pgfollow.uri_decode(substr(s, i + 1, colon - i), 'user name'); value_start := i; value_end := colon;
+        RETURN NEXT;
+      END IF;
+      keyword := 'password'; value := pgfollow.uri_decode(substr(s, colon + 2, a - colon - 1), 'password'); value_start := colon + 1; value_end := a;
+      RETURN NEXT;
+    ELSIF a > i THEN
+      keyword := 'user'; value := pgfollow.uri_decode(substr(s, i + 1, a - i), 'user name'); value_start := i; value_end := a;
+      RETURN NEXT;
+    END IF;
+    i := a + 1;
+  END IF;
+  IF i < auth_end THEN
+    host_end := -1;
+    IF substr(s, i + 1, 1) = '[' THEN
+      host_end := strpos(substr(s, i + 1), ']');
+      IF host_end = 0 THEN
+        RAISE EXCEPTION 'pgfollow: malformed conninfo: an IPv6 address in the URI lacks its closing '']'''
+          USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+      host_end := i + host_end;
+    END IF;
+    pc := CASE WHEN host_end > 0 THEN host_end ELSE i END;
+    pc := CASE WHEN strpos(substr(s, pc + 1), ':') = 0 THEN -1 ELSE pc + strpos(substr(s, pc + 1), ':') - 1 END;
+    h_end := CASE WHEN pc >= 0 AND pc < auth_end THEN pc ELSE auth_end END;
+    IF h_end > i THEN
+      keyword := 'host';
+      value := CASE WHEN substr(s, i + 1, 1) = '[' THEN substr(s, i + 2, h_end - i - 2)
+                    ELSE pgfollow.uri_decode(substr(s, i + 1, h_end - i), 'host') END;
+      value_start := i; value_end := h_end;
+      RETURN NEXT;
+    END IF;
+    IF h_end < auth_end THEN
+      keyword := 'port'; value := pgfollow.uri_decode(substr(s, h_end + 2, auth_end - h_end - 1), 'port'); value_start := h_end + 1; value_end := auth_end;
+      RETURN NEXT;
+    END IF;
+  END IF;
+  IF auth_end < rest_end AND auth_end + 1 < rest_end THEN
+    keyword := 'dbname'; value := pgfollow.uri_decode(substr(s, auth_end + 2, rest_end - auth_end - 1), 'database name');
+    value_start := auth_end + 1; value_end := rest_end;
+    RETURN NEXT;
+  END IF;
+  IF q >= 0 THEN
+    i := q + 1;
+    WHILE i < n LOOP
+      amp := strpos(substr(s, i + 1), '&');
+      seg_end := CASE WHEN amp = 0 THEN n ELSE i + amp - 1 END;
+      eq := strpos(substr(s, i + 1), '=');
+      eq := CASE WHEN eq = 0 THEN -1 ELSE i + eq - 1 END;
+      IF eq < 0 OR eq > seg_end THEN
+        RAISE EXCEPTION 'pgfollow: malformed conninfo: URI parameter "%" has no "="', substr(s, i + 1, least(seg_end - i, 40))
+          USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+      keyword := pgfollow.uri_decode(substr(s, i + 1, eq - i), 'parameters');
+      value := pgfollow.uri_decode(substr(s, eq + 2, seg_end - eq - 1), 'parameters');
+      value_start := eq + 1; value_end := seg_end;
+      RETURN NEXT;
+      i := seg_end + 1;
+    END LOOP;
+  END IF;
+END
 $fn$;
 
--- Passwords never leave the control table: password=... (also sslpassword), the password part of
--- a URI and a URI's password= parameter are masked.
+-- Checks a conninfo at the door, so a mistake is refused when the DBA types it and not minutes later
+-- in a worker log: keywords and the values libpq would refuse (src/conninfo.ts checks the same
+-- again in the worker). Unless `privileged`, also what a follow started by a role that is not a
+-- superuser may say (checkUnprivileged there): a TCP host, a user and its password, each keyword
+-- once, none that would lend it the worker's own credentials.
+CREATE OR REPLACE FUNCTION pgfollow.check_conninfo(conninfo text, privileged boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  p record;
+  vals jsonb := '{}';
+  seen text[] := '{}';
+  host text;
+BEGIN
+  FOR p IN SELECT * FROM pgfollow.conninfo_params(conninfo) LOOP
+    IF NOT p.keyword = ANY (pgfollow.conninfo_keywords()) THEN
+      RAISE EXCEPTION 'pgfollow: invalid conninfo keyword "%"', left(p.keyword, 40)
+        USING HINT = 'See "Parameter Key Words" in the libpq documentation for the valid keywords.', ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p.keyword IN ('host', 'hostaddr') AND p.value !~ '\S' THEN
+      RAISE EXCEPTION 'pgfollow: malformed conninfo: % is empty', p.keyword
+        USING HINT = format('Give the server''s name or address, e.g. %s=db.example.com.', p.keyword), ERRCODE = 'invalid_parameter_value';
+    ELSIF p.keyword IN ('host', 'hostaddr') AND strpos(p.value, ',') > 0 THEN
+      RAISE EXCEPTION 'pgfollow: malformed conninfo: several hosts in % are not supported', p.keyword
+        USING HINT = 'Give one host per follow.', ERRCODE = 'invalid_parameter_value';
+    ELSIF p.keyword = 'port' AND (p.value !~ '^[0-9]{1,5}$' OR p.value::int NOT BETWEEN 1 AND 65535) THEN
+      RAISE EXCEPTION 'pgfollow: malformed conninfo: port "%" is not a port number', left(p.value, 20)
+        USING HINT = 'Write it as port=5432.', ERRCODE = 'invalid_parameter_value';
+    ELSIF p.keyword IN ('connect_timeout', 'keepalives', 'keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout')
+          AND p.value !~ '^[0-9]{1,9}$' THEN
+      RAISE EXCEPTION 'pgfollow: malformed conninfo: % "%" is not a whole number', p.keyword, left(p.value, 20)
+        USING HINT = format('Write it as %s=10.', p.keyword), ERRCODE = 'invalid_parameter_value';
+    ELSIF p.keyword = 'sslmode' AND p.value NOT IN ('disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full') THEN
+      RAISE EXCEPTION 'pgfollow: malformed conninfo: unknown sslmode "%"', left(p.value, 20)
+        USING HINT = 'sslmode is one of disable, allow, prefer, require, verify-ca, verify-full.', ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT privileged THEN
+      IF NOT p.keyword = ANY (pgfollow.conninfo_keywords(true)) THEN
+        RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser may not use the conninfo keyword "%"', p.keyword
+          USING HINT = 'Leave it out; the keywords allowed are ' || array_to_string(pgfollow.conninfo_keywords(true), ', ') || '.',
+                ERRCODE = 'insufficient_privilege';
+      END IF;
+      IF p.keyword = ANY (seen) THEN
+        RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser may not give "%" twice', p.keyword
+          USING HINT = 'Give each keyword once.', ERRCODE = 'insufficient_privilege';
+      END IF;
+      seen := seen || p.keyword;
+    END IF;
+    vals := vals || jsonb_build_object(p.keyword, p.value);
+  END LOOP;
+  IF privileged THEN
+    RETURN;
+  END IF;
+  host := coalesce(vals ->> 'host', vals ->> 'hostaddr');
+  IF host IS NULL OR host = '' THEN
+    RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser must name the upstream host'
+      USING HINT = 'Add host=... : the worker connects over TCP with the role''s own password.', ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF coalesce(vals ->> 'host', '') ~ '^[/@]' OR coalesce(vals ->> 'hostaddr', '') ~ '^[/@]' THEN
+    RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser may not connect through a Unix socket'
+      USING HINT = 'Give a host name or address: a socket may let the worker in on its own credentials.', ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF coalesce(vals ->> 'user', '') = '' THEN
+    RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser must name the upstream role (user=...)'
+      USING HINT = 'Add user=... with that role''s password.', ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF coalesce(vals ->> 'password', '') = '' THEN
+    RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser must give the upstream role''s password in its conninfo'
+      USING HINT = 'Add password=... : the worker then logs in with that role''s own password, never with its own credentials.',
+            ERRCODE = 'insufficient_privilege';
+  END IF;
+END
+$fn$;
+DROP FUNCTION IF EXISTS pgfollow.check_conninfo(text);
+DROP FUNCTION IF EXISTS pgfollow.conninfo_has_password(text);
+
+-- Passwords never leave the control table: every secret value (password, sslpassword, a URI's
+-- user:password, ...) is replaced by ********, found by parsing, as maskConninfo in
+-- src/conninfo.ts does. A text that does not parse is not shown at all.
 CREATE OR REPLACE FUNCTION pgfollow.mask_conninfo(conninfo text) RETURNS text
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT regexp_replace(
-           regexp_replace(
-             regexp_replace(conninfo, '(password\s*=\s*)(''([^''\\]|\\.)*''?|\S+)', '\1********', 'gi'),
-             '^(postgres(ql)?://[^:/@?]*:)[^@]*@', '\1********@', 'i'),
-           '([?&][a-z_]*password=)[^&]*', '\1********', 'gi')
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  p record;
+  out text := '';
+  at int := 0;
+BEGIN
+  IF conninfo IS NULL THEN
+    RETURN NULL;
+  END IF;
+  FOR p IN SELECT * FROM pgfollow.conninfo_params(conninfo) LOOP
+    CONTINUE WHEN p.keyword !~ '(password|secret)$' AND p.keyword NOT IN ('scram_client_key', 'scram_server_key');
+    out := out || substr(conninfo, at + 1, p.value_start - at) || '********';
+    at := p.value_end;
+  END LOOP;
+  RETURN out || substr(conninfo, at + 1);
+EXCEPTION WHEN OTHERS THEN
+  RETURN '(unreadable conninfo, not shown)';
+END
 $fn$;
 
 -- Who is asking: the role that logged in. Inside a SECURITY DEFINER function current_user is the
@@ -410,26 +688,17 @@ DECLARE
   privileged boolean := pgfollow.caller_is_superuser();
   other bigint;
 BEGIN
-  PERFORM pgfollow.check_conninfo(conninfo);
-  IF NOT privileged AND NOT pgfollow.conninfo_has_password(conninfo) THEN
-    RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser must give the upstream role''s password in its conninfo'
-      USING HINT = 'Add password=... : the worker then logs in with that role''s own password, never with its own credentials.',
-            ERRCODE = 'insufficient_privilege';
-  END IF;
+  PERFORM pgfollow.check_conninfo(conninfo, privileged);
   PERFORM pgfollow.check_sqlite_path(sqlite_path, privileged);
   options := coalesce(options, '{}');
   PERFORM pgfollow.check_options(options);
+  new_id := nextval(pg_get_serial_sequence('pgfollow.follows', 'id'));
   -- Two followers writing one file would corrupt it.
-  SELECT f.id INTO other FROM pgfollow.follows f
-   WHERE f.desired <> 'stopped'
-     AND regexp_replace(coalesce(f.sqlite_path, format('follow_%s.db', f.id)), '^(\./)+|/+(?=/)', '', 'g')
-       = regexp_replace(start_follow.sqlite_path, '^(\./)+|/+(?=/)', '', 'g')
-   LIMIT 1;
+  other := pgfollow.path_taken(new_id, sqlite_path);
   IF other IS NOT NULL THEN
-    RAISE EXCEPTION 'pgfollow: follow % already writes the file %', other, quote_literal(sqlite_path)
+    RAISE EXCEPTION 'pgfollow: follow % already writes the file %', other, quote_literal(coalesce(sqlite_path, format('follow_%s.db', new_id)))
       USING HINT = 'Give another sqlite_path, or stop that follow first.', ERRCODE = 'duplicate_object';
   END IF;
-  new_id := nextval(pg_get_serial_sequence('pgfollow.follows', 'id'));
   INSERT INTO pgfollow.follows (id, conninfo, sqlite_path, options, slot_name, publication, created_by, privileged)
     OVERRIDING SYSTEM VALUE
     VALUES (new_id, conninfo, sqlite_path, options, pgfollow.object_name(new_id), pgfollow.object_name(new_id),
@@ -438,6 +707,25 @@ BEGIN
   RETURN new_id;
 END
 $fn$;
+
+-- A sqlite_path as the worker will read it: '.' components and repeated or trailing '/' make no
+-- difference (the worker resolves the path for real, symbolic links included, and checks again).
+CREATE OR REPLACE FUNCTION pgfollow.canonical_path(follow_id bigint, sqlite_path text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT CASE WHEN p ~ '^/' THEN '/' ELSE '' END
+         || array_to_string(array_remove(array_remove(regexp_split_to_array(p, '/+'), '.'), ''), '/')
+    FROM (SELECT coalesce(sqlite_path, format('follow_%s.db', follow_id)) AS p) x
+$fn$;
+
+-- Another follow (not stopped) that writes the file follow `follow_id` would write, or NULL.
+CREATE OR REPLACE FUNCTION pgfollow.path_taken(follow_id bigint, sqlite_path text) RETURNS bigint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT f.id FROM pgfollow.follows f
+   WHERE f.desired <> 'stopped' AND f.id <> $1
+     AND pgfollow.canonical_path(f.id, f.sqlite_path) = pgfollow.canonical_path($1, $2)
+   ORDER BY f.id LIMIT 1
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.path_taken(bigint, text) FROM PUBLIC;
 
 -- The row of a follow, locked; a clear error when there is none.
 CREATE OR REPLACE FUNCTION pgfollow.follow_row(follow_id bigint) RETURNS pgfollow.follows
@@ -507,10 +795,17 @@ CREATE OR REPLACE FUNCTION pgfollow.resync_follow(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   r pgfollow.follows := pgfollow.follow_row(id);
+  other bigint;
 BEGIN
   IF r.desired = 'stopped' THEN
     RAISE EXCEPTION 'pgfollow: follow % is stopped', r.id
       USING HINT = 'Start a new follow with start_follow() instead.', ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  -- A resync deletes the file: never one another follow writes.
+  other := pgfollow.path_taken(r.id, r.sqlite_path);
+  IF other IS NOT NULL THEN
+    RAISE EXCEPTION 'pgfollow: follow % writes the same file as follow % (%)', r.id, other, quote_literal(pgfollow.canonical_path(r.id, r.sqlite_path))
+      USING HINT = 'Stop one of them first: a resync deletes the file.', ERRCODE = 'duplicate_object';
   END IF;
   UPDATE pgfollow.follows f SET resync_requested_at = clock_timestamp(), updated_at = now() WHERE f.id = r.id;
   PERFORM pg_notify('pgfollow', r.id::text);
@@ -631,6 +926,7 @@ SELECT f.id,
        coalesce(p.xacts_applied, 0) AS xacts_applied,
        coalesce(p.tables, 0) AS tables,
        CASE WHEN p.state = 'copying' THEN p.copy_progress END AS copy_progress,
+       coalesce(p.rejected_messages, 0) AS rejected_messages,
        p.last_error,
        p.last_error_at,
        f.slot_name,
@@ -723,8 +1019,9 @@ BEGIN
 END
 $fn$;
 DROP EVENT TRIGGER IF EXISTS pgfollow_guard;
+-- Every command, not a list of tags: functions, procedures and aggregates get their names from
+-- CREATE and ALTER of each kind, ALTER ROUTINE, ALTER EXTENSION ... ADD and more.
 CREATE EVENT TRIGGER pgfollow_guard ON ddl_command_end
-  WHEN TAG IN ('CREATE FUNCTION', 'ALTER FUNCTION', 'CREATE AGGREGATE', 'ALTER AGGREGATE', 'ALTER ROUTINE')
   EXECUTE FUNCTION pgfollow.on_function_ddl();
 
 -- ---------------------------------------------------------------------------------------------
@@ -858,19 +1155,89 @@ $fn$;
 -- pgfollow DDL capture: describe changed tables and emit the description into the WAL.
 -- Included by install.sql after types.sql; assumes schema pgfollow exists.
 --
--- Messages (prefix 'pgfollow', transactional, JSON):
+-- Messages (prefix 'pgfollow', transactional), each one authenticated: pg_logical_emit_message is
+-- executable by every role, so the follower applies only what carries a valid HMAC-SHA256 made with
+-- the key in pgfollow.capture_secret, which only superusers (and the capture) can read. Layout:
+--   <version> SP <hex HMAC of the JSON bytes> SP <JSON, UTF-8>      version: 1
+-- The JSON:
 --   {"op":"ddl",    "tag", "tables":[<describe_table>...], "query"}   a table was created or changed
 --   {"op":"drop",   "tag", "tables":[{oid,schema,name}...], "indexes":[oid...], "query"}
 --   {"op":"reload", "oid"}  then {"op":"rows", "oid", "rows":[[text|null,...],...]}...
 --        a statement rewrote the table's rows without row changes in the WAL (ALTER COLUMN TYPE,
 --        ADD COLUMN with a volatile default, SET LOGGED ...): its whole content follows
 --   {"op":"error",  "tag", "message", "query"}   the capture failed: the follow stops here
+--
+-- State the capture keeps within a transaction (which tables a statement rewrote; that the capture
+-- itself is running DDL) lives in pgfollow.capture_state, keyed by transaction, never in session
+-- settings: any role may SET a custom setting, and none may write that table.
+
+-- The capture's key. One row; readable by superusers only. A random 32-byte key made at install
+-- (gen_random_uuid draws from the server's strong random source) and the two HMAC pads derived from
+-- it, so that emitting costs two sha256() calls.
+CREATE TABLE IF NOT EXISTS pgfollow.capture_secret (
+  id   integer PRIMARY KEY CHECK (id = 1),
+  key  bytea NOT NULL,
+  ipad bytea NOT NULL,
+  opad bytea NOT NULL
+);
+REVOKE ALL ON pgfollow.capture_secret FROM PUBLIC;
+DO $key$
+DECLARE
+  k bytea;
+  i bytea;
+  o bytea;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pgfollow.capture_secret) THEN
+    k := decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex');
+    -- HMAC (RFC 2104): the key padded to sha256's 64-byte block, XORed with 0x36 and 0x5c.
+    i := k || decode(repeat('00', 64 - length(k)), 'hex');
+    o := i;
+    FOR n IN 0 .. 63 LOOP
+      i := set_byte(i, n, get_byte(i, n) # 54);
+      o := set_byte(o, n, get_byte(o, n) # 92);
+    END LOOP;
+    INSERT INTO pgfollow.capture_secret VALUES (1, k, i, o);
+  END IF;
+END
+$key$;
+
+-- The key, for the follower: it authenticates every capture message with it. Superusers and roles
+-- with REPLICATION only; a REPLICATION role can read every byte of the WAL anyway.
+CREATE OR REPLACE FUNCTION pgfollow.capture_key() RETURNS bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF NOT coalesce((SELECT r.rolsuper OR r.rolreplication FROM pg_roles r WHERE r.rolname = session_user), false) THEN
+    RAISE EXCEPTION 'pgfollow: only a superuser or a role with REPLICATION may read the capture key (% may not)', session_user
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Follow as a superuser, or as a role with the REPLICATION attribute.';
+  END IF;
+  RETURN (SELECT s.key FROM pgfollow.capture_secret s WHERE s.id = 1);
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.capture_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgfollow.capture_key() TO PUBLIC;
+
+-- Per-transaction capture state. UNLOGGED: it is never decoded nor replicated, and rows live only
+-- from one event of a statement to the next (an aborted transaction takes its rows with it).
+--   kind 'rewritten': table_rewrite saw rel rewritten; ddl_command_end re-emits its rows
+--   kind 'capturing': the capture runs DDL of its own (REPLICA IDENTITY FULL); its events are ignored
+CREATE UNLOGGED TABLE IF NOT EXISTS pgfollow.capture_state (
+  xid  xid8 NOT NULL,
+  kind text NOT NULL,
+  rel  oid NOT NULL
+);
+CREATE INDEX IF NOT EXISTS capture_state_xid ON pgfollow.capture_state (xid);
+REVOKE ALL ON pgfollow.capture_state FROM PUBLIC;
 
 -- Describes one table from the catalogs, as the follower needs it: identity (OID), name, columns
 -- keyed by attnum, keys, unique constraints and indexes. This description, not the statement
 -- text, is the truth the follower applies.
+-- Values in it (fast defaults) are printed in the formats the follower reads, whatever the
+-- session running the DDL has set: like every setting, those are another role's input.
 CREATE OR REPLACE FUNCTION pgfollow.describe_table(rel oid) RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+  SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' SET TimeZone = 'UTC'
+  SET extra_float_digits = 3 SET bytea_output = 'hex' SET lc_monetary = 'C' AS $fn$
   SELECT jsonb_build_object(
     'oid', c.oid::bigint,
     'schema', n.nspname,
@@ -935,9 +1302,15 @@ $fn$;
 -- follower ignores, and the description keeps its place before the rows that follow it.
 CREATE OR REPLACE FUNCTION pgfollow.emit(payload jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  body bytea;
+  s pgfollow.capture_secret;
 BEGIN
   IF current_setting('wal_level') = 'logical' THEN
-    PERFORM pg_logical_emit_message(true, 'pgfollow', payload::text);
+    body := convert_to(payload::text, 'UTF8');
+    SELECT * INTO STRICT s FROM pgfollow.capture_secret WHERE id = 1;
+    PERFORM pg_logical_emit_message(true, 'pgfollow',
+      convert_to('1 ' || encode(sha256(s.opad || sha256(s.ipad || body)), 'hex') || ' ', 'UTF8') || body);
     PERFORM pg_logical_emit_message(true, 'pgfollow.pad', '');
   END IF;
 END
@@ -945,10 +1318,13 @@ $fn$;
 REVOKE ALL ON FUNCTION pgfollow.emit(jsonb) FROM PUBLIC;
 
 -- Emits a table's whole content, 500 rows a message, each value as its type's text output (what
--- pgoutput sends too; format('%s') goes through the output function, a ::text cast may not).
+-- pgoutput sends too; format('%s') goes through the output function, a ::text cast may not), in
+-- the output formats the worker's own sessions use, not the DDL session's.
 -- Used after statements that rewrite rows without logging row changes.
 CREATE OR REPLACE FUNCTION pgfollow.emit_rows(rel oid) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' SET TimeZone = 'UTC'
+  SET extra_float_digits = 3 SET bytea_output = 'hex' SET lc_monetary = 'C' AS $fn$
 DECLARE
   cols text;
   batch jsonb := '[]'::jsonb;
@@ -982,9 +1358,8 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   rel oid := pg_event_trigger_table_rewrite_oid();
 BEGIN
-  rel := coalesce(pg_partition_root(rel), rel);
-  PERFORM set_config('pgfollow.rewritten',
-    coalesce(nullif(current_setting('pgfollow.rewritten', true), ''), '') || rel::text || ',', true);
+  INSERT INTO pgfollow.capture_state (xid, kind, rel)
+    VALUES (pg_current_xact_id(), 'rewritten', coalesce(pg_partition_root(rel), rel));
 END
 $fn$;
 
@@ -997,16 +1372,20 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   tables jsonb := '[]'::jsonb;
   gone jsonb := '[]'::jsonb;
-  rewritten oid[];
+  rewritten oid[] := '{}';
   reload oid[] := '{}';
   rel record;
+  cur_xid xid8 := pg_current_xact_id_if_assigned();
 BEGIN
-  IF current_setting('pgfollow.capturing', true) = 'on' THEN
-    RETURN;
+  IF cur_xid IS NOT NULL THEN
+    IF EXISTS (SELECT FROM pgfollow.capture_state s WHERE s.xid = cur_xid AND s.kind = 'capturing') THEN
+      RETURN;
+    END IF;
+    WITH gone AS (
+      DELETE FROM pgfollow.capture_state s WHERE s.xid = cur_xid AND s.kind = 'rewritten' RETURNING s.rel)
+    SELECT coalesce(array_agg(DISTINCT gone.rel), '{}') INTO rewritten FROM gone;
   END IF;
   BEGIN
-    rewritten := string_to_array(rtrim(coalesce(current_setting('pgfollow.rewritten', true), ''), ','), ',')::oid[];
-    PERFORM set_config('pgfollow.rewritten', '', true);
     FOR rel IN
       SELECT DISTINCT c.oid, c.relkind, c.relreplident, c.relpersistence, c.relispartition,
              n.nspname, c.relname
@@ -1036,9 +1415,9 @@ BEGIN
       -- (or partition) without a primary key gets REPLICA IDENTITY FULL so it stays writable.
       IF rel.relreplident = 'd' AND NOT EXISTS (
            SELECT 1 FROM pg_constraint WHERE conrelid = rel.oid AND contype = 'p') THEN
-        PERFORM set_config('pgfollow.capturing', 'on', true);
+        INSERT INTO pgfollow.capture_state (xid, kind, rel) VALUES (pg_current_xact_id(), 'capturing', rel.oid);
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', rel.oid::regclass);
-        PERFORM set_config('pgfollow.capturing', 'off', true);
+        DELETE FROM pgfollow.capture_state s WHERE s.xid = pg_current_xact_id() AND s.kind = 'capturing';
       END IF;
       -- Partitions are followed through their root (the publication publishes via the root).
       CONTINUE WHEN rel.relispartition;
@@ -1059,7 +1438,6 @@ BEGIN
       PERFORM pgfollow.emit_rows(reload[i]);
     END LOOP;
   EXCEPTION WHEN OTHERS THEN
-    PERFORM set_config('pgfollow.capturing', 'off', true);
     PERFORM pgfollow.emit(jsonb_build_object(
       'op', 'error', 'tag', tg_tag, 'query', left(current_query(), 2000),
       'message', 'pgfollow could not describe this DDL: ' || SQLERRM));
@@ -1109,7 +1487,7 @@ DROP EVENT TRIGGER IF EXISTS pgfollow_table_rewrite;
 CREATE EVENT TRIGGER pgfollow_table_rewrite ON table_rewrite
   EXECUTE FUNCTION pgfollow.on_table_rewrite();
 
--- Marks the installed version; the worker checks it before following.
+-- The installed version, for people and tools.
 CREATE OR REPLACE FUNCTION pgfollow.version() RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$ SELECT '0.1.0' $fn$;
 
