@@ -81,8 +81,12 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const ids = runAsIds();
   fs.mkdirSync(dataDir, { mode: 0o700 });
   if (ids) fs.chownSync(dataDir, ids.uid, ids.gid);
-  execFileSync(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
+  // scram-sha-256, as the embedded server: passwords are checked, as on a real server.
+  const pwfile = path.join(base, 'pwfile');
+  fs.writeFileSync(pwfile, 'postgres\n', { mode: 0o644 });
+  execFileSync(path.join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'scram-sha-256', `--pwfile=${pwfile}`, '--no-sync', '-E', 'UTF8', '--locale=C'],
     { stdio: 'pipe', ...(ids ?? {}) });
+  fs.rmSync(pwfile);
   const startServer = async () => {
     const p = spawn(path.join(binDir, 'postgres'), ['-D', dataDir, '-p', String(port), ...flags], { stdio: ['ignore', 'pipe', 'pipe'], ...(ids ?? {}) });
     await waitReady(p, opts.onLog);

@@ -140,7 +140,7 @@ export async function ensurePublication(client: pg.Client, name: string, set?: T
       const err = e as { code?: string; message?: string };
       if (err.code === '42501') {
         throw new PgFollowError('PRIVILEGE', `cannot create the publication ${name}: ${err.message}`, {
-          hint: 'a publication FOR ALL TABLES needs a superuser in the upstream conninfo', cause: e,
+          hint: 'a publication needs CREATE on the upstream database and ownership of the tables it lists; one of all tables or of whole schemas needs a superuser in the conninfo', cause: e,
         });
       }
       if (err.code !== '42710') throw e; // created meanwhile by another session: fine

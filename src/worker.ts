@@ -263,7 +263,10 @@ export class Worker {
       sqlitePath = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
       tables = parseOptions(row.options);
       this.checkPathFree(row.id, sqlitePath, false);
-      if (!row.privileged) await checkPasswordAuth(followConfig(row.conninfo, false));
+      // Every field of the row is another role's input: a conninfo that does not parse, or that
+      // this role may not use, fails this follow alone.
+      const cfg = followConfig(row.conninfo, row.privileged === true);
+      if (!row.privileged) await checkPasswordAuth(cfg);
     } catch (e) {
       await this.unlock(client, row.id);
       const message = redact(describeError(e));

@@ -60,9 +60,9 @@ export interface WorkerProcess {
 }
 
 /** Starts `pgfollow worker` as a real process, as a DBA would. */
-export function startWorker(t: Tap, control: string, dataDir: string, extra: string[] = []): WorkerProcess {
+export function startWorker(t: Tap, control: string, dataDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = process.env): WorkerProcess {
   const proc = spawn(process.execPath, [CLI, 'worker', '--control', control, '--data-dir', dataDir, '--log', 'json', ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'], env,
   });
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; });
