@@ -438,7 +438,7 @@ BEGIN
     ELSIF p.keyword IN ('host', 'hostaddr') AND strpos(p.value, ',') > 0 THEN
       RAISE EXCEPTION 'pgfollow: malformed conninfo: several hosts in % are not supported', p.keyword
         USING HINT = 'Give one host per follow.', ERRCODE = 'invalid_parameter_value';
-    ELSIF p.keyword = 'port' AND (p.value !~ '^[0-9]{1,5}$' OR p.value::int NOT BETWEEN 1 AND 65535) THEN
+    ELSIF p.keyword = 'port' AND (CASE WHEN p.value ~ '^[0-9]{1,5}$' THEN p.value::int NOT BETWEEN 1 AND 65535 ELSE true END) THEN
       RAISE EXCEPTION 'pgfollow: malformed conninfo: port "%" is not a port number', left(p.value, 20)
         USING HINT = 'Write it as port=5432.', ERRCODE = 'invalid_parameter_value';
     ELSIF p.keyword IN ('connect_timeout', 'keepalives', 'keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout')
@@ -449,23 +449,23 @@ BEGIN
       RAISE EXCEPTION 'pgfollow: malformed conninfo: unknown sslmode "%"', left(p.value, 20)
         USING HINT = 'sslmode is one of disable, allow, prefer, require, verify-ca, verify-full.', ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF NOT privileged THEN
-      IF NOT p.keyword = ANY (pgfollow.conninfo_keywords(true)) THEN
-        RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser may not use the conninfo keyword "%"', p.keyword
-          USING HINT = 'Leave it out; the keywords allowed are ' || array_to_string(pgfollow.conninfo_keywords(true), ', ') || '.',
-                ERRCODE = 'insufficient_privilege';
-      END IF;
-      IF p.keyword = ANY (seen) THEN
-        RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser may not give "%" twice', p.keyword
-          USING HINT = 'Give each keyword once.', ERRCODE = 'insufficient_privilege';
-      END IF;
-      seen := seen || p.keyword;
-    END IF;
     vals := vals || jsonb_build_object(p.keyword, p.value);
   END LOOP;
   IF privileged THEN
     RETURN;
   END IF;
+  FOR p IN SELECT * FROM pgfollow.conninfo_params(conninfo) LOOP
+    IF NOT p.keyword = ANY (pgfollow.conninfo_keywords(true)) THEN
+      RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser may not use the conninfo keyword "%"', p.keyword
+        USING HINT = 'Leave it out; the keywords allowed are ' || array_to_string(pgfollow.conninfo_keywords(true), ', ') || '.',
+              ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p.keyword = ANY (seen) THEN
+      RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser may not give "%" twice', p.keyword
+        USING HINT = 'Give each keyword once.', ERRCODE = 'insufficient_privilege';
+    END IF;
+    seen := seen || p.keyword;
+  END LOOP;
   host := coalesce(vals ->> 'host', vals ->> 'hostaddr');
   IF host IS NULL OR host = '' THEN
     RAISE EXCEPTION 'pgfollow: a follow started by a role that is not a superuser must name the upstream host'

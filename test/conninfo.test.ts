@@ -1,0 +1,93 @@
+// One set of conninfo cases through both readers: src/conninfo.ts (the worker) and
+// pgfollow.conninfo_params / check_conninfo (start_follow, at the door). They must agree on every
+// keyword, value and offset, and on what they refuse, for superusers' follows and others'.
+
+import t from 'tap';
+import { cluster, database } from './helpers.js';
+import { KEYWORDS, UNPRIVILEGED_KEYWORDS, checkUnprivileged, parseConninfo } from '../src/conninfo.js';
+
+const server = await cluster(t);
+
+const CASES = [
+  'host=db port=5432 dbname=app user=u password=p',
+  "host = db  password = 'a b\\' c'   user=u",
+  'host=db password=a\\ b\\ c user=u',
+  "host=db password='' user=u",
+  'host=db user=u password=x password=',
+  "host=db user=u application_name=' password=x'",
+  'host=db user=u password=p options=-csearch_path=public',
+  'host=db user=u password=p passfile=/root/.pgpass',
+  'host=db user=u password=p sslmode=require sslkey=/etc/shadow',
+  'host=/tmp user=u password=p',
+  'hostaddr=@abstract user=u password=p',
+  'port=5432 user=u password=p',
+  'host=db password=p',
+  'host=db,db2 user=u password=p',
+  'host= user=u password=p',
+  'host=db port=abc user=u password=p',
+  'host=db port=70000 user=u password=p',
+  'host=db connect_timeout=1.5 user=u password=p',
+  'host=db sslmode=sometimes user=u password=p',
+  'hots=db',
+  'host',
+  '=5432',
+  "host='db",
+  '',
+  '   ',
+  'host=dé user=ü password=p',
+  'postgres://u:p@db:5432/app',
+  'postgresql://u:p%40ss@db/app?sslmode=require&application_name=x',
+  'postgres://u:p@ss@db/app',
+  'postgres://u@db/app#password=x',
+  'postgres://u@db/app?password=p',
+  'postgres://u:@db/app',
+  'postgres://:p@db/app',
+  'postgres://u:p@[::1]:5433/app',
+  'postgres://u:p@%2Ftmp/app',
+  'postgres://u:p@db/app?options=-c%20x%3Dy',
+  'postgres://u:p@db/app?sslrootcert=/dev/zero',
+  'postgres://u:p@db/app?bad%zz=1',
+  'postgres://u:p@db/app?noequals',
+  'postgres://u:p@db/app?hots=x',
+  'postgres://u:p@db:/app',
+  'postgres://db',
+  'postgres://',
+  'postgres://u:p@db/app with space',
+  'POSTGRES://u:p@db/app',
+];
+
+type Outcome = { params: [string, string, number, number][] } | { error: string };
+
+function viaTs(ci: string, privileged: boolean): Outcome {
+  try {
+    const params = parseConninfo(ci);
+    if (!privileged) checkUnprivileged(params);
+    return { params: params.map((p) => [p.keyword, p.value, p.start, p.end]) };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+t.test('the worker and start_follow read every conninfo alike', async (t) => {
+  const { client } = await database(t, server);
+  const sql = async (ci: string, privileged: boolean): Promise<Outcome> => {
+    try {
+      await client.query('SELECT pgfollow.check_conninfo($1, $2)', [ci, privileged]);
+      const { rows } = await client.query('SELECT keyword, value, value_start, value_end FROM pgfollow.conninfo_params($1)', [ci]);
+      return { params: rows.map((r) => [r.keyword, r.value, r.value_start, r.value_end]) };
+    } catch (e) {
+      return { error: (e as Error).message.replace(/^pgfollow: /, '') };
+    }
+  };
+  let refused = 0;
+  for (const ci of CASES) {
+    for (const privileged of [true, false]) {
+      const ts = viaTs(ci, privileged);
+      t.same(await sql(ci, privileged), ts, `${privileged ? 'superuser' : 'other role'}: ${JSON.stringify(ci)}`);
+      if ('error' in ts) refused++;
+    }
+  }
+  t.ok(refused > CASES.length / 2, `both refuse the same ${refused} of ${CASES.length * 2}`);
+  t.same((await client.query('SELECT pgfollow.conninfo_keywords(false) AS k')).rows[0].k.sort(), [...KEYWORDS].sort(), 'the same keywords');
+  t.same((await client.query('SELECT pgfollow.conninfo_keywords(true) AS k')).rows[0].k.sort(), [...UNPRIVILEGED_KEYWORDS].sort(), 'the same keywords for other roles');
+});
