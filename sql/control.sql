@@ -112,6 +112,15 @@ ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS caught_up_at times
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS copy_progress text;
 -- messages with the capture's prefix that failed authentication (forged): ignored, counted
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS rejected_messages bigint NOT NULL DEFAULT 0;
+-- when the worker last sampled upstream_lsn; how often its heartbeat comes (worker_alive)
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS upstream_sampled_at timestamptz;
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS heartbeat_interval_ms integer;
+-- the error before the follow recovered (last_error is cleared once it is healthy again)
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS previous_error text;
+-- true once the follower may have created a publication or slot upstream
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS upstream_touched boolean NOT NULL DEFAULT false;
+-- what a stop could not drop upstream (slot, publication) and how to drop it
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS left_behind text;
 
 REVOKE ALL ON pgfollow.follow_progress FROM PUBLIC;
 REVOKE ALL ON pgfollow.follows FROM PUBLIC;
@@ -578,6 +587,112 @@ BEGIN
 END
 $fn$;
 
+-- True when a conninfo points at this very database (the usual case): then start_follow can check
+-- a follow's options against the tables themselves, at once.
+CREATE OR REPLACE FUNCTION pgfollow.conninfo_is_here(conninfo text) RETURNS boolean
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  v jsonb := '{}';
+  p record;
+  host text;
+BEGIN
+  FOR p IN SELECT * FROM pgfollow.conninfo_params(conninfo) LOOP
+    v := v || jsonb_build_object(p.keyword, p.value);
+  END LOOP;
+  host := coalesce(v ->> 'host', v ->> 'hostaddr', '');
+  RETURN (host IN ('', 'localhost', '127.0.0.1', '::1') OR host ~ '^/' OR host = host(inet_server_addr()))
+     AND coalesce(v ->> 'port', '5432') = current_setting('port')
+     AND coalesce(v ->> 'dbname', v ->> 'user', session_user::text) = current_database();
+END
+$fn$;
+
+-- Checks a follow's options against this database when it is the follow's upstream, as the worker
+-- would when creating the publication, so that a missing table, a row filter Postgres refuses or a
+-- table set the upstream role may not publish is refused when typed (with the worker's error code
+-- and words). An upstream elsewhere is checked by the worker when the follow starts.
+CREATE OR REPLACE FUNCTION pgfollow.check_options_here(conninfo text, options jsonb, privileged boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  who text;
+  who_super boolean;
+  name text;
+  parts text[];
+  rel record;
+  items text[] := '{}';
+  filters jsonb := coalesce(options -> 'row_filters', '{}');
+  k text;
+  f text;
+BEGIN
+  IF NOT pgfollow.conninfo_is_here(conninfo) THEN
+    RETURN;
+  END IF;
+  SELECT value INTO who FROM pgfollow.conninfo_params(conninfo) WHERE keyword = 'user' ORDER BY value_start DESC LIMIT 1;
+  who := coalesce(who, session_user::text);
+  SELECT r.rolsuper INTO who_super FROM pg_roles r WHERE r.rolname = who;
+  IF (current_setting('server_version_num')::int < 150000) AND (options ? 'schemas' OR options ? 'row_filters') THEN
+    RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: option "%" needs Postgres 15 or newer upstream (it runs %)',
+          CASE WHEN options ? 'schemas' THEN 'schemas' ELSE 'row_filters' END, current_setting('server_version_num')::int / 10000
+      USING HINT = 'List the tables in option "tables" instead, without row filters.', ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF NOT coalesce(who_super, false) AND (NOT options ? 'tables' OR options ? 'schemas') THEN
+    RAISE EXCEPTION 'pgfollow: PRIVILEGE: the upstream role "%" is not a superuser: a publication of all tables or of whole schemas needs one', who
+      USING HINT = 'List the tables to follow in option "tables" (tables the role owns), or have the follow log in as a superuser.',
+            ERRCODE = 'insufficient_privilege';
+  END IF;
+  FOR name IN SELECT jsonb_array_elements_text(coalesce(options -> 'tables', '[]')) LOOP
+    parts := parse_ident(name);
+    IF cardinality(parts) = 1 THEN parts := ARRAY['public'] || parts; END IF;
+    SELECT c.oid, c.relkind, c.relowner, format('%I.%I', n.nspname, c.relname) AS qname INTO rel
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = parts[1] AND c.relname = parts[2];
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: table "%" named in the follow''s options does not exist upstream', name
+        USING HINT = 'Create it first, or leave it out of option "tables" (a name without a schema is in public).', ERRCODE = 'undefined_table';
+    END IF;
+    IF rel.relkind NOT IN ('r', 'p') THEN
+      RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: "%" is not a table', name USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF NOT coalesce(who_super, false) AND NOT pg_has_role(who, rel.relowner, 'USAGE') THEN
+      RAISE EXCEPTION 'pgfollow: PRIVILEGE: the upstream role "%" does not own table %: a publication may only list tables its creator owns', who, rel.qname
+        USING HINT = 'Follow tables that role owns, or have the follow log in as their owner or a superuser.', ERRCODE = 'insufficient_privilege';
+    END IF;
+    f := NULL;
+    FOR k IN SELECT jsonb_object_keys(filters) LOOP
+      IF parse_ident(k) = parse_ident(name) THEN f := filters ->> k; END IF;
+    END LOOP;
+    items := items || (format('TABLE %s', rel.qname) || coalesce(format(' WHERE (%s)', f), ''));
+  END LOOP;
+  FOR name IN SELECT jsonb_array_elements_text(coalesce(options -> 'schemas', '[]')) LOOP
+    IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = (parse_ident(name))[1]) THEN
+      RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: schema "%" named in the follow''s options does not exist upstream', name
+        USING HINT = 'Create it first, or leave it out of option "schemas".', ERRCODE = 'invalid_schema_name';
+    END IF;
+    items := items || format('TABLES IN SCHEMA %I', (parse_ident(name))[1]);
+  END LOOP;
+  IF NOT coalesce(who_super, false) AND NOT has_database_privilege(who, current_database(), 'CREATE') THEN
+    RAISE EXCEPTION 'pgfollow: PRIVILEGE: the upstream role "%" may not create the follow''s publication: it lacks CREATE on database %', who, current_database()
+      USING HINT = format('GRANT CREATE ON DATABASE %I TO %I', current_database(), who), ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF cardinality(items) = 0 OR filters = '{}' THEN
+    RETURN;
+  END IF;
+  -- Row filters: Postgres decides what it accepts (simple expressions, built-in immutable functions,
+  -- replica identity columns, types that compare); a publication made and rolled back at once asks it.
+  BEGIN
+    EXECUTE format('CREATE PUBLICATION %I FOR %s', 'pgfollow_check_' || pg_backend_pid(), array_to_string(items, ', '));
+    RAISE EXCEPTION USING ERRCODE = 'PF001', MESSAGE = 'accepted';
+  EXCEPTION WHEN OTHERS THEN
+    IF SQLSTATE = 'PF001' THEN
+      RETURN;
+    END IF;
+    RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: the follow''s options are refused upstream: %', SQLERRM
+      USING HINT = 'Fix the row filter: a plain condition on the table''s columns, with built-in operators and functions.',
+            ERRCODE = 'invalid_parameter_value';
+  END;
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.check_options_here(text, jsonb, boolean) FROM PUBLIC;
+
 -- A name unique to this control database, so two control databases following one upstream never
 -- share a slot: pgfollow_<id>_<8 hex digits of this cluster's system identifier and database>.
 CREATE OR REPLACE FUNCTION pgfollow.object_name(follow_id bigint) RETURNS text
@@ -607,6 +722,7 @@ BEGIN
   PERFORM pgfollow.check_sqlite_path(sqlite_path, privileged);
   options := coalesce(options, '{}');
   PERFORM pgfollow.check_options(options);
+  PERFORM pgfollow.check_options_here(conninfo, options, privileged);
   new_id := nextval(pg_get_serial_sequence('pgfollow.follows', 'id'));
   -- Two followers writing one file would corrupt it.
   other := pgfollow.path_taken(new_id, sqlite_path);
@@ -666,8 +782,10 @@ BEGIN
   UPDATE pgfollow.follows f SET desired = 'stopped', drop_slot = coalesce(stop_follow.drop_slot, true),
          resync_requested_at = NULL, updated_at = now()
    WHERE f.id = r.id;
-  -- Stopped earlier with its slot kept, and now asked to drop it: a worker does that.
-  IF r.desired = 'stopped' AND NOT r.drop_slot AND coalesce(stop_follow.drop_slot, true) THEN
+  -- Stopped earlier with its slot kept, or with a slot left behind on an unreachable upstream,
+  -- and now asked to drop it: a worker (re)tries.
+  IF r.desired = 'stopped' AND coalesce(stop_follow.drop_slot, true)
+     AND (NOT r.drop_slot OR EXISTS (SELECT FROM pgfollow.follow_progress p WHERE p.id = r.id AND p.left_behind IS NOT NULL)) THEN
     UPDATE pgfollow.follow_progress p SET state = 'stopping' WHERE p.id = r.id;
   END IF;
   PERFORM pg_notify('pgfollow', r.id::text);
@@ -740,6 +858,10 @@ BEGIN
       USING HINT = format('Run SELECT stop_follow(%s), and remove it once follow_status says stopped.', r.id),
             ERRCODE = 'object_not_in_prerequisite_state';
   END IF;
+  SELECT p.left_behind INTO st FROM pgfollow.follow_progress p WHERE p.id = r.id;
+  IF st IS NOT NULL THEN
+    RAISE WARNING 'pgfollow: follow % left behind %', r.id, st;
+  END IF;
   DELETE FROM pgfollow.follow_progress p WHERE p.id = r.id;
   DELETE FROM pgfollow.follows f WHERE f.id = r.id;
 END
@@ -811,19 +933,24 @@ $fn$;
 DROP VIEW IF EXISTS pgfollow.follow_status;
 -- Positions come from the worker's reports; when the follow's slot lives in this cluster (the
 -- usual case: this database is the upstream), the upstream's WAL position, the confirmed position
--- and the WAL the slot retains are read live from it instead.
+-- and the WAL the slot retains are read live from it instead. What is not known fresh is NULL,
+-- never 0: for an upstream elsewhere, lag needs a sample of its WAL position that the worker took
+-- within the last three heartbeat intervals while streaming (lag_sampled_at says when).
 -- lag_bytes: upstream WAL not yet applied; lag_seconds: while behind, the age of the newest
 -- applied commit or of the last moment the follow was known caught up, whichever is younger.
+-- worker_alive: whether the worker running the follow has reported within three of its heartbeat
+-- intervals; a follow whose worker went silent reads state 'worker_lost' until one takes it over.
 CREATE VIEW pgfollow.follow_status AS
 SELECT f.id,
        CASE
          WHEN f.desired = 'stopped' THEN CASE WHEN p.state = 'stopped' THEN 'stopped' ELSE 'stopping' END
          WHEN f.resync_requested_at IS NOT NULL THEN 'resyncing'
          WHEN f.desired = 'paused' THEN CASE WHEN p.state IS NULL OR p.state = 'paused' THEN 'paused' ELSE 'pausing' END
+         WHEN p.state IS NOT NULL AND NOT w.alive THEN 'worker_lost'
          ELSE coalesce(p.state, 'requested')
        END AS state,
        pgfollow.mask_conninfo(f.conninfo) AS upstream,
-       f.sqlite_path,
+       coalesce(f.sqlite_path, format('follow_%s.db', f.id)) AS sqlite_path,
        f.options,
        p.received_lsn,
        p.applied_lsn,
@@ -836,6 +963,7 @@ SELECT f.id,
          WHEN pos.done_lsn >= pos.upstream_lsn THEN 0
          ELSE round(extract(epoch FROM now() - greatest(p.applied_at, p.caught_up_at))::numeric, 3)
        END AS lag_seconds,
+       CASE WHEN ls.restart_lsn IS NOT NULL THEN now() ELSE p.upstream_sampled_at END AS lag_sampled_at,
        p.applied_at,
        coalesce(p.rows_applied, 0) AS rows_applied,
        coalesce(p.xacts_applied, 0) AS xacts_applied,
@@ -844,10 +972,13 @@ SELECT f.id,
        coalesce(p.rejected_messages, 0) AS rejected_messages,
        p.last_error,
        p.last_error_at,
+       p.previous_error,
+       p.left_behind,
        f.slot_name,
        CASE WHEN ls.restart_lsn IS NOT NULL THEN pg_wal_lsn_diff(pos.here_lsn, ls.restart_lsn)::bigint
             WHEN f.desired <> 'stopped' THEN p.slot_retained_bytes END AS slot_retained_bytes,
        p.worker,
+       CASE WHEN f.desired = 'running' AND p.state IS NOT NULL THEN w.alive END AS worker_alive,
        p.heartbeat_at,
        f.created_by,
        f.created_at
@@ -857,10 +988,14 @@ SELECT f.id,
     SELECT s.restart_lsn, s.confirmed_flush_lsn FROM pg_replication_slots s
      WHERE s.slot_name = f.slot_name AND s.slot_type = 'logical') ls ON true
   CROSS JOIN LATERAL (
+    SELECT coalesce(p.heartbeat_at > now() - 3 * greatest(coalesce(p.heartbeat_interval_ms, 5000), 1000) * interval '1 millisecond', false) AS alive,
+           p.state = 'streaming' AND p.upstream_sampled_at > now() - 3 * greatest(coalesce(p.heartbeat_interval_ms, 5000), 1000) * interval '1 millisecond' AS fresh) w
+  CROSS JOIN LATERAL (
     SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS here_lsn) h
   CROSS JOIN LATERAL (
     SELECT h.here_lsn,
-           CASE WHEN ls.restart_lsn IS NOT NULL THEN h.here_lsn ELSE greatest(p.upstream_lsn, p.received_lsn) END AS upstream_lsn,
+           CASE WHEN ls.restart_lsn IS NOT NULL THEN h.here_lsn
+                WHEN w.fresh AND w.alive THEN greatest(p.upstream_lsn, p.received_lsn) END AS upstream_lsn,
            greatest(p.applied_lsn, p.acked_lsn, CASE WHEN p.state = 'streaming' THEN ls.confirmed_flush_lsn END) AS done_lsn) pos;
 
 -- ---------------------------------------------------------------------------------------------

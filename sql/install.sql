@@ -16,6 +16,9 @@
 -- "plain install only".
 
 -- begin: plain install only
+-- psql: stop at the first error (the transaction is lost anyway) instead of printing "current
+-- transaction is aborted" for every statement after it. Stays set for the rest of the session.
+\set ON_ERROR_STOP on
 SET client_min_messages = warning;
 BEGIN;
 -- end: plain install only

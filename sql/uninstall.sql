@@ -55,8 +55,10 @@ BEGIN
     tries := 0;
     LOOP
       BEGIN
-        PERFORM pg_catalog.pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots
-         WHERE slot_name = s.slot_name AND active_pid IS NOT NULL;
+        -- Only a walsender: the session holding it may be a worker dropping the slot itself.
+        PERFORM pg_catalog.pg_terminate_backend(r.active_pid) FROM pg_catalog.pg_replication_slots r
+          JOIN pg_catalog.pg_stat_activity a ON a.pid = r.active_pid AND a.backend_type = 'walsender'
+         WHERE r.slot_name = s.slot_name;
         PERFORM pg_catalog.pg_drop_replication_slot(s.slot_name);
         dropped := dropped || s.slot_name::text;
         EXIT;
@@ -72,7 +74,7 @@ BEGIN
   FOR s IN
     SELECT pubname FROM pg_catalog.pg_publication WHERE pubname LIKE 'pgfollow\_%' OR pubname = ANY (names)
   LOOP
-    EXECUTE format('DROP PUBLICATION %I', s.pubname);
+    EXECUTE format('DROP PUBLICATION IF EXISTS %I', s.pubname);
   END LOOP;
   IF to_regclass('pgfollow.follows') IS NOT NULL THEN
     EXECUTE $q$

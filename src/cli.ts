@@ -3,6 +3,7 @@
 // status, demo.
 
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import { Command, Option } from 'commander';
 import { createLogger } from './log.js';
 import { Worker } from './worker.js';
@@ -94,12 +95,18 @@ program
   .option('--allow-any-path', 'allow sqlite_path values outside --data-dir', false)
   .option('--metrics <[host:]port>', 'serve Prometheus metrics at http://host:port/metrics (host defaults to 127.0.0.1)')
   .option('--poll <ms>', 'poll the control table this often besides LISTEN; also how soon follows of a dead worker are taken over', '5000')
+  .option('--heartbeat <ms>', 'write each follow\'s status and sample its upstream at least this often; follow_status says worker_lost after three missed', '5000')
   .addOption(logOption)
-  .action(async (o: { control: string; dataDir: string; allowAnyPath: boolean; metrics?: string; poll: string; log: string }) => {
+  .action(async (o: { control: string; dataDir: string; allowAnyPath: boolean; metrics?: string; poll: string; heartbeat: string; log: string }) => {
     const log = loggerFor(o.log);
-    const pollMs = Number(o.poll);
-    if (!Number.isInteger(pollMs) || pollMs < 100) throw new Error(`--poll expects milliseconds (at least 100), not "${o.poll}"`);
-    const worker = new Worker({ control: o.control, dataDir: o.dataDir, allowAnyPath: o.allowAnyPath, pollMs, log });
+    const ms = (flag: string, v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 100) throw new PgFollowError('BAD_OPTIONS', `${flag} expects milliseconds (at least 100), not "${v}"`);
+      return n;
+    };
+    const worker = new Worker({
+      control: o.control, dataDir: o.dataDir, allowAnyPath: o.allowAnyPath, pollMs: ms('--poll', o.poll), monitorMs: ms('--heartbeat', o.heartbeat), log,
+    });
     await worker.start();
     const metrics = o.metrics ? await serveMetrics(worker, o.metrics) : null;
     if (metrics) log('info', 'metrics served', { url: `http://${metrics.address.address.includes(':') ? `[${metrics.address.address}]` : metrics.address.address}:${metrics.address.port}/metrics` });
@@ -114,8 +121,9 @@ program
   .argument('<conninfo>', 'libpq connection string of the upstream database')
   .requiredOption('--sqlite <file>', 'the SQLite file to keep in step')
   .option('--slot <name>', 'replication slot and publication name on the upstream', 'pgfollow_cli')
+  .option('--drop-on-exit', 'drop the slot and publication when stopping (the next start copies everything again); without it they stay, keeping the WAL since the last position until the next start', false)
   .addOption(logOption)
-  .action(async (conninfo: string, o: { sqlite: string; slot: string; log: string }) => {
+  .action(async (conninfo: string, o: { sqlite: string; slot: string; log: string; dropOnExit: boolean }) => {
     const log = loggerFor(o.log);
     const bar = copyProgressBar();
     const follower = new Follower({
@@ -127,6 +135,27 @@ program
     bar.stop();
     await follower.stop();
     await done;
+    if (!follower.status.upstreamTouched) return;
+    if (o.dropOnExit) {
+      const up = await connect(upstreamConfig(conninfo));
+      try {
+        await dropSlotAndPublication(up, o.slot, o.slot);
+      } finally {
+        await up.end().catch(() => {});
+      }
+      // The file no longer matches a slot: the next start copies everything again into it.
+      const db = new Database(o.sqlite);
+      try {
+        db.prepare("DELETE FROM _pgfollow_state WHERE key = 'slot_name'").run();
+      } finally {
+        db.close();
+      }
+      process.stderr.write(`pgfollow: dropped slot ${o.slot} and publication ${o.slot} on ${maskConninfo(conninfo)}\n`);
+    } else {
+      process.stderr.write(`pgfollow: left slot ${o.slot} and publication ${o.slot} on ${maskConninfo(conninfo)}; the slot keeps upstream WAL until the next start.\n`
+        + `  To remove them: run this command again with --drop-on-exit and stop it, or in psql on the upstream:\n`
+        + `  SELECT pg_drop_replication_slot('${o.slot}'); DROP PUBLICATION IF EXISTS ${o.slot};\n`);
+    }
   });
 
 program

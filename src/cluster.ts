@@ -18,6 +18,10 @@ export interface Cluster {
   conninfo(dbname?: string): string;
   /** Stops and starts the server again on the same port and data (an upstream restart). */
   restart(): Promise<void>;
+  /** Stops the server, keeping its data: an upstream that went away. */
+  halt(): Promise<void>;
+  /** Starts a halted server again. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -74,6 +78,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     return {
       port, version, conninfo,
       restart: async () => { await pg.stop(); await pg.start(); },
+      halt: () => pg.stop(),
+      resume: () => pg.start(),
       stop: async () => { await pg.stop(); cleanup(); },
     };
   }
@@ -103,6 +109,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   return {
     port, version, conninfo,
     restart: async () => { await stopServer(proc); proc = await startServer(); },
+    halt: () => stopServer(proc),
+    resume: async () => { proc = await startServer(); },
     stop: async () => { await stopServer(proc); cleanup(); },
   };
 }

@@ -37,6 +37,8 @@ export interface FollowStatus {
   copy: CopyProgress | null;
   /** Messages with the capture's prefix that failed authentication: ignored, counted here. */
   rejectedMessages: number;
+  /** True once a publication or slot may exist upstream (what stop_follow must drop). */
+  upstreamTouched: boolean;
 }
 
 export interface FollowerOptions {
@@ -70,6 +72,7 @@ export class Follower {
   readonly status: FollowStatus = {
     state: 'starting', receivedLsn: null, appliedLsn: null, ackedLsn: null, appliedAt: null,
     rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null, copy: null, rejectedMessages: 0,
+    upstreamTouched: false,
   };
   private readonly log: Logger;
   private readonly cfg: pg.ClientConfig;
@@ -134,6 +137,7 @@ export class Follower {
     try {
       await checkUpstream(client);
       this.verifier = new CaptureVerifier(await readCaptureKey(client));
+      this.status.upstreamTouched = true;
       await ensurePublication(client, this.opts.publication, this.opts.tables);
       const copied = applier.state('slot_name') === this.opts.slot && applier.appliedLsn > 0n;
       const hasSlot = await slotExists(client, this.opts.slot);
@@ -303,6 +307,8 @@ export class Follower {
       });
       service.on('error', (e: unknown) => fail(e));
       service.on('start', () => {
+        // Healthy again: an earlier error stays visible only as history (previous_error).
+        this.status.lastError = null;
         this.setState('streaming');
         this.log('info', 'streaming', { slot: this.opts.slot, from: formatLsn(start) });
       });

@@ -8,10 +8,12 @@ import type pg from 'pg';
 
 export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
 
-/** The install script with its `\ir` includes inlined. */
+/** The install script with its `\ir` includes inlined and its other psql commands (`\set`) left out. */
 export function installScript(file = path.join(SQL_DIR, 'install.sql')): string {
   const dir = path.dirname(file);
-  return fs.readFileSync(file, 'utf8').replace(/^\\ir\s+(\S+)\s*$/gm, (_m, inc: string) => installScript(path.join(dir, inc)));
+  return fs.readFileSync(file, 'utf8')
+    .replace(/^\\ir\s+(\S+)\s*$/gm, (_m, inc: string) => installScript(path.join(dir, inc)))
+    .replace(/^\\set\s.*\n/gm, '');
 }
 
 /** Runs a script that holds its own BEGIN/COMMIT; on failure the connection is left usable. */

@@ -174,7 +174,7 @@ async function resolve(client: pg.Client, sql: string, params: string[], name: s
   } catch (e) {
     throw new PgFollowError('BAD_OPTIONS', `"${name}" is not a valid ${what} name: ${(e as Error).message}`, { cause: e });
   }
-  if (!rows[0]) throw bad(`${what} "${name}" named in the follow's options does not exist upstream`, `create it upstream, or resync the follow after fixing its options`);
+  if (!rows[0]) throw bad(`${what} "${name}" named in the follow's options does not exist upstream`, 'create it upstream, or stop this follow and start one with corrected options (a name without a schema is in public)');
   return rows[0];
 }
 

@@ -67,6 +67,22 @@ export async function connect(cfg: pg.ClientConfig, what = 'upstream'): Promise<
   return client;
 }
 
+/**
+ * Makes a client run its queries one after another, whoever calls: the worker's control connection
+ * is shared by the sync loop, status timers and the monitor, and node-postgres warns about (and
+ * will refuse) a query issued while another runs.
+ */
+export function serializeQueries(client: pg.Client): pg.Client {
+  const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  let tail: Promise<unknown> = Promise.resolve();
+  client.query = ((...args: unknown[]) => {
+    const run = tail.then(() => query(...args));
+    tail = run.catch(() => {});
+    return run;
+  }) as typeof client.query;
+  return client;
+}
+
 export function explainConnectError(e: unknown, cfg: pg.ClientConfig, what: string): PgFollowError {
   const err = e as { code?: string; message?: string };
   const target = describeTarget(cfg);
@@ -143,7 +159,13 @@ export async function ensurePublication(client: pg.Client, name: string, set?: T
           hint: 'a publication needs CREATE on the upstream database and ownership of the tables it lists; one of all tables or of whole schemas needs a superuser in the conninfo', cause: e,
         });
       }
-      if (err.code !== '42710') throw e; // created meanwhile by another session: fine
+      if (err.code === '42710') return ensurePublication(client, name, set); // created meanwhile by another session
+      if (set?.tables || set?.schemas) {
+        throw new PgFollowError('BAD_OPTIONS', `the follow's options are refused upstream: ${err.message}`, {
+          hint: 'fix the row filter (a plain condition on the table\'s columns, built-in operators and functions), then stop this follow and start one with corrected options', cause: e,
+        });
+      }
+      throw e;
     }
   }
   const { rows } = await client.query(`
@@ -172,7 +194,11 @@ export async function dropSlotAndPublication(client: pg.Client, slot: string, pu
     } catch (e) {
       // 55006: the slot is still active; its walsender exits shortly after the stream is closed.
       if ((e as { code?: string }).code !== '55006' || attempt >= 50) throw e;
-      await client.query('SELECT pg_catalog.pg_terminate_backend(active_pid) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1::text AND active_pid IS NOT NULL', [slot]);
+      // Only a walsender: the session holding the slot may be another one dropping it (uninstall.sql).
+      await client.query(`
+        SELECT pg_catalog.pg_terminate_backend(s.active_pid) FROM pg_catalog.pg_replication_slots s
+          JOIN pg_catalog.pg_stat_activity a ON a.pid = s.active_pid AND a.backend_type = 'walsender'
+         WHERE s.slot_name = $1::text`, [slot]);
       await new Promise((r) => setTimeout(r, 100));
     }
   }

@@ -14,7 +14,7 @@ import { Follower, type FollowState, type FollowStatus } from './follower.js';
 import { PgFollowError, describeError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { silentLogger, type Logger } from './log.js';
-import { connect, dropSlotAndPublication, isConnectionError, upstreamConfig } from './upstream.js';
+import { connect, dropSlotAndPublication, isConnectionError, serializeQueries, upstreamConfig } from './upstream.js';
 import { maskConninfo } from './conninfo.js';
 import { parseOptions } from './tableset.js';
 import { checkPasswordAuth, connectFollow, followConfig, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
@@ -52,12 +52,15 @@ interface FollowRow {
   slot_name: string;
   publication: string;
   state: string | null;
+  /** Whether the follower may have created a publication or slot upstream. */
+  upstream_touched: boolean | null;
 }
 
 /** The upstream as the monitor last saw it. */
 interface Sample {
   upstreamLsn: Lsn;
   retainedBytes: number | null;
+  at: Date;
 }
 
 interface Running {
@@ -81,6 +84,10 @@ interface StatusFields extends Partial<Omit<FollowStatus, 'state'>> {
   state?: FollowState | 'paused';
   upstreamLsn?: Lsn | null;
   retainedBytes?: number | null;
+  /** When upstreamLsn was sampled. */
+  sampledAt?: Date | null;
+  /** What a stop could not drop upstream; null clears it. */
+  leftBehind?: string | null;
 }
 
 /** One follow as this worker sees it, for metrics. */
@@ -118,6 +125,10 @@ export class Worker {
   private monitorTimer: NodeJS.Timeout | null = null;
   private monitoring = false;
   readonly name = `${os.hostname()}:${process.pid}`;
+  /** How often each follow's status row is written at least (monitor or poll): follow_status's worker_alive. */
+  private get heartbeatMs(): number {
+    return Math.max(this.opts.monitorMs ?? 5000, this.opts.pollMs ?? 5000);
+  }
 
   constructor(private readonly opts: WorkerOptions) {
     this.log = opts.log ?? silentLogger;
@@ -149,7 +160,7 @@ export class Worker {
   }
 
   private async connectControl(): Promise<void> {
-    const client = await connect(upstreamConfig(this.opts.control), 'control database');
+    const client = serializeQueries(await connect(upstreamConfig(this.opts.control), 'control database'));
     const { rows: [r] } = await client.query(`
       SELECT to_regclass('pgfollow.follows') IS NOT NULL AS installed, current_database() AS db,
              EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfollow.follows') AND attname = 'options') AS current`);
@@ -189,7 +200,7 @@ export class Worker {
     try {
       ({ rows } = await client.query<FollowRow>(`
         SELECT f.id::text AS id, f.conninfo, f.sqlite_path, f.options, f.desired, f.drop_slot, f.privileged,
-               f.resync_requested_at::text AS resync, f.slot_name, f.publication, p.state
+               f.resync_requested_at::text AS resync, f.slot_name, f.publication, p.state, p.upstream_touched
           FROM pgfollow.follows f LEFT JOIN pgfollow.follow_progress p ON p.id = f.id
          ORDER BY f.id`));
     } catch (e) {
@@ -212,21 +223,32 @@ export class Worker {
     for (const row of rows) {
       if (this.stopping) return;
       seen.add(row.id);
-      const run = this.running.get(row.id);
-      if (row.desired === 'stopped') {
-        if (run) await this.stopFollower(row.id);
-        if (run || row.state !== 'stopped') await this.cleanupStopped(client, row);
-      } else if (row.resync) {
-        await this.resync(client, row);
-      } else if (row.desired === 'paused') {
-        if (run) await this.pause(row);
-        else if (row.state !== null && row.state !== 'paused') await this.withLock(client, row.id, () => this.writeStatus(row, { state: 'paused' }));
-      } else if (!run) {
-        await this.startFollower(client, row);
+      // Every field of a row is another role's input: whatever one holds, the others are served.
+      try {
+        await this.syncRow(client, row);
+      } catch (e) {
+        const message = passwordRedactor(String(row.conninfo))(describeError(e));
+        this.log('error', 'follow could not be handled', { follow: Number(row.id), error: message });
+        await this.writeStatus(row, { state: 'error', lastError: message, lastErrorAt: new Date() });
       }
     }
     // A follow deleted from the control table: stop following, leave the slot for the DBA.
     for (const id of [...this.running.keys()]) if (!seen.has(id)) await this.stopFollower(id);
+  }
+
+  private async syncRow(client: pg.Client, row: FollowRow): Promise<void> {
+    const run = this.running.get(row.id);
+    if (row.desired === 'stopped') {
+      if (run) await this.stopFollower(row.id);
+      if (run || row.state !== 'stopped') await this.cleanupStopped(client, row);
+    } else if (row.resync) {
+      await this.resync(client, row);
+    } else if (row.desired === 'paused') {
+      if (run) await this.pause(row);
+      else if (row.state !== null && row.state !== 'paused') await this.withLock(client, row.id, () => this.writeStatus(row, { state: 'paused' }));
+    } else if (!run) {
+      await this.startFollower(client, row);
+    }
   }
 
   /** Runs `fn` holding the follow's lock, unless another worker holds it (then does nothing). */
@@ -333,25 +355,37 @@ export class Worker {
     this.log('info', 'follow paused', { follow: Number(row.id), applied_lsn: at === null ? null : formatLsn(at) });
   }
 
-  /** stop_follow(): drop the slot and publication the follow created, unless asked to keep them. */
+  /**
+   * stop_follow(): drop the slot and publication the follow created, unless asked to keep them. The
+   * follow reaches 'stopped' whatever happens: when the upstream cannot be reached (or refuses the
+   * login), what may remain there is named in left_behind, with how to drop it;
+   * stop_follow(id, true) tries again.
+   */
   private async cleanupStopped(client: pg.Client, row: FollowRow): Promise<void> {
     await this.withLock(client, row.id, async () => {
-      try {
-        if (row.drop_slot) {
+      let leftBehind: string | null = null;
+      if (row.drop_slot) {
+        try {
           const up = await this.upstream(row);
           try {
             await dropSlotAndPublication(up, row.slot_name, row.publication);
           } finally {
             await up.end().catch(() => {});
           }
+        } catch (e) {
+          const message = passwordRedactor(row.conninfo)(describeError(e));
+          if (row.upstream_touched) {
+            leftBehind = `slot ${row.slot_name} and publication ${row.publication} on ${maskConninfo(row.conninfo)} (${message}); `
+              + `drop them there: SELECT pg_drop_replication_slot('${row.slot_name}'); DROP PUBLICATION IF EXISTS ${row.publication}; `
+              + `or retry with SELECT stop_follow(${row.id}, true)`;
+            this.log('warn', 'follow stopped; its slot and publication could not be dropped', { follow: Number(row.id), error: message });
+          } else {
+            this.log('info', 'follow stopped; it never reached its upstream, so there is nothing to drop', { follow: Number(row.id), error: message });
+          }
         }
-        await this.writeStatus(row, { state: 'stopped' });
-        this.log('info', 'follow stopped', { follow: Number(row.id), slot: row.slot_name, slot_dropped: row.drop_slot });
-      } catch (e) {
-        const message = passwordRedactor(row.conninfo)(describeError(e));
-        await this.writeStatus(row, { state: 'error', lastError: `stopping: ${message}`, lastErrorAt: new Date() });
-        this.log('error', 'stopping the follow failed', { follow: Number(row.id), error: message });
       }
+      await this.writeStatus(row, { state: 'stopped', leftBehind, lastError: null });
+      this.log('info', 'follow stopped', { follow: Number(row.id), slot: row.slot_name, slot_dropped: row.drop_slot && !leftBehind });
     });
   }
 
@@ -419,9 +453,14 @@ export class Worker {
       lastError: s.lastError === null ? null : run.redact(s.lastError),
       upstreamLsn: run.sample?.upstreamLsn ?? null,
       retainedBytes: run.sample?.retainedBytes ?? null,
+      sampledAt: run.sample?.at ?? null,
     });
   }
 
+  /**
+   * Writes a follow's status row. Absent fields keep their stored value; lastError null clears the
+   * error (kept as previous_error), leftBehind null clears that. Every write is a heartbeat.
+   */
   private async writeStatus(row: FollowRow, s: StatusFields): Promise<void> {
     const client = this.client;
     if (!client) return;
@@ -429,8 +468,10 @@ export class Worker {
     await client.query(`
       INSERT INTO pgfollow.follow_progress AS p (id, state, received_lsn, applied_lsn, acked_lsn, applied_at,
              rows_applied, xacts_applied, tables, last_error, last_error_at, worker, heartbeat_at,
-             upstream_lsn, slot_retained_bytes, caught_up_at, copy_progress, rejected_messages)
-      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15, $16, coalesce($17, 0))
+             upstream_lsn, slot_retained_bytes, caught_up_at, copy_progress, rejected_messages,
+             upstream_sampled_at, heartbeat_interval_ms, upstream_touched, left_behind)
+      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15, $16,
+              coalesce($17, 0), $18, $19, coalesce($20, false), $21)
       ON CONFLICT (id) DO UPDATE SET
         state = EXCLUDED.state,
         received_lsn = coalesce(EXCLUDED.received_lsn, p.received_lsn),
@@ -440,7 +481,8 @@ export class Worker {
         rows_applied = CASE WHEN $7::bigint IS NULL THEN p.rows_applied ELSE EXCLUDED.rows_applied END,
         xacts_applied = CASE WHEN $8::bigint IS NULL THEN p.xacts_applied ELSE EXCLUDED.xacts_applied END,
         tables = CASE WHEN $9::int IS NULL THEN p.tables ELSE EXCLUDED.tables END,
-        last_error = coalesce(EXCLUDED.last_error, p.last_error),
+        last_error = CASE WHEN $22::boolean THEN NULL ELSE coalesce(EXCLUDED.last_error, p.last_error) END,
+        previous_error = CASE WHEN $22::boolean AND p.last_error IS NOT NULL THEN p.last_error ELSE p.previous_error END,
         last_error_at = coalesce(EXCLUDED.last_error_at, p.last_error_at),
         worker = EXCLUDED.worker,
         heartbeat_at = now(),
@@ -448,11 +490,16 @@ export class Worker {
         slot_retained_bytes = coalesce(EXCLUDED.slot_retained_bytes, p.slot_retained_bytes),
         caught_up_at = coalesce(EXCLUDED.caught_up_at, p.caught_up_at),
         copy_progress = EXCLUDED.copy_progress,
-        rejected_messages = CASE WHEN $17::bigint IS NULL THEN p.rejected_messages ELSE EXCLUDED.rejected_messages END`,
+        rejected_messages = CASE WHEN $17::bigint IS NULL THEN p.rejected_messages ELSE EXCLUDED.rejected_messages END,
+        upstream_sampled_at = coalesce(EXCLUDED.upstream_sampled_at, p.upstream_sampled_at),
+        heartbeat_interval_ms = EXCLUDED.heartbeat_interval_ms,
+        upstream_touched = p.upstream_touched OR EXCLUDED.upstream_touched,
+        left_behind = CASE WHEN $23::boolean THEN EXCLUDED.left_behind ELSE p.left_behind END`,
       [row.id, s.state ?? 'starting', lsn(s.receivedLsn), lsn(s.appliedLsn), lsn(s.ackedLsn), s.appliedAt ?? null,
         s.rows ?? null, s.xacts ?? null, s.tables ?? null, s.lastError ?? null, s.lastErrorAt ?? null, this.name,
         lsn(s.upstreamLsn), s.retainedBytes ?? null, s.caughtUpAt ?? null, s.copy ? describeCopyProgress(s.copy) : null,
-        s.rejectedMessages ?? null],
+        s.rejectedMessages ?? null, s.sampledAt ?? null, this.heartbeatMs, s.upstreamTouched ?? false, s.leftBehind ?? null,
+        s.lastError === null, s.leftBehind !== undefined],
     ).catch((e) => this.log('warn', 'status write failed', { follow: Number(row.id), error: describeError(e) }));
   }
 
@@ -466,27 +513,30 @@ export class Worker {
       [row.id, this.name]);
   }
 
-  /** Samples each running follow's upstream: WAL position and what the slot retains. Also a heartbeat. */
+  /**
+   * Samples each running follow's upstream (WAL position, WAL its slot retains), all at once and with
+   * a short connect timeout, then writes each follow's status: the heartbeat, whether the sample
+   * succeeded or not.
+   */
   private async monitorAll(): Promise<void> {
     if (this.monitoring || this.stopping) return;
     this.monitoring = true;
     try {
-      for (const run of [...this.running.values()]) {
-        if (this.running.get(run.row.id) !== run) continue;
+      await Promise.all([...this.running.values()].map(async (run) => {
         try {
-          run.monitor ??= await connect(followConfig(run.row.conninfo, run.row.privileged === true));
+          run.monitor ??= await connect({ ...followConfig(run.row.conninfo, run.row.privileged === true), connectionTimeoutMillis: Math.min(this.heartbeatMs, 5000) });
           const { rows: [r] } = await run.monitor.query(`
             WITH here AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn)
             SELECT here.lsn::text AS lsn,
-                   (SELECT pg_wal_lsn_diff(here.lsn, s.restart_lsn)::bigint FROM pg_replication_slots s WHERE s.slot_name = $1)::text AS retained
+                   (SELECT pg_wal_lsn_diff(here.lsn, s.restart_lsn)::bigint FROM pg_replication_slots s WHERE s.slot_name = $1::text)::text AS retained
               FROM here`, [run.row.slot_name]);
-          run.sample = { upstreamLsn: parseLsn(r.lsn), retainedBytes: r.retained === null ? null : Number(r.retained) };
+          run.sample = { upstreamLsn: parseLsn(r.lsn), retainedBytes: r.retained === null ? null : Number(r.retained), at: new Date() };
         } catch {
           await run.monitor?.end().catch(() => {});
           run.monitor = null;
         }
         if (this.running.get(run.row.id) === run) this.writeRunning(run);
-      }
+      }));
     } finally {
       this.monitoring = false;
     }
