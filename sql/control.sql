@@ -660,7 +660,7 @@ BEGIN
     FOR k IN SELECT jsonb_object_keys(filters) LOOP
       IF parse_ident(k) = parse_ident(name) THEN f := filters ->> k; END IF;
     END LOOP;
-    items := items || (format('TABLE %s', rel.qname) || coalesce(format(' WHERE (%s)', f), ''));
+    items := items || (format('TABLE %s', rel.qname) || CASE WHEN f IS NULL THEN '' ELSE format(' WHERE (%s)', f) END);
   END LOOP;
   FOR name IN SELECT jsonb_array_elements_text(coalesce(options -> 'schemas', '[]')) LOOP
     IF NOT EXISTS (SELECT FROM pg_namespace WHERE nspname = (parse_ident(name))[1]) THEN

@@ -279,9 +279,9 @@ t.test('one file, one follow: path spellings and resync', async (t) => {
   await oracle.query(`GRANT CREATE ON DATABASE ${DB} TO adm`);
   const first = (await adm.query("SELECT start_follow($1, 'adm.db', '{\"tables\": [\"adm_t\"]}') AS id", [ci])).rows[0].id;
   for (const p of ['adm.db/.', './adm.db', 'adm.db/', './/adm.db', 'x/../adm.db']) {
-    await t.rejects(adm.query("SELECT start_follow($1, $2, '{\"tables\": [\"orders\"]}')", [ci, p]), /already writes the file|leaves the worker's data directory/, `refused: ${p}`);
+    await t.rejects(adm.query("SELECT start_follow($1, $2, '{\"tables\": [\"adm_t\"]}')", [ci, p]), /already writes the file|leaves the worker's data directory/, `refused: ${p}`);
   }
-  await t.rejects(adm.query("SELECT start_follow($1, 'main.db', '{\"tables\": [\"orders\"]}')", [ci]), /already writes the file/, 'nor another admin\'s file');
+  await t.rejects(adm.query("SELECT start_follow($1, 'main.db', '{\"tables\": [\"adm_t\"]}')", [ci]), /already writes the file/, 'nor another admin\'s file');
   // A tampered row pointing at main.db: resync refuses to delete what another follow writes.
   const { rows: [tampered] } = await oracle.query(`
     WITH n AS (SELECT nextval(pg_get_serial_sequence('pgfollow.follows', 'id')) AS id)
