@@ -642,7 +642,8 @@ BEGIN
   FOR name IN SELECT jsonb_array_elements_text(coalesce(options -> 'tables', '[]')) LOOP
     parts := parse_ident(name);
     IF cardinality(parts) = 1 THEN parts := ARRAY['public'] || parts; END IF;
-    SELECT c.oid, c.relkind, c.relowner, format('%I.%I', n.nspname, c.relname) AS qname INTO rel
+    SELECT c.oid, c.relkind, c.relowner, format('%I.%I', n.nspname, c.relname) AS qname,
+           CASE WHEN c.relispartition THEN pg_partition_root(c.oid)::regclass::text END AS root INTO rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = parts[1] AND c.relname = parts[2];
     IF NOT FOUND THEN
@@ -656,10 +657,18 @@ BEGIN
       RAISE EXCEPTION 'pgfollow: PRIVILEGE: the upstream role "%" does not own table %: a publication may only list tables its creator owns', who, rel.qname
         USING HINT = 'Follow tables that role owns, or have the follow log in as their owner or a superuser.', ERRCODE = 'insufficient_privilege';
     END IF;
+    IF rel.root IS NOT NULL THEN
+      RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: "%" is a partition of %: a follow mirrors a partitioned table whole', name, rel.root
+        USING HINT = format('List %s instead.', rel.root), ERRCODE = 'invalid_parameter_value';
+    END IF;
     f := NULL;
     FOR k IN SELECT jsonb_object_keys(filters) LOOP
       IF parse_ident(k) = parse_ident(name) THEN f := filters ->> k; END IF;
     END LOOP;
+    IF f IS NOT NULL AND rel.relkind = 'p' THEN
+      RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: the row filter for "%" is on a partitioned table, which pgfollow does not filter', name
+        USING HINT = 'Filter the rows of a table that is not partitioned, or follow the partitioned table whole.', ERRCODE = 'invalid_parameter_value';
+    END IF;
     items := items || (format('TABLE %s', rel.qname) || CASE WHEN f IS NULL THEN '' ELSE format(' WHERE (%s)', f) END);
   END LOOP;
   FOR name IN SELECT jsonb_array_elements_text(coalesce(options -> 'schemas', '[]')) LOOP

@@ -7,7 +7,7 @@
 
 import type { Database, Statement } from 'better-sqlite3';
 import type { Change, Relation, Tuple } from './decode.js';
-import { Catalog, quoteIdent, type Table, type TableDesc, type Column } from './schema.js';
+import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type TableDesc, type Column } from './schema.js';
 import { PgFollowError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import type { SqliteValue } from './codec.js';
@@ -67,6 +67,15 @@ export class Applier {
     this.clearEarly = db.prepare('DELETE FROM temp._pgfollow_early WHERE oid = ?');
     const lsn = this.state('applied_lsn');
     this.durable = this.committed = lsn ? parseLsn(lsn) : 0n;
+    for (const t of this._catalog.all()) {
+      if (!t.partitioned) continue;
+      const cols = db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(t.sqliteName) as string[];
+      if (!cols.includes(PARTITION_COLUMN)) {
+        throw new PgFollowError('SQLITE_MISMATCH', `the SQLite file holds partitioned table ${t.desc.schema}.${t.desc.name} as an earlier pgfollow wrote it, without the partition of each row`, {
+          hint: 'resync the follow (resync_follow) to copy it again: partition maintenance (TRUNCATE, DROP, DETACH, ATTACH of one partition) needs it',
+        });
+      }
+    }
   }
 
   get catalog(): Catalog { return this._catalog; }
@@ -144,8 +153,10 @@ export class Applier {
         if (this.skipping) return;
         for (const r of c.relations) {
           const t = this.catalog.get(r.oid);
-          if (!t) { this.unknown(r); continue; }
-          this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
+          const root = t ? undefined : this.catalog.rootOf(r.oid);
+          if (t) this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
+          else if (root) this.deletePartition(root, r.oid);
+          else { this.unknown(r); continue; }
           this.changedInTxn = true;
         }
         return;
@@ -223,20 +234,74 @@ export class Applier {
   }
 
   /** Inserts whole rows of Postgres text values, in column order: the initial copy and reloads. */
+  /** A partitioned table's rows end with one more value: the OID of the leaf partition holding the row. */
   private loader(t: Table): (rows: Tuple[]) => void {
     const cols = t.columns;
-    const insert = this.db.prepare(`INSERT INTO ${quoteIdent(t.sqliteName)} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`);
-    const values: SqliteValue[] = new Array(cols.length);
+    const names = cols.map((c) => quoteIdent(c.name));
+    if (t.partitioned) names.push(quoteIdent(PARTITION_COLUMN));
+    const insert = this.db.prepare(`INSERT INTO ${quoteIdent(t.sqliteName)} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')})`);
+    const values: SqliteValue[] = new Array(names.length);
     return (rows) => {
       for (const row of rows) {
         for (let i = 0; i < cols.length; i++) {
           const v = row[i];
           values[i] = v == null ? null : cols[i].codec.decode(v);
         }
+        if (t.partitioned) {
+          const part = row[cols.length];
+          if (part == null) throw new PgFollowError('PROTOCOL', `a row of partitioned table ${t.desc.schema}.${t.desc.name} came without its partition`);
+          values[cols.length] = Number(part);
+        }
         insert.run(values);
       }
       this.stats.rows += rows.length;
     };
+  }
+
+  /** Removes the rows of one leaf partition from its partitioned table's SQLite table. */
+  private deletePartition(root: Table, leaf: number): void {
+    this.db.prepare(`DELETE FROM ${quoteIdent(root.sqliteName)} WHERE ${quoteIdent(PARTITION_COLUMN)} = ?`).run(leaf);
+  }
+
+  /**
+   * A table description in a DDL message, with what it means for partition trees: a table that was
+   * a leaf partition (DETACH) takes its rows out of the partitioned table; a partitioned table that
+   * gained leaves stops holding their rows elsewhere (the capture sends them: ATTACH); leaves it lost
+   * become orphans, which the table they went to claims later in the message.
+   */
+  private describe(desc: TableDesc, reload: boolean, orphans: Map<number, Table>): void {
+    const known = this.catalog.get(desc.oid);
+    const formerRoot = known ? undefined : this.catalog.rootOf(desc.oid) ?? orphans.get(desc.oid);
+    const before = new Set(known?.desc.partitions ?? []);
+    // Its content follows whole (a rewrite): nothing of the old content is carried over, and a NOT
+    // NULL column added by the rewrite has no value to carry over for the old rows.
+    if (known && reload) this.db.exec(`DELETE FROM ${quoteIdent(known.sqliteName)}`);
+    this.catalog.reconcile(desc);
+    const t = this.catalog.get(desc.oid)!;
+    if (formerRoot && !t.partitioned) {
+      const cols = t.columns.filter((c) => formerRoot.byName.has(c.name)).map((c) => quoteIdent(c.name)).join(', ');
+      if (cols) {
+        this.db.prepare(`INSERT INTO ${quoteIdent(t.sqliteName)} (${cols}) SELECT ${cols} FROM ${quoteIdent(formerRoot.sqliteName)} WHERE ${quoteIdent(PARTITION_COLUMN)} = ?`).run(desc.oid);
+      }
+      this.deletePartition(formerRoot, desc.oid);
+      orphans.delete(desc.oid);
+    }
+    if (!t.partitioned) return;
+    const after = new Set(desc.partitions ?? []);
+    for (const leaf of after) {
+      if (before.has(leaf)) continue;
+      // Its rows, wherever this file held them, are sent again by the capture (reload).
+      if (this.catalog.get(leaf)) this.catalog.drop(leaf);
+      const elsewhere = orphans.get(leaf) ?? this.otherRoot(leaf, t);
+      if (elsewhere) this.deletePartition(elsewhere, leaf);
+      orphans.delete(leaf);
+    }
+    for (const leaf of before) if (!after.has(leaf)) orphans.set(leaf, t);
+  }
+
+  /** The partitioned table other than `t` that lists `leaf`, if any. */
+  private otherRoot(leaf: number, t: Table): Table | undefined {
+    return this.catalog.all().find((o) => o !== t && o.desc.partitions?.includes(leaf));
   }
 
   /** Marks the copy done at the slot's consistent point, in the same transaction as the rows. */
@@ -270,10 +335,12 @@ export class Applier {
 
   private capture(m: Capture): void {
     switch (m.op) {
-      case 'ddl':
+      case 'ddl': {
+        const orphans = new Map<number, Table>();
+        const reloads = new Set(m.reloads ?? []);
         for (const desc of m.tables) {
           try {
-            this.catalog.reconcile(desc);
+            this.describe(desc, reloads.has(desc.oid), orphans);
           } catch (e) {
             // Name the statement: the DBA must find what upstream did that SQLite cannot follow.
             if (!(e instanceof PgFollowError)) throw e;
@@ -289,10 +356,20 @@ export class Applier {
             this.clearEarly.run(desc.oid);
           }
         }
+        // Leaves that left a partitioned table for nothing this follow mirrors: their rows go.
+        for (const [leaf, root] of orphans) this.deletePartition(root, leaf);
+        this.plans.clear();
         this.changedInTxn = true;
         return;
+      }
       case 'drop':
         for (const d of m.tables) {
+          const root = this.catalog.get(d.oid) ? undefined : this.catalog.rootOf(d.oid);
+          if (root) {
+            // A leaf partition dropped: its rows leave the partitioned table.
+            this.deletePartition(root, d.oid);
+            this.catalog.forgetLeaf(d.oid);
+          }
           this.catalog.drop(d.oid);
           this.plans.delete(d.oid);
           if (this.early.delete(d.oid)) this.clearEarly.run(d.oid);
@@ -304,7 +381,8 @@ export class Applier {
         // The statement rewrote every row without logging row changes; the content follows.
         const t = this.catalog.get(m.oid);
         if (!t) throw new PgFollowError('PROTOCOL', `reload of table OID ${m.oid}, which was never described`);
-        this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
+        if (m.partition !== undefined) this.deletePartition(t, m.partition);
+        else this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
         this.changedInTxn = true;
         return;
       }
@@ -341,8 +419,15 @@ export class Applier {
   private plan(r: Relation): Plan | undefined {
     let p = this.plans.get(r.oid);
     if (p) return p;
-    const table = this.catalog.get(r.oid);
+    // A leaf partition's rows live in its partitioned table's SQLite table, tagged with the leaf.
+    const leafOf = this.catalog.get(r.oid) ? undefined : this.catalog.rootOf(r.oid);
+    const table = this.catalog.get(r.oid) ?? leafOf;
     if (!table) return undefined;
+    if (table.partitioned && !leafOf) {
+      throw new PgFollowError('PROTOCOL', `rows arrived for partitioned table ${r.schema}.${r.name} itself, not for one of its partitions`, {
+        hint: 'the follow\'s publication must not publish via the partition root; resync the follow',
+      });
+    }
     const targets = r.columns.map((rc) => table.byName.get(rc.name));
     const missing = r.columns.filter((_rc, i) => !targets[i]).map((rc) => rc.name);
     if (missing.length) {
@@ -364,7 +449,9 @@ export class Applier {
       table,
       targets,
       keyPositions: r.columns.flatMap((rc, i) => (rc.isKey ? [i] : [])),
-      insert: this.db.prepare(`INSERT INTO ${name} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`),
+      insert: this.db.prepare(leafOf
+        ? `INSERT INTO ${name} (${cols.map((c) => quoteIdent(c.name)).join(', ')}, ${quoteIdent(PARTITION_COLUMN)}) VALUES (${cols.map(() => '?').join(', ')}, ${r.oid})`
+        : `INSERT INTO ${name} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`),
       updates: new Map(),
       deletes: new Map(),
     };

@@ -17,9 +17,12 @@ import { PgFollowError } from './errors.js';
 
 /** A capture message, as emitted by sql/capture.sql. */
 export type Capture =
-  | { op: 'ddl'; tag: string; tables: TableDesc[]; query?: string }
+  /** Tables created or changed; `reloads`: those whose whole content follows (reload + rows). */
+  | { op: 'ddl'; tag: string; tables: TableDesc[]; reloads?: number[]; query?: string }
   | { op: 'drop'; tag: string; tables: { oid: number; schema: string; name: string }[]; indexes?: number[]; query?: string }
-  | { op: 'reload'; oid: number }
+  /** The content of table `oid` follows, or (with `partition`) that of one of its leaf partitions. */
+  | { op: 'reload'; oid: number; partition?: number }
+  /** Rows of table `oid`, text values in column order; a partitioned table's end with the leaf's OID. */
   | { op: 'rows'; oid: number; rows: (string | null)[][] }
   | { op: 'error'; tag: string; message: string; query?: string };
 

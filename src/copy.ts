@@ -58,24 +58,32 @@ export async function initialCopy(opts: {
     // A publication row filter (Postgres 15+) applies to the copy as it does to the stream.
     const version = Number((await reader.query('SHOW server_version_num')).rows[0].server_version_num);
     const rowFilter = version >= 150000 ? 'pt.rowfilter' : 'NULL::text';
+    // The publication lists leaf partitions one by one; their rows are copied through their root,
+    // each with the leaf it lives in (tableoid).
     const { rows } = await reader.query(`
-      SELECT pgfollow.describe_table(c.oid) AS d, ${rowFilter} AS rowfilter,
+      WITH published AS (
+        SELECT DISTINCT ON (root) root, rowfilter FROM (
+          SELECT CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END AS root, ${rowFilter} AS rowfilter
+            FROM pg_publication_tables pt
+            JOIN pg_namespace n ON n.nspname = pt.schemaname
+            JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
+           WHERE pt.pubname = $1::text AND pt.schemaname <> 'pgfollow') x
+        ORDER BY root)
+      SELECT pgfollow.describe_table(c.oid) AS d, p.rowfilter,
              nullif(CASE WHEN c.relkind = 'p'
-                         THEN (SELECT sum(greatest(p.reltuples, 0)) FROM pg_class p
-                                WHERE p.oid IN (SELECT relid FROM pg_partition_tree(c.oid) WHERE isleaf))
+                         THEN (SELECT sum(greatest(l.reltuples, 0)) FROM pg_class l
+                                WHERE l.oid IN (SELECT t.relid FROM pg_partition_tree(c.oid) t WHERE t.isleaf))
                          ELSE greatest(c.reltuples, 0) END, 0)::float8 AS estimated
-        FROM pg_publication_tables pt
-        JOIN pg_namespace n ON n.nspname = pt.schemaname
-        JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
-       WHERE pt.pubname = $1 AND pt.schemaname <> 'pgfollow'
-       ORDER BY pt.schemaname, pt.tablename`, [publication]);
+        FROM published p JOIN pg_class c ON c.oid = p.root JOIN pg_namespace n ON n.oid = c.relnamespace
+       ORDER BY n.nspname, c.relname`, [publication]);
     let done = 0;
     for (const { d, estimated, rowfilter } of rows as { d: TableDesc; estimated: number | null; rowfilter: string | null }[]) {
       const table = `${d.schema}.${d.name}`;
       const load = applier.copyTable(d);
-      const cols = d.columns.map((c) => quoteIdent(c.name)).join(', ');
+      const names = d.columns.map((c) => quoteIdent(c.name));
+      if (d.kind === 'p') names.push('tableoid::bigint');
       const name = `${quoteIdent(d.schema)}.${quoteIdent(d.name)}`;
-      await reader.query(`DECLARE pgfollow_copy NO SCROLL CURSOR FOR SELECT ${cols || 'NULL'} FROM ${d.kind === 'p' ? '' : 'ONLY '}${name}${rowfilter ? ` WHERE (${rowfilter})` : ''}`);
+      await reader.query(`DECLARE pgfollow_copy NO SCROLL CURSOR FOR SELECT ${names.join(', ') || 'NULL'} FROM ${d.kind === 'p' ? '' : 'ONLY '}${name}${rowfilter ? ` WHERE (${rowfilter})` : ''}`);
       let total = 0;
       const cursor = reader;
       const fetch = () => {
@@ -89,7 +97,7 @@ export async function initialCopy(opts: {
         if (batch.rows.length === 0) break;
         // Postgres reads the next batch while SQLite writes this one.
         next = fetch();
-        load(d.columns.length ? (batch.rows as Tuple[]) : batch.rows.map(() => []));
+        load(names.length ? (batch.rows as Tuple[]) : batch.rows.map(() => []));
         total += batch.rows.length;
         opts.onProgress?.({ table, rows: total, estimated, tablesDone: done, tablesTotal: rows.length });
       }

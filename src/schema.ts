@@ -44,7 +44,16 @@ export interface TableDesc {
   primary_key: number[] | null;
   unique: number[][];
   indexes?: IndexDesc[];
+  /** A partitioned table's leaf partitions (OIDs); absent or null for other tables. */
+  partitions?: number[] | null;
 }
+
+/**
+ * The column a partitioned table's SQLite table has besides the upstream's: the OID of the leaf
+ * partition each row lives in upstream, which keeps TRUNCATE, DROP, DETACH and ATTACH of one
+ * partition exact.
+ */
+export const PARTITION_COLUMN = '_pgfollow_partition';
 
 export interface Column extends ColumnDesc {
   codec: ColumnCodec;
@@ -56,6 +65,8 @@ export interface Table {
   sqliteName: string;
   columns: Column[];
   byName: Map<string, Column>;
+  /** A partitioned table: its rows carry PARTITION_COLUMN. */
+  partitioned: boolean;
 }
 
 export function quoteIdent(name: string): string {
@@ -110,17 +121,35 @@ CREATE TABLE IF NOT EXISTS _pgfollow_columns (
 /** The followed tables, in memory and in the SQLite catalog tables, changed only inside the apply transaction. */
 export class Catalog {
   private readonly tables = new Map<number, Table>();
+  /** Leaf partition OID → the partitioned table mirroring its rows. */
+  private readonly leaves = new Map<number, Table>();
 
   constructor(private readonly db: Database) {
     db.exec(CATALOG_DDL);
     for (const row of db.prepare('SELECT description FROM _pgfollow_tables').all() as { description: string }[]) {
       const desc = JSON.parse(row.description) as TableDesc;
-      this.tables.set(desc.oid, build(desc));
+      this.setTable(build(desc));
     }
   }
 
   get(oid: number): Table | undefined { return this.tables.get(oid); }
   all(): Table[] { return [...this.tables.values()]; }
+  /** The partitioned table whose SQLite table holds the rows of leaf partition `oid`. */
+  rootOf(oid: number): Table | undefined { return this.leaves.get(oid); }
+
+  private setTable(t: Table): void {
+    const old = this.tables.get(t.desc.oid);
+    for (const leaf of old?.desc.partitions ?? []) if (this.leaves.get(leaf) === old) this.leaves.delete(leaf);
+    this.tables.set(t.desc.oid, t);
+    for (const leaf of t.desc.partitions ?? []) this.leaves.set(leaf, t);
+  }
+
+  /** A leaf partition dropped upstream: no longer part of its partitioned table. */
+  forgetLeaf(oid: number): void {
+    const root = this.leaves.get(oid);
+    if (!root) return;
+    this.remember(build({ ...root.desc, partitions: (root.desc.partitions ?? []).filter((l) => l !== oid) }));
+  }
 
   /** Makes the SQLite table match the description: create, rename, add/drop/rename columns, or rebuild. */
   reconcile(desc: TableDesc): void {
@@ -129,6 +158,7 @@ export class Catalog {
     if (!prev) {
       this.assertNameFree(next.sqliteName, desc);
       this.db.exec(createTableSql(next, next.sqliteName));
+      if (next.partitioned) this.db.exec(partitionIndexSql(next));
     } else {
       if (prev.sqliteName !== next.sqliteName) {
         this.assertNameFree(next.sqliteName, desc);
@@ -198,6 +228,7 @@ export class Catalog {
     this.db.prepare('DELETE FROM _pgfollow_tables WHERE oid = ?').run(oid);
     this.db.prepare('DELETE FROM _pgfollow_columns WHERE table_oid = ?').run(oid);
     this.db.prepare('DELETE FROM _pgfollow_skipped WHERE table_oid = ?').run(oid);
+    for (const leaf of t.desc.partitions ?? []) if (this.leaves.get(leaf) === t) this.leaves.delete(leaf);
     this.tables.delete(oid);
   }
 
@@ -207,7 +238,7 @@ export class Catalog {
     this.db.prepare('DELETE FROM _pgfollow_columns WHERE table_oid = ?').run(t.desc.oid);
     const ins = this.db.prepare('INSERT INTO _pgfollow_columns (table_oid, attnum, name, pg_type, pg_type_oid, sqlite_type, storage) VALUES (?, ?, ?, ?, ?, ?, ?)');
     for (const c of t.columns) ins.run(t.desc.oid, c.attnum, c.name, c.type, c.typoid, c.codec.declared, c.codec.storage);
-    this.tables.set(t.desc.oid, t);
+    this.setTable(t);
   }
 
   private assertNameFree(name: string, desc: TableDesc): void {
@@ -271,15 +302,25 @@ export class Catalog {
       targets.push(quoteIdent(c.name));
       sources.push(p ? quoteIdent(p.name) : c.missing === null ? 'NULL' : quoteLiteral(c.codec.decode(c.missing), c.codec.storage));
     }
+    if (prev.partitioned && next.partitioned) {
+      targets.push(quoteIdent(PARTITION_COLUMN));
+      sources.push(quoteIdent(PARTITION_COLUMN));
+    }
     this.db.exec(`INSERT INTO ${quoteIdent(tmp)} (${targets.join(', ')}) SELECT ${sources.join(', ')} FROM ${quoteIdent(prev.sqliteName)}`);
     this.db.exec(`DROP TABLE ${quoteIdent(prev.sqliteName)}`);
     this.db.exec(`ALTER TABLE ${quoteIdent(tmp)} RENAME TO ${quoteIdent(next.sqliteName)}`);
+    if (next.partitioned) this.db.exec(partitionIndexSql(next));
   }
 }
 
 function build(desc: TableDesc): Table {
   const columns = desc.columns.map((c) => ({ ...c, codec: columnCodec(c) }));
-  return { desc, sqliteName: sqliteNameOf(desc), columns, byName: new Map(columns.map((c) => [c.name, c])) };
+  return { desc, sqliteName: sqliteNameOf(desc), columns, byName: new Map(columns.map((c) => [c.name, c])), partitioned: desc.kind === 'p' };
+}
+
+/** The index that makes a partition's rows quick to find (TRUNCATE, DROP, DETACH of one partition). */
+function partitionIndexSql(t: Table): string {
+  return `CREATE INDEX IF NOT EXISTS ${quoteIdent(`_pgfollow_partition_${t.desc.oid}`)} ON ${quoteIdent(t.sqliteName)} (${quoteIdent(PARTITION_COLUMN)})`;
 }
 
 function createTableSql(t: Table, name: string): string {
@@ -289,6 +330,7 @@ function createTableSql(t: Table, name: string): string {
   if (t.desc.primary_key?.length) parts.push(`PRIMARY KEY (${names(t.desc.primary_key)})`);
   for (const u of t.desc.unique) parts.push(`UNIQUE (${names(u)})`);
   // A table whose columns were all dropped upstream still exists there; SQLite needs one column.
+  if (t.partitioned) parts.splice(t.columns.length, 0, `${quoteIdent(PARTITION_COLUMN)} INTEGER`);
   if (parts.length === 0) parts.push('"_pgfollow_no_columns" INTEGER');
   return `CREATE TABLE ${quoteIdent(name)} (${parts.join(', ')})`;
 }

@@ -144,11 +144,16 @@ export async function publicationTarget(client: pg.Client, set: TableSet | undef
     // user's to look it up in (theirs holds pg_catalog only, see upstream.ts).
     const parts = parseIdent(name);
     const r = await resolve(client, `
-      SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS qname, c.relkind::text AS kind, c.relreplident::text AS ident
+      SELECT c.oid::int AS oid, format('%I.%I', n.nspname, c.relname) AS qname, c.relkind::text AS kind, c.relreplident::text AS ident,
+             CASE WHEN c.relispartition THEN pg_partition_root(c.oid)::regclass::text END AS root
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = $1::text AND c.relname = $2::text`, parts.length === 2 ? parts : ['public', parts[0]], name, 'table');
     if (r.kind !== 'r' && r.kind !== 'p') throw bad(`"${name}" is not a table`);
+    if (r.root) throw bad(`"${name}" is a partition of ${r.root}: a follow mirrors a partitioned table whole`, `list ${r.root} instead`);
     const expr = filters.get(JSON.stringify(parseIdent(name)));
+    if (expr !== undefined && r.kind === 'p') {
+      throw bad(`the row filter for "${name}" is on a partitioned table, which pgfollow does not filter`, 'filter the rows of a table that is not partitioned, or follow the partitioned table whole');
+    }
     if (expr !== undefined) {
       checkRowFilter(name, expr);
       if (r.ident !== 'f') identityFull.push(r.qname);

@@ -140,9 +140,12 @@ export async function ensurePublication(client: pg.Client, name: string, set?: T
   const { rows: [pub] } = await client.query(`
     SELECT pg_catalog.current_setting('server_version_num')::int >= 180000 AS gencols,
            (SELECT pg_catalog.to_jsonb(p) ->> 'pubgencols' FROM pg_catalog.pg_publication p WHERE p.pubname = $1::text) AS pubgencols,
+           (SELECT p.pubviaroot FROM pg_catalog.pg_publication p WHERE p.pubname = $1::text) AS viaroot,
            EXISTS (SELECT 1 FROM pg_catalog.pg_publication p WHERE p.pubname = $1::text) AS present`, [name]);
-  const options = pub.gencols ? 'publish_via_partition_root = true, publish_generated_columns = stored' : 'publish_via_partition_root = true';
-  if (pub.present && pub.gencols && pub.pubgencols !== 's') {
+  // Changes of a partition are published as the partition's (not the root's): a TRUNCATE of one
+  // partition is only published that way, and the follower keeps each row's partition.
+  const options = pub.gencols ? 'publish_via_partition_root = false, publish_generated_columns = stored' : 'publish_via_partition_root = false';
+  if (pub.present && ((pub.gencols && pub.pubgencols !== 's') || pub.viaroot)) {
     // Created before an upgrade to 18, or by an older pgfollow.
     await client.query(`ALTER PUBLICATION ${pg.escapeIdentifier(name)} SET (${options})`);
   }

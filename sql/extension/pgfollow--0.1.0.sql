@@ -727,7 +727,8 @@ BEGIN
   FOR name IN SELECT jsonb_array_elements_text(coalesce(options -> 'tables', '[]')) LOOP
     parts := parse_ident(name);
     IF cardinality(parts) = 1 THEN parts := ARRAY['public'] || parts; END IF;
-    SELECT c.oid, c.relkind, c.relowner, format('%I.%I', n.nspname, c.relname) AS qname INTO rel
+    SELECT c.oid, c.relkind, c.relowner, format('%I.%I', n.nspname, c.relname) AS qname,
+           CASE WHEN c.relispartition THEN pg_partition_root(c.oid)::regclass::text END AS root INTO rel
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname = parts[1] AND c.relname = parts[2];
     IF NOT FOUND THEN
@@ -741,10 +742,18 @@ BEGIN
       RAISE EXCEPTION 'pgfollow: PRIVILEGE: the upstream role "%" does not own table %: a publication may only list tables its creator owns', who, rel.qname
         USING HINT = 'Follow tables that role owns, or have the follow log in as their owner or a superuser.', ERRCODE = 'insufficient_privilege';
     END IF;
+    IF rel.root IS NOT NULL THEN
+      RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: "%" is a partition of %: a follow mirrors a partitioned table whole', name, rel.root
+        USING HINT = format('List %s instead.', rel.root), ERRCODE = 'invalid_parameter_value';
+    END IF;
     f := NULL;
     FOR k IN SELECT jsonb_object_keys(filters) LOOP
       IF parse_ident(k) = parse_ident(name) THEN f := filters ->> k; END IF;
     END LOOP;
+    IF f IS NOT NULL AND rel.relkind = 'p' THEN
+      RAISE EXCEPTION 'pgfollow: BAD_OPTIONS: the row filter for "%" is on a partitioned table, which pgfollow does not filter', name
+        USING HINT = 'Filter the rows of a table that is not partitioned, or follow the partitioned table whole.', ERRCODE = 'invalid_parameter_value';
+    END IF;
     items := items || (format('TABLE %s', rel.qname) || CASE WHEN f IS NULL THEN '' ELSE format(' WHERE (%s)', f) END);
   END LOOP;
   FOR name IN SELECT jsonb_array_elements_text(coalesce(options -> 'schemas', '[]')) LOOP
@@ -1297,9 +1306,12 @@ $fn$;
 -- The JSON:
 --   {"op":"ddl",    "tag", "tables":[<describe_table>...], "query"}   a table was created or changed
 --   {"op":"drop",   "tag", "tables":[{oid,schema,name}...], "indexes":[oid...], "query"}
---   {"op":"reload", "oid"}  then {"op":"rows", "oid", "rows":[[text|null,...],...]}...
+--   {"op":"ddl", ..., "reloads":[oid...]}   the tables whose content follows in reload messages
+--   {"op":"reload", "oid"[, "partition"]}  then {"op":"rows", "oid", "rows":[[text|null,...],...]}...
 --        a statement rewrote the table's rows without row changes in the WAL (ALTER COLUMN TYPE,
---        ADD COLUMN with a volatile default, SET LOGGED ...): its whole content follows
+--        ADD COLUMN with a volatile default, SET LOGGED ...): its whole content follows; or a table
+--        was attached as partition `partition` of partitioned table `oid`: its rows follow. Rows of
+--        a partitioned table end with one more value: the OID of the leaf partition holding them.
 --   {"op":"error",  "tag", "message", "query"}   the capture failed: the follow stops here
 --
 -- State the capture keeps within a transaction (which tables a statement rewrote; that the capture
@@ -1364,6 +1376,18 @@ CREATE UNLOGGED TABLE IF NOT EXISTS pgfollow.capture_state (
 CREATE INDEX IF NOT EXISTS capture_state_xid ON pgfollow.capture_state (xid);
 REVOKE ALL ON pgfollow.capture_state FROM PUBLIC;
 
+-- Leaf partitions as last described, with their root: what a DDL statement changed in a partition
+-- tree (DETACH, ATTACH, sub-partitions moving) is found by comparing the catalogs with it.
+CREATE TABLE IF NOT EXISTS pgfollow.partition_map (
+  leaf oid PRIMARY KEY,
+  root oid NOT NULL
+);
+REVOKE ALL ON pgfollow.partition_map FROM PUBLIC;
+INSERT INTO pgfollow.partition_map (leaf, root)
+  SELECT c.oid, pg_partition_root(c.oid) FROM pg_class c
+   WHERE c.relispartition AND c.relkind = 'r' AND c.relpersistence = 'p'
+ON CONFLICT (leaf) DO UPDATE SET root = EXCLUDED.root;
+
 -- Describes one table from the catalogs, as the follower needs it: identity (OID), name, columns
 -- keyed by attnum, keys, unique constraints and indexes. This description, not the statement
 -- text, is the truth the follower applies.
@@ -1419,7 +1443,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
         LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x')
        WHERE i.indrelid = c.oid
          -- indexes behind a mirrored key are part of the table already
-         AND (con.oid IS NULL OR con.condeferrable)), '[]'::jsonb)
+         AND (con.oid IS NULL OR con.condeferrable)), '[]'::jsonb),
+    -- A partitioned table is mirrored as one table holding the rows of all its leaf partitions,
+    -- each row tagged with the leaf it lives in upstream.
+    'partitions', CASE WHEN c.relkind = 'p' THEN coalesce((
+      SELECT jsonb_agg(t.relid::bigint ORDER BY t.relid) FROM pg_partition_tree(c.oid) t
+       WHERE t.isleaf AND t.relid <> c.oid), '[]'::jsonb) END
   )
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.oid = rel
@@ -1456,7 +1485,8 @@ REVOKE ALL ON FUNCTION pgfollow.emit(jsonb) FROM PUBLIC;
 -- pgoutput sends too; format('%s') goes through the output function, a ::text cast may not), in
 -- the output formats the worker's own sessions use, not the DDL session's.
 -- Used after statements that rewrite rows without logging row changes.
-CREATE OR REPLACE FUNCTION pgfollow.emit_rows(rel oid) RETURNS void
+DROP FUNCTION IF EXISTS pgfollow.emit_rows(oid);
+CREATE OR REPLACE FUNCTION pgfollow.emit_rows(rel oid, target oid) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
   SET DateStyle = 'ISO, YMD' SET IntervalStyle = 'postgres' SET TimeZone = 'UTC'
   SET extra_float_digits = 3 SET bytea_output = 'hex' SET lc_monetary = 'C' AS $fn$
@@ -1465,26 +1495,30 @@ DECLARE
   batch jsonb := '[]'::jsonb;
   n int := 0;
   r record;
+  partitioned boolean := (SELECT c.relkind = 'p' FROM pg_class c WHERE c.oid = target);
 BEGIN
+  -- The target's columns, by name (a partition may number them differently).
   SELECT string_agg(format('CASE WHEN %1$I IS NULL THEN NULL ELSE format(''%%s'', %1$I) END', a.attname), ', ' ORDER BY a.attnum)
     INTO cols
-    FROM pg_attribute a WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped;
-  PERFORM pgfollow.emit(jsonb_build_object('op', 'reload', 'oid', rel::bigint));
+    FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
+  IF partitioned THEN
+    cols := concat_ws(', ', cols, 'tableoid::bigint::text');
+  END IF;
   FOR r IN EXECUTE format('SELECT to_jsonb(ARRAY[%s]::text[]) AS v FROM %s', coalesce(cols, ''), rel::regclass) LOOP
     batch := batch || jsonb_build_array(r.v);
     n := n + 1;
     IF n = 500 THEN
-      PERFORM pgfollow.emit(jsonb_build_object('op', 'rows', 'oid', rel::bigint, 'rows', batch));
+      PERFORM pgfollow.emit(jsonb_build_object('op', 'rows', 'oid', target::bigint, 'rows', batch));
       batch := '[]'::jsonb;
       n := 0;
     END IF;
   END LOOP;
   IF n > 0 THEN
-    PERFORM pgfollow.emit(jsonb_build_object('op', 'rows', 'oid', rel::bigint, 'rows', batch));
+    PERFORM pgfollow.emit(jsonb_build_object('op', 'rows', 'oid', target::bigint, 'rows', batch));
   END IF;
 END
 $fn$;
-REVOKE ALL ON FUNCTION pgfollow.emit_rows(oid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pgfollow.emit_rows(oid, oid) FROM PUBLIC;
 
 -- table_rewrite: remembers, for this transaction, which followed tables a statement rewrote; the
 -- statement's ddl_command_end then re-emits their content. A rewritten partition counts as its root.
@@ -1508,8 +1542,16 @@ DECLARE
   tables jsonb := '[]'::jsonb;
   gone jsonb := '[]'::jsonb;
   rewritten oid[] := '{}';
+  created oid[];
+  targets oid[] := '{}';
+  attached jsonb := '[]'::jsonb;   -- [[root, leaf]...]: tables attached as partitions, rows follow
   reload oid[] := '{}';
   rel record;
+  t oid;
+  i int := 1;
+  cur oid[];
+  lf oid;
+  moved oid;
   cur_xid xid8 := pg_current_xact_id_if_assigned();
 BEGIN
   IF cur_xid IS NOT NULL THEN
@@ -1521,6 +1563,8 @@ BEGIN
     SELECT coalesce(array_agg(DISTINCT gone.rel), '{}') INTO rewritten FROM gone;
   END IF;
   BEGIN
+    SELECT coalesce(array_agg(cmd.objid), '{}') INTO created FROM pg_event_trigger_ddl_commands() cmd
+     WHERE cmd.classid = 'pg_class'::regclass AND cmd.command_tag = 'CREATE TABLE';
     FOR rel IN
       SELECT DISTINCT c.oid, c.relkind, c.relreplident, c.relpersistence, c.relispartition,
              n.nspname, c.relname
@@ -1554,23 +1598,69 @@ BEGIN
         EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', rel.oid::regclass);
         DELETE FROM pgfollow.capture_state s WHERE s.xid = pg_current_xact_id() AND s.kind = 'capturing';
       END IF;
-      -- Partitions are followed through their root (the publication publishes via the root).
-      CONTINUE WHEN rel.relispartition;
-      tables := tables || jsonb_build_array(pgfollow.describe_table(rel.oid));
-      IF rel.oid = ANY (rewritten) THEN
-        reload := reload || rel.oid;
+      -- A partitioned table that became a partition itself is no longer a table of its own.
+      IF rel.relispartition AND EXISTS (SELECT FROM pgfollow.partition_map m WHERE m.root = rel.oid) THEN
+        gone := gone || jsonb_build_array(jsonb_build_object('oid', rel.oid::bigint, 'schema', rel.nspname, 'name', rel.relname));
+        DELETE FROM pgfollow.partition_map m WHERE m.root = rel.oid;
       END IF;
+      -- A partition is mirrored in its root's table.
+      t := CASE WHEN rel.relispartition THEN pg_partition_root(rel.oid) ELSE rel.oid END;
+      IF NOT t = ANY (targets) THEN targets := targets || t; END IF;
     END LOOP;
+    -- Partition trees: leaves that left a root (DETACH, a sub-partition moved) are described where
+    -- they went; leaves that joined one without being created by this statement (ATTACH) have
+    -- their rows emitted. Targets found on the way are visited too.
+    WHILE i <= coalesce(array_length(targets, 1), 0) LOOP
+      t := targets[i];
+      i := i + 1;
+      CONTINUE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = t) IS DISTINCT FROM 'p';
+      SELECT coalesce(array_agg(pt.relid), '{}') INTO cur FROM pg_partition_tree(t) pt
+        JOIN pg_class c ON c.oid = pt.relid
+       WHERE pt.isleaf AND pt.relid <> t AND c.relkind = 'r' AND c.relpersistence = 'p';
+      FOR lf IN SELECT m.leaf FROM pgfollow.partition_map m WHERE m.root = t AND NOT m.leaf = ANY (cur) LOOP
+        moved := NULL;
+        SELECT CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END INTO moved
+          FROM pg_class c WHERE c.oid = lf AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p';
+        IF moved IS NOT NULL AND NOT moved = ANY (targets) THEN
+          targets := targets || moved;
+        END IF;
+      END LOOP;
+      FOREACH lf IN ARRAY cur LOOP
+        IF NOT EXISTS (SELECT FROM pgfollow.partition_map m WHERE m.leaf = lf AND m.root = t) AND NOT lf = ANY (created) THEN
+          attached := attached || jsonb_build_array(jsonb_build_array(t::bigint, lf::bigint));
+        END IF;
+        -- Its former root, if that became a partition itself, is no longer a table of its own.
+        FOR rel IN SELECT c.oid, n.nspname, c.relname FROM pgfollow.partition_map m
+                     JOIN pg_class c ON c.oid = m.root JOIN pg_namespace n ON n.oid = c.relnamespace
+                    WHERE m.leaf = lf AND m.root <> t AND c.relispartition LOOP
+          IF NOT gone @> jsonb_build_array(jsonb_build_object('oid', rel.oid::bigint)) THEN
+            gone := gone || jsonb_build_array(jsonb_build_object('oid', rel.oid::bigint, 'schema', rel.nspname, 'name', rel.relname));
+          END IF;
+        END LOOP;
+      END LOOP;
+      DELETE FROM pgfollow.partition_map m WHERE m.root = t OR m.leaf = ANY (cur);
+      INSERT INTO pgfollow.partition_map (leaf, root) SELECT x, t FROM unnest(cur) x;
+    END LOOP;
+    -- Plain tables first: a detached partition exists before its former root lets it go.
+    SELECT coalesce(jsonb_agg(pgfollow.describe_table(c.oid) ORDER BY c.relkind DESC, c.oid), '[]'::jsonb) INTO tables
+      FROM pg_class c WHERE c.oid = ANY (targets) AND c.relkind IN ('r', 'p') AND NOT c.relispartition;
+    SELECT coalesce(array_agg(x), '{}') INTO reload FROM unnest(targets) x WHERE x = ANY (rewritten);
     IF jsonb_array_length(gone) > 0 THEN
       PERFORM pgfollow.emit(jsonb_build_object(
         'op', 'drop', 'tag', tg_tag, 'tables', gone, 'indexes', '[]'::jsonb, 'query', left(current_query(), 2000)));
     END IF;
     IF jsonb_array_length(tables) > 0 THEN
       PERFORM pgfollow.emit(jsonb_build_object(
-        'op', 'ddl', 'tag', tg_tag, 'tables', tables, 'query', left(current_query(), 2000)));
+        'op', 'ddl', 'tag', tg_tag, 'tables', tables, 'reloads', to_jsonb(reload::bigint[]), 'query', left(current_query(), 2000)));
     END IF;
-    FOR i IN 1 .. coalesce(array_length(reload, 1), 0) LOOP
-      PERFORM pgfollow.emit_rows(reload[i]);
+    FOREACH t IN ARRAY reload LOOP
+      PERFORM pgfollow.emit(jsonb_build_object('op', 'reload', 'oid', t::bigint));
+      PERFORM pgfollow.emit_rows(t, t);
+    END LOOP;
+    FOR rel IN SELECT (a ->> 0)::oid AS root, (a ->> 1)::oid AS leaf FROM jsonb_array_elements(attached) a LOOP
+      CONTINUE WHEN rel.root = ANY (reload);
+      PERFORM pgfollow.emit(jsonb_build_object('op', 'reload', 'oid', rel.root::bigint, 'partition', rel.leaf::bigint));
+      PERFORM pgfollow.emit_rows(rel.leaf, rel.root);
     END LOOP;
   EXCEPTION WHEN OTHERS THEN
     PERFORM pgfollow.emit(jsonb_build_object(
@@ -1599,6 +1689,9 @@ BEGIN
     FROM pg_event_trigger_dropped_objects() d
    WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'index'
      AND NOT d.is_temporary AND d.schema_name IS DISTINCT FROM 'pgfollow';
+  DELETE FROM pgfollow.partition_map m
+   WHERE m.leaf IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_class'::regclass)
+      OR m.root IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_class'::regclass);
   IF dropped IS NOT NULL OR indexes IS NOT NULL THEN
     PERFORM pgfollow.emit(jsonb_build_object(
       'op', 'drop', 'tag', tg_tag, 'tables', coalesce(dropped, '[]'::jsonb), 'indexes', coalesce(indexes, '[]'::jsonb),
