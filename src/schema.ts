@@ -306,6 +306,12 @@ export class Catalog {
       targets.push(quoteIdent(PARTITION_COLUMN));
       sources.push(quoteIdent(PARTITION_COLUMN));
     }
+    const unfilled = next.columns.filter((c, i) => c.notnull && sources[i] === 'NULL').map((c) => c.name);
+    if (unfilled.length && this.db.prepare(`SELECT 1 FROM ${quoteIdent(prev.sqliteName)} LIMIT 1`).get()) {
+      throw new PgFollowError('CANNOT_MIRROR', `table ${next.desc.schema}.${next.desc.name}: NOT NULL column(s) ${unfilled.join(', ')} were added without a value the existing rows could take`, {
+        hint: 'the capture sent neither a default for the old rows nor their new content; resync the follow',
+      });
+    }
     this.db.exec(`INSERT INTO ${quoteIdent(tmp)} (${targets.join(', ')}) SELECT ${sources.join(', ')} FROM ${quoteIdent(prev.sqliteName)}`);
     this.db.exec(`DROP TABLE ${quoteIdent(prev.sqliteName)}`);
     this.db.exec(`ALTER TABLE ${quoteIdent(tmp)} RENAME TO ${quoteIdent(next.sqliteName)}`);

@@ -319,8 +319,16 @@ t.test('table sets and row filters', { skip: pgServer.version < 15 && 'row filte
     JSON.stringify({ tables: ['orders'], row_filters: { orders: "region IN (')', '(') AND amount > (1)" } })]);
   t.ok(ok.rows[0].id, 'parentheses inside quoted strings are fine');
 
-  // A table that does not exist upstream: an error in follow_status, naming it.
-  const missing = (await client.query('SELECT start_follow($1, $2, $3) AS id', [conninfo, 'missing.db', JSON.stringify({ tables: ['nosuch'] })])).rows[0].id;
+  // A table that does not exist upstream: refused when typed (the upstream is this database)...
+  await t.rejects(client.query('SELECT start_follow($1, $2, $3)', [conninfo, 'missing.db', JSON.stringify({ tables: ['nosuch'] })]),
+    /BAD_OPTIONS: table "nosuch" named in the follow's options does not exist upstream/, 'a missing table is refused at once');
+  // ...and, should such a row reach the control table anyway, an error in follow_status naming it.
+  const missing = (await client.query(`
+    WITH n AS (SELECT nextval(pg_get_serial_sequence('pgfollow.follows', 'id')) AS id)
+    INSERT INTO pgfollow.follows (id, conninfo, sqlite_path, options, slot_name, publication, privileged)
+    OVERRIDING SYSTEM VALUE SELECT id, $1, 'missing.db', $2, pgfollow.object_name(id), pgfollow.object_name(id), true FROM n RETURNING id`,
+  [conninfo, JSON.stringify({ tables: ['nosuch'] })])).rows[0].id;
+  await client.query("SELECT pg_notify('pgfollow', 'x')");
   await waitFor(async () => /BAD_OPTIONS: table "nosuch" named in the follow's options does not exist upstream/.test((await followState(client, missing))?.last_error ?? ''),
     { what: 'BAD_OPTIONS in last_error', timeoutMs: 30_000 });
   t.pass('a table missing upstream is a BAD_OPTIONS error in follow_status');

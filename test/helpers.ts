@@ -154,7 +154,7 @@ export async function compareAll(client: pg.Client, file: string): Promise<Compa
         problems.push(`${name}: shape differs: upstream ${JSON.stringify(want)} vs SQLite ${JSON.stringify(have)}`);
         continue;
       }
-      const q = `SELECT ${[...cols.map((c) => pg.escapeIdentifier(c.name)), ...(partitioned ? ['tableoid::bigint'] : [])].join(', ') || 'NULL'} FROM ${pg.escapeIdentifier(d.schema)}.${pg.escapeIdentifier(d.name)}`;
+      const q = `SELECT ${[...cols.map((c) => pg.escapeIdentifier(c.name)), ...(partitioned ? ['tableoid::bigint'] : [])].join(', ') || 'NULL'} FROM ${partitioned ? '' : 'ONLY '}${pg.escapeIdentifier(d.schema)}.${pg.escapeIdentifier(d.name)}`;
       const up = await client.query({ text: q, rowMode: 'array', types: rawText });
       const upRows = (up.rows as (string | null)[][]).map((r) => r.map((v, i) => (i === cols.length ? String(v) : canon(v === null ? null : cols[i].codec.decode(v)))).join('|')).sort();
       const loRows = (db.prepare(`SELECT ${[...cols.map((c) => `"${c.name.replace(/"/g, '""')}"`), ...(partitioned ? [`"${PARTITION_COLUMN}"`] : [])].join(', ')} FROM "${name.replace(/"/g, '""')}"`).raw().all() as SqliteValue[][])

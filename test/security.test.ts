@@ -87,7 +87,10 @@ t.test('only superusers and pgfollow_admin drive follows; pgfollow_monitor watch
 
   const alice = await login(t, name, 'alice', ALICE_PW);
   const aliceConn = conn(name, 'alice', ALICE_PW);
-  const mine = (await alice.query('SELECT start_follow($1, $2) AS id', [aliceConn, 'alice.db'])).rows[0].id;
+  // A role that is not a superuser publishes tables it owns, in a database it may create in.
+  await client.query(`CREATE TABLE alice_own (id int PRIMARY KEY); ALTER TABLE alice_own OWNER TO alice; GRANT CREATE ON DATABASE ${pg.escapeIdentifier(name)} TO alice`);
+  await t.rejects(alice.query('SELECT start_follow($1, $2)', [aliceConn, 'alice.db']), /PRIVILEGE: the upstream role "alice" is not a superuser: a publication of all tables/, 'all tables: refused for a role that is not a superuser');
+  const mine = (await alice.query('SELECT start_follow($1, $2, $3) AS id', [aliceConn, 'alice.db', '{"tables": ["alice_own"]}'])).rows[0].id;
   t.ok(mine, 'pgfollow_admin starts a follow');
   t.equal((await alice.query('SELECT created_by FROM pgfollow.follow_status WHERE id = $1', [mine])).rows[0].created_by, 'alice');
   await t.rejects(alice.query('SELECT start_follow($1, $2)', [`host=127.0.0.1 dbname=${name} user=postgres`, 'x.db']),
@@ -234,6 +237,7 @@ t.test('a role that may create objects in public cannot hijack pgfollow\'s funct
   for (const [sig, ret, value] of traps) {
     await mallory.query(`CREATE FUNCTION public.${sig} RETURNS ${ret} LANGUAGE sql AS $$ INSERT INTO public.trapped VALUES ('${sig}'); SELECT ${value || 'NULL'}::${ret} $$`);
   }
+  await client.query('CREATE TABLE IF NOT EXISTS public.t (id int PRIMARY KEY)');
   // A superuser whose search_path puts public first, as careless sessions do.
   await client.query('SET search_path = public, pg_catalog');
   const id = (await client.query('SELECT start_follow($1, $2, $3) AS id', [conninfo, 'trap.db', '{"tables": ["t"]}'])).rows[0].id;

@@ -1415,8 +1415,13 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
                'identity', nullif(a.attidentity::text, ''),
                'generated', nullif(a.attgenerated::text, ''),
                'typeinfo', pgfollow.describe_type(a.atttypid),
-               -- the value rows that existed before ADD COLUMN ... DEFAULT take (a "fast default")
-               'missing', CASE WHEN a.atthasmissing THEN array_to_string(a.attmissingval, '') END
+               -- the value rows that existed before ADD COLUMN ... DEFAULT take (a "fast default");
+               -- a partitioned table has no rows of its own: its partitions hold that value
+               'missing', CASE WHEN a.atthasmissing THEN array_to_string(a.attmissingval, '')
+                               WHEN c.relkind = 'p' THEN (
+                                 SELECT array_to_string(la.attmissingval, '') FROM pg_partition_tree(c.oid) pt
+                                   JOIN pg_attribute la ON la.attrelid = pt.relid AND la.attname = a.attname
+                                  WHERE pt.isleaf AND la.atthasmissing ORDER BY pt.relid LIMIT 1) END
              ) ORDER BY a.attnum)
         FROM pg_attribute a
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -1504,7 +1509,9 @@ BEGIN
   IF partitioned THEN
     cols := concat_ws(', ', cols, 'tableoid::bigint::text');
   END IF;
-  FOR r IN EXECUTE format('SELECT to_jsonb(ARRAY[%s]::text[]) AS v FROM %s', coalesce(cols, ''), rel::regclass) LOOP
+  -- ONLY: a table's own rows, not those of tables inheriting from it (mirrored as tables of their own).
+  FOR r IN EXECUTE format('SELECT to_jsonb(ARRAY[%s]::text[]) AS v FROM %s%s', coalesce(cols, ''),
+                          CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = rel) = 'p' THEN '' ELSE 'ONLY ' END, rel::regclass) LOOP
     batch := batch || jsonb_build_array(r.v);
     n := n + 1;
     IF n = 500 THEN
@@ -1606,6 +1613,13 @@ BEGIN
       -- A partition is mirrored in its root's table.
       t := CASE WHEN rel.relispartition THEN pg_partition_root(rel.oid) ELSE rel.oid END;
       IF NOT t = ANY (targets) THEN targets := targets || t; END IF;
+    END LOOP;
+    -- Tables inheriting from a changed table (INHERITS) change with it: ADD, DROP, ALTER COLUMN reach them.
+    WHILE EXISTS (SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                   WHERE i.inhparent = ANY (targets) AND NOT c.relispartition AND c.relpersistence = 'p' AND NOT i.inhrelid = ANY (targets)) LOOP
+      SELECT targets || array_agg(DISTINCT i.inhrelid) INTO targets
+        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+       WHERE i.inhparent = ANY (targets) AND NOT c.relispartition AND c.relpersistence = 'p' AND NOT i.inhrelid = ANY (targets);
     END LOOP;
     -- Partition trees: leaves that left a root (DETACH, a sub-partition moved) are described where
     -- they went; leaves that joined one without being created by this statement (ATTACH) have
