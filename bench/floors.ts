@@ -5,9 +5,9 @@
 
 import Database from 'better-sqlite3';
 import { LogicalReplicationService } from 'pg-logical-replication';
-import { PgoutputPlugin, type Change } from '../src/decode.js';
-import { formatLsn, type Lsn } from '../src/lsn.js';
-import { connect, userSessionConfig } from '../src/upstream.js';
+import { PgoutputPlugin, type Change } from '../src/upstream/pgoutput.js';
+import { formatLsn, type Lsn } from '../src/upstream/lsn.js';
+import { connect, userSessionConfig } from '../src/upstream/session.js';
 import { now } from './env.js';
 
 export interface FloorResult {

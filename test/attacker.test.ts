@@ -11,9 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { cluster, compareAll, followState, sqliteCount as openCount, startWorker, tempDir, waitFor } from './helpers.js';
-import { connect, upstreamConfig, userSessionConfig } from '../src/upstream.js';
-import { install, uninstallLocal } from '../src/install.js';
-import { maskConninfo } from '../src/conninfo.js';
+import { connect, upstreamConfig, userSessionConfig } from '../src/upstream/session.js';
+import { install, uninstallLocal } from '../src/control/install.js';
+import { maskConninfo } from '../src/upstream/conninfo.js';
 
 const root = t;
 const server = await cluster(t);

@@ -13,7 +13,7 @@ import {
   type ColumnTypeInfo,
   type SqliteValue,
   type TypeDesc,
-} from '../src/codec.js';
+} from '../src/sqlite/values.js';
 import { PgFollowError } from '../src/errors.js';
 
 // --- hand-built type descriptions, shaped like pgfollow.describe_type() output -----------------

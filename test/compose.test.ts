@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { conninfoValues, parseConninfo } from '../src/conninfo.js';
+import { conninfoValues, parseConninfo } from '../src/upstream/conninfo.js';
 
 // Compiled to dist/test/compose.test.js, so the repository is two levels up.
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -4,7 +4,7 @@
 
 import t from 'tap';
 import { cluster, database } from './helpers.js';
-import { KEYWORDS, UNPRIVILEGED_KEYWORDS, checkUnprivileged, parseConninfo } from '../src/conninfo.js';
+import { KEYWORDS, UNPRIVILEGED_KEYWORDS, checkUnprivileged, parseConninfo } from '../src/upstream/conninfo.js';
 
 const server = await cluster(t);
 

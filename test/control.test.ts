@@ -8,7 +8,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { CLI, cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
-import { freePort } from '../src/cluster.js';
+import { freePort } from '../src/dev/cluster.js';
 
 const pgServer = await cluster(t);
 t.comment(`Postgres ${pgServer.version}`);

@@ -10,9 +10,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { CLI, ROOT, cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
-import { describeCopyProgress } from '../src/copy.js';
-import { install, uninstallLocal } from '../src/install.js';
-import { connect, userSessionConfig } from '../src/upstream.js';
+import { describeCopyProgress } from '../src/follow/copy.js';
+import { install, uninstallLocal } from '../src/control/install.js';
+import { connect, userSessionConfig } from '../src/upstream/session.js';
 
 const here = await cluster(t);
 const elsewhere = await cluster(t);

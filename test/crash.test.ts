@@ -6,7 +6,7 @@ import t from 'tap';
 import path from 'node:path';
 import type pg from 'pg';
 import { cluster, compareAll, database, followState, startWorker, tempDir, waitFor } from './helpers.js';
-import { waitCaughtUp } from '../src/wait.js';
+import { waitCaughtUp } from '../src/dev/wait.js';
 
 const seed = Number(process.env.PGFOLLOW_SEED ?? Date.now() % 100_000);
 t.comment(`seed ${seed} (PGFOLLOW_SEED=${seed} repeats this run)`);

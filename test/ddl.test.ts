@@ -6,8 +6,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { cluster, compareAll, database, followState, openSqlite, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
-import { waitCaughtUp } from '../src/wait.js';
-import { connect, userSessionConfig } from '../src/upstream.js';
+import { waitCaughtUp } from '../src/dev/wait.js';
+import { connect, userSessionConfig } from '../src/upstream/session.js';
 
 const server = await cluster(t);
 t.comment(`Postgres ${server.version}`);

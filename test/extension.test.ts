@@ -7,8 +7,8 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type pg from 'pg';
 import { CLI, ROOT, cluster, compareAll, database, startWorker, tempDir, waitFor } from './helpers.js';
-import { EXTENSION_VERSION, extensionFiles } from '../src/extension.js';
-import { install, uninstallLocal } from '../src/install.js';
+import { EXTENSION_VERSION, extensionFiles } from '../src/control/extension.js';
+import { install, uninstallLocal } from '../src/control/install.js';
 
 const pgServer = await cluster(t);
 t.comment(`Postgres ${pgServer.version}`);

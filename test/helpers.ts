@@ -8,12 +8,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { startCluster, type Cluster } from '../src/cluster.js';
-import { connect, userSessionConfig } from '../src/upstream.js';
-import { install } from '../src/install.js';
-import { columnCodec, type SqliteValue } from '../src/codec.js';
-import { PARTITION_COLUMN, sqliteNameOf, type TableDesc } from '../src/schema.js';
-import { waitFor } from '../src/wait.js';
+import { startCluster, type Cluster } from '../src/dev/cluster.js';
+import { connect, userSessionConfig } from '../src/upstream/session.js';
+import { install } from '../src/control/install.js';
+import { columnCodec, type SqliteValue } from '../src/sqlite/values.js';
+import { PARTITION_COLUMN, sqliteNameOf, type TableDesc } from '../src/sqlite/catalog.js';
+import { waitFor } from '../src/dev/wait.js';
 
 export { waitFor };
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -5,8 +5,8 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { CLI, ROOT, cluster, database, followState, startWorker, tempDir, waitFor } from './helpers.js';
-import { freePort } from '../src/cluster.js';
-import { install } from '../src/install.js';
+import { freePort } from '../src/dev/cluster.js';
+import { install } from '../src/control/install.js';
 
 const pg = await cluster(t);
 

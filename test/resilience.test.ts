@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
-import { waitCaughtUp } from '../src/wait.js';
+import { waitCaughtUp } from '../src/dev/wait.js';
 
 const server = await cluster(t);
 
@@ -50,7 +50,7 @@ t.test('an upstream restart: the worker and the follow come back by themselves',
   await waitCaughtUp(f.client, f.file);
   await f.client.end();
   await server.restart();
-  const { connect, userSessionConfig } = await import('../src/upstream.js');
+  const { connect, userSessionConfig } = await import('../src/upstream/session.js');
   const client = await connect(userSessionConfig(f.conninfo));
   t.teardown(() => client.end());
   await client.query('INSERT INTO r SELECT generate_series(101, 300)');

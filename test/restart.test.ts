@@ -4,7 +4,7 @@
 import t from 'tap';
 import path from 'node:path';
 import { cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
-import { waitCaughtUp } from '../src/wait.js';
+import { waitCaughtUp } from '../src/dev/wait.js';
 
 const pg = await cluster(t);
 

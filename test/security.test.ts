@@ -8,9 +8,9 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { CLI, cluster, compareAll, database, followState, openSqlite, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
-import { connect, userSessionConfig } from '../src/upstream.js';
-import { install } from '../src/install.js';
-import { maskConninfo } from '../src/conninfo.js';
+import { connect, userSessionConfig } from '../src/upstream/session.js';
+import { install } from '../src/control/install.js';
+import { maskConninfo } from '../src/upstream/conninfo.js';
 
 const pgServer = await cluster(t);
 t.comment(`Postgres ${pgServer.version}`);

@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import type pg from 'pg';
 import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitFor } from './helpers.js';
-import { waitCaughtUp } from '../src/wait.js';
+import { waitCaughtUp } from '../src/dev/wait.js';
 
 const server = await cluster(t);
 t.comment(`Postgres ${server.version}`);

@@ -7,8 +7,8 @@
 
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { dropSlotAndPublication } from '../../src/upstream.js';
-import { upstreamMark } from '../../src/wait.js';
+import { dropSlotAndPublication } from '../../src/upstream/publication.js';
+import { upstreamMark } from '../../src/dev/wait.js';
 import {
   AppliedPoller, caughtUp, dropDatabase, freshDatabase, InProcessFollower, mixedRowsSql, mixedTableSql, mixedUpdateSql, now, rmSqlite, type Env,
 } from '../env.js';

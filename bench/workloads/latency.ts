@@ -12,7 +12,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import { connect, userSessionConfig } from '../../src/upstream.js';
+import { connect, userSessionConfig } from '../../src/upstream/session.js';
 import { caughtUp, ChildFollower, dropDatabase, freshDatabase, now, percentile, rmSqlite, type Env } from '../env.js';
 import { type WorkloadResult } from '../report.js';
 

@@ -4,7 +4,7 @@
 
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { upstreamMark } from '../../src/wait.js';
+import { upstreamMark } from '../../src/dev/wait.js';
 import {
   AppliedPoller, caughtUp, ChildFollower, dropDatabase, freshDatabase, mixedRowsSql, mixedTableSql, mixedUpdateSql, now, rmSqlite, type Env,
 } from '../env.js';

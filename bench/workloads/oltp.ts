@@ -8,7 +8,7 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import { waitFor } from '../../src/wait.js';
+import { waitFor } from '../../src/dev/wait.js';
 import { caughtUp, dropDatabase, freshDatabase, InProcessFollower, mixedRowsSql, mixedTableSql, now, rmSqlite, type Env } from '../env.js';
 import { rate, type WorkloadResult } from '../report.js';
 

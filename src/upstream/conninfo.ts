@@ -9,7 +9,7 @@
 
 import fs from 'node:fs';
 import type { ClientConfig } from 'pg';
-import { PgFollowError } from './errors.js';
+import { PgFollowError } from '../errors.js';
 
 /** libpq's connection keywords (Postgres 18); anything else is refused. */
 export const KEYWORDS = new Set(['host', 'hostaddr', 'port', 'dbname', 'user', 'password', 'passfile',

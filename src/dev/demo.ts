@@ -4,12 +4,12 @@
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { startCluster, type Cluster } from './cluster.js';
-import { connect, userSessionConfig } from './upstream.js';
-import { install } from './install.js';
-import { Worker } from './worker.js';
-import { createLogger } from './log.js';
+import { connect, userSessionConfig } from '../upstream/session.js';
+import { install } from '../control/install.js';
+import { Worker } from '../control/worker.js';
+import { createLogger } from '../log.js';
 import { waitCaughtUp, waitFor } from './wait.js';
-import { quoteIdent } from './schema.js';
+import { quoteIdent } from '../sqlite/catalog.js';
 
 export interface DemoOptions {
   dataDir: string;

@@ -9,14 +9,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
-import { describeCopyProgress } from './copy.js';
-import { Follower, type FollowState, type FollowStatus } from './follower.js';
-import { PgFollowError, describeError } from './errors.js';
-import { formatLsn, parseLsn, type Lsn } from './lsn.js';
-import { silentLogger, type Logger } from './log.js';
-import { connect, dropSlotAndPublication, isConnectionError, serializeQueries, upstreamConfig } from './upstream.js';
-import { maskConninfo } from './conninfo.js';
-import { parseOptions } from './tableset.js';
+import { describeCopyProgress } from '../follow/copy.js';
+import { Follower, type FollowState, type FollowStatus } from '../follow/follower.js';
+import { PgFollowError, describeError } from '../errors.js';
+import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
+import { silentLogger, type Logger } from '../log.js';
+import { connect, isConnectionError, serializeQueries, upstreamConfig } from '../upstream/session.js';
+import { dropSlotAndPublication } from '../upstream/publication.js';
+import { maskConninfo } from '../upstream/conninfo.js';
+import { parseOptions } from '../upstream/tableset.js';
 import { checkPasswordAuth, connectFollow, followConfig, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
 
 export interface WorkerOptions {

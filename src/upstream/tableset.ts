@@ -4,9 +4,9 @@
 // the set out of the SQLite file (logical messages are not filtered by publication).
 
 import pg from 'pg';
-import type { CaptureChange } from './capture.js';
-import { PgFollowError } from './errors.js';
-import type { TableDesc } from './schema.js';
+import type { CaptureChange } from '../capture/message.js';
+import { PgFollowError } from '../errors.js';
+import type { TableDesc } from '../sqlite/catalog.js';
 
 /** A follow's table set. Without `tables` and `schemas`, every table is followed. */
 export interface TableSet {

@@ -5,17 +5,18 @@
 import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { LogicalReplicationService } from 'pg-logical-replication';
-import { Applier } from './apply.js';
-import { WalSync } from './durable.js';
-import { PgoutputPlugin, type Change } from './decode.js';
+import { Applier } from '../sqlite/applier.js';
+import { WalSync } from '../sqlite/durable.js';
+import { PgoutputPlugin, type Change } from '../upstream/pgoutput.js';
 import { initialCopy, type CopyProgress } from './copy.js';
-import { explainSqliteError, openSqliteFile, type SqliteFile } from './sqlitefile.js';
-import { PgFollowError, describeError } from './errors.js';
-import { formatLsn, parseLsn, type Lsn } from './lsn.js';
-import { silentLogger, type Logger } from './log.js';
-import { checkUpstream, connect, ensurePublication, isConnectionError, slotExists, upstreamConfig } from './upstream.js';
-import { captureFilter, filterCapture, type TableSet } from './tableset.js';
-import { CAPTURE_PREFIX, CaptureVerifier, readCaptureKey, type CaptureChange } from './capture.js';
+import { explainSqliteError, openSqliteFile, type SqliteFile } from '../sqlite/file.js';
+import { PgFollowError, describeError } from '../errors.js';
+import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
+import { silentLogger, type Logger } from '../log.js';
+import { checkUpstream, connect, isConnectionError, upstreamConfig } from '../upstream/session.js';
+import { ensurePublication, slotExists } from '../upstream/publication.js';
+import { captureFilter, filterCapture, type TableSet } from '../upstream/tableset.js';
+import { CAPTURE_PREFIX, CaptureVerifier, readCaptureKey, type CaptureChange } from '../capture/message.js';
 
 export type FollowState = 'starting' | 'copying' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
 

@@ -6,10 +6,10 @@ import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { conninfoValues, describeTarget, parseConninfo } from './conninfo.js';
-import { PgFollowError } from './errors.js';
-import type { Fields, Logger } from './log.js';
-import { connect, explainConnectError, upstreamConfig } from './upstream.js';
+import { conninfoValues, describeTarget, parseConninfo } from '../upstream/conninfo.js';
+import { PgFollowError } from '../errors.js';
+import type { Fields, Logger } from '../log.js';
+import { connect, explainConnectError, upstreamConfig } from '../upstream/session.js';
 
 /**
  * The SQLite file of a follow: relative paths (and the default follow_<id>.db) resolve inside the

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type pg from 'pg';
 import { installScript } from './install.js';
-import { PgFollowError } from './errors.js';
+import { PgFollowError } from '../errors.js';
 
 export const EXTENSION_VERSION = '0.1.0';
 

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { PgFollowError } from './errors.js';
+import { PgFollowError } from '../errors.js';
 
 export interface SqliteFile {
   db: Database.Database;

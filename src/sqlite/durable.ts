@@ -11,7 +11,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Lsn } from './lsn.js';
+import type { Lsn } from '../upstream/lsn.js';
 
 export class WalSync {
   private fd: number | null = null;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 
-export const SQL_DIR = fileURLToPath(new URL('../../sql/', import.meta.url));
+export const SQL_DIR = fileURLToPath(new URL('../../../sql/', import.meta.url));
 
 /** The install script with its `\ir` includes inlined and its other psql commands (`\set`) left out. */
 export function installScript(file = path.join(SQL_DIR, 'install.sql')): string {

@@ -49,7 +49,7 @@
 // true/false; json/jsonb the JSON itself; bytea a string in Postgres hex form, "\\x00ff"; dates
 // and times the same ISO text as in a column; everything else a string.
 
-import { PgFollowError } from './errors.js';
+import { PgFollowError } from '../errors.js';
 
 export type SqliteValue = null | number | bigint | string | Buffer;
 

@@ -2,7 +2,7 @@
 
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import { parseLsn, type Lsn } from './lsn.js';
+import { parseLsn, type Lsn } from '../upstream/lsn.js';
 
 export async function waitFor<T>(
   check: () => T | Promise<T>,

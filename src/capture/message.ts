@@ -11,9 +11,9 @@
 
 import crypto from 'node:crypto';
 import type pg from 'pg';
-import type { Lsn } from './lsn.js';
-import type { TableDesc } from './schema.js';
-import { PgFollowError } from './errors.js';
+import type { Lsn } from '../upstream/lsn.js';
+import type { TableDesc } from '../sqlite/catalog.js';
+import { PgFollowError } from '../errors.js';
 
 /** A capture message, as emitted by sql/capture.sql. */
 export type Capture =

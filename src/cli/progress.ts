@@ -2,7 +2,7 @@
 // worker) progress is reported through status and log lines instead.
 
 import cliProgress from 'cli-progress';
-import type { CopyProgress } from './copy.js';
+import type { CopyProgress } from '../follow/copy.js';
 
 export interface ProgressView {
   update(p: CopyProgress | null): void;

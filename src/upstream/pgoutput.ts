@@ -4,7 +4,7 @@
 
 import type { Client } from 'pg';
 import type { Lsn } from './lsn.js';
-import { PgFollowError } from './errors.js';
+import { PgFollowError } from '../errors.js';
 
 /** One column's value: text, NULL, or `undefined` for an unchanged TOASTed value (keep the stored one). */
 export type Datum = string | null | undefined;

@@ -4,13 +4,13 @@
 // leaves no position behind, so the next start copies again from scratch.
 
 import pg from 'pg';
-import type { Applier } from './apply.js';
-import type { TableDesc } from './schema.js';
-import type { Tuple } from './decode.js';
-import { parseLsn, type Lsn } from './lsn.js';
-import type { Logger } from './log.js';
-import { connect } from './upstream.js';
-import { quoteIdent } from './schema.js';
+import type { Applier } from '../sqlite/applier.js';
+import type { TableDesc } from '../sqlite/catalog.js';
+import type { Tuple } from '../upstream/pgoutput.js';
+import { parseLsn, type Lsn } from '../upstream/lsn.js';
+import type { Logger } from '../log.js';
+import { connect } from '../upstream/session.js';
+import { quoteIdent } from '../sqlite/catalog.js';
 
 /** Rows fetched per round trip; bounds the memory a copy holds at once. */
 const FETCH_ROWS = 5000;

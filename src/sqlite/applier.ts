@@ -6,12 +6,12 @@
 // upstream transaction, because SQLite only commits at upstream commit boundaries.
 
 import type { Database, Statement } from 'better-sqlite3';
-import type { Change, Relation, Tuple } from './decode.js';
-import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type TableDesc, type Column } from './schema.js';
-import { PgFollowError } from './errors.js';
-import { formatLsn, parseLsn, type Lsn } from './lsn.js';
-import type { SqliteValue } from './codec.js';
-import type { Capture, CaptureChange } from './capture.js';
+import type { Change, Relation, Tuple } from '../upstream/pgoutput.js';
+import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type TableDesc, type Column } from './catalog.js';
+import { PgFollowError } from '../errors.js';
+import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
+import type { SqliteValue } from './values.js';
+import type { Capture, CaptureChange } from '../capture/message.js';
 
 interface Plan {
   table: Table;

@@ -4,8 +4,8 @@
 // never dropped and re-created.
 
 import type { Database } from 'better-sqlite3';
-import { columnCodec, type ColumnCodec, type TypeDesc } from './codec.js';
-import { PgFollowError } from './errors.js';
+import { columnCodec, type ColumnCodec, type TypeDesc } from './values.js';
+import { PgFollowError } from '../errors.js';
 
 export interface ColumnDesc {
   attnum: number;
