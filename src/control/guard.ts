@@ -112,3 +112,21 @@ export async function connectFollow(conninfo: string, privileged: boolean): Prom
 export function followConfig(conninfo: string, privileged: boolean): pg.ClientConfig {
   return upstreamConfig(conninfo, {}, { privileged });
 }
+
+/**
+ * Refuses a SQLite file another follow writes, however its path is spelled: one running here
+ * (`running`: id and file), or (unless `any` is false, when only older follows count) any follow
+ * that is not stopped (`paths`: id → file, as resolved at the last sync).
+ */
+export function checkPathFree(paths: Map<string, string>, running: [string, string][], id: string, file: string, any: boolean): void {
+  const runningIds = new Set(running.map(([r]) => r));
+  for (const [other, p] of paths) {
+    if (other === id || p !== file) continue;
+    if (any || runningIds.has(other) || BigInt(other) < BigInt(id)) {
+      throw new PgFollowError('BAD_PATH', `follow ${other} already writes ${file}`, { hint: 'give each follow its own sqlite_path; stop one of them first' });
+    }
+  }
+  for (const [other, p] of running) {
+    if (other !== id && p === file) throw new PgFollowError('BAD_PATH', `follow ${other} already writes ${file}`, { hint: 'give each follow its own sqlite_path' });
+  }
+}

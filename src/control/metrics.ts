@@ -4,7 +4,10 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Worker, FollowMetrics } from './worker.js';
+import type { Worker } from './worker.js';
+import type { FollowStatus } from '../follow/follower.js';
+import { maxLsn, type Lsn } from '../upstream/lsn.js';
+import type { Sample } from './monitor.js';
 
 const STATES = ['starting', 'copying', 'streaming', 'reconnecting', 'error', 'stopped'];
 
@@ -72,4 +75,38 @@ export async function serveMetrics(worker: Worker, listen: string): Promise<{ se
     server.listen(port, host, () => resolve());
   });
   return { server, address: server.address() as AddressInfo };
+}
+
+/** One follow as this worker sees it, for metrics. */
+export interface FollowMetrics {
+  id: string;
+  state: string;
+  appliedLsn: Lsn | null;
+  lagBytes: number | null;
+  lagSeconds: number | null;
+  rows: number;
+  xacts: number;
+  tables: number;
+  retainedBytes: number | null;
+  lastErrorAt: Date | null;
+}
+
+/** One follow's metrics, with lag as follow_status computes it. */
+export function followMetrics(id: string, s: FollowStatus, sample: Sample | null): FollowMetrics {
+  const done = maxLsn(s.appliedLsn, s.ackedLsn);
+  const upstream = maxLsn(sample?.upstreamLsn, s.receivedLsn);
+  const lag = done === null || upstream === null ? null : upstream > done ? upstream - done : 0n;
+  const since = Math.max(s.appliedAt?.getTime() ?? 0, s.caughtUpAt?.getTime() ?? 0);
+  return {
+    id,
+    state: s.state,
+    appliedLsn: done,
+    lagBytes: lag === null ? null : Number(lag),
+    lagSeconds: lag === null ? null : lag === 0n ? 0 : since ? (Date.now() - since) / 1000 : null,
+    rows: s.rows,
+    xacts: s.xacts,
+    tables: s.tables,
+    retainedBytes: sample?.retainedBytes ?? null,
+    lastErrorAt: s.lastErrorAt,
+  };
 }

@@ -9,16 +9,20 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
-import { describeCopyProgress } from '../follow/copy.js';
 import { Follower, type FollowState, type FollowStatus } from '../follow/follower.js';
 import { PgFollowError, describeError } from '../errors.js';
-import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
+import { formatLsn, maxLsn, type Lsn } from '../upstream/lsn.js';
 import { silentLogger, type Logger } from '../log.js';
+import { tryLock, unlock, withLock } from './locks.js';
+import { readFollows, resetProgress, writeProgress, type FollowRow, type StatusFields } from './progress.js';
+import { sampleUpstream, type Sample } from './monitor.js';
+import { followMetrics, type FollowMetrics } from './metrics.js';
+export type { FollowMetrics };
 import { connect, isConnectionError, serializeQueries, upstreamConfig } from '../upstream/session.js';
 import { dropSlotAndPublication } from '../upstream/publication.js';
 import { maskConninfo } from '../upstream/conninfo.js';
 import { parseOptions } from '../upstream/tableset.js';
-import { checkPasswordAuth, connectFollow, followConfig, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
+import { checkPasswordAuth, checkPathFree, connectFollow, followConfig, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
 
 export interface WorkerOptions {
   /** libpq connection string of the database holding pgfollow's control table. */
@@ -40,30 +44,6 @@ export interface WorkerOptions {
   maxBatchDelayMs?: number;
 }
 
-interface FollowRow {
-  id: string;
-  conninfo: string;
-  sqlite_path: string | null;
-  options: unknown;
-  desired: 'running' | 'paused' | 'stopped';
-  drop_slot: boolean;
-  privileged: boolean;
-  /** resync_requested_at as text, or null. */
-  resync: string | null;
-  slot_name: string;
-  publication: string;
-  state: string | null;
-  /** Whether the follower may have created a publication or slot upstream. */
-  upstream_touched: boolean | null;
-}
-
-/** The upstream as the monitor last saw it. */
-interface Sample {
-  upstreamLsn: Lsn;
-  retainedBytes: number | null;
-  at: Date;
-}
-
 interface Running {
   row: FollowRow;
   follower: Follower;
@@ -79,37 +59,6 @@ interface Running {
   sample: Sample | null;
 }
 
-/** What a follow's status row says; absent fields keep their stored value. */
-interface StatusFields extends Partial<Omit<FollowStatus, 'state'>> {
-  /** A follower's state, or 'paused' (no follower runs). */
-  state?: FollowState | 'paused';
-  upstreamLsn?: Lsn | null;
-  retainedBytes?: number | null;
-  /** When upstreamLsn was sampled. */
-  sampledAt?: Date | null;
-  /** What a stop could not drop upstream; null clears it. */
-  leftBehind?: string | null;
-}
-
-/** One follow as this worker sees it, for metrics. */
-export interface FollowMetrics {
-  id: string;
-  state: string;
-  appliedLsn: Lsn | null;
-  lagBytes: number | null;
-  lagSeconds: number | null;
-  rows: number;
-  xacts: number;
-  tables: number;
-  retainedBytes: number | null;
-  lastErrorAt: Date | null;
-}
-
-/** Advisory lock namespace for follow claims ("pgfw"): a follow runs in one worker at a time. */
-const LOCK_CLASS = 0x70676677;
-
-const maxLsn = (...v: (Lsn | null | undefined)[]): Lsn | null =>
-  v.reduce<Lsn | null>((m, x) => (x == null ? m : m === null || x > m ? x : m), null);
 
 export class Worker {
   private readonly log: Logger;
@@ -199,11 +148,7 @@ export class Worker {
     if (!client || this.stopping) return;
     let rows: FollowRow[];
     try {
-      ({ rows } = await client.query<FollowRow>(`
-        SELECT f.id::text AS id, f.conninfo, f.sqlite_path, f.options, f.desired, f.drop_slot, f.privileged,
-               f.resync_requested_at::text AS resync, f.slot_name, f.publication, p.state, p.upstream_touched
-          FROM pgfollow.follows f LEFT JOIN pgfollow.follow_progress p ON p.id = f.id
-         ORDER BY f.id`));
+      rows = await readFollows(client);
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code !== '42P01' && code !== '3F000') throw e;
@@ -246,29 +191,10 @@ export class Worker {
       await this.resync(client, row);
     } else if (row.desired === 'paused') {
       if (run) await this.pause(row);
-      else if (row.state !== null && row.state !== 'paused') await this.withLock(client, row.id, () => this.writeStatus(row, { state: 'paused' }));
+      else if (row.state !== null && row.state !== 'paused') await withLock(client, row.id, () => this.writeStatus(row, { state: 'paused' }));
     } else if (!run) {
       await this.startFollower(client, row);
     }
-  }
-
-  /** Runs `fn` holding the follow's lock, unless another worker holds it (then does nothing). */
-  private async withLock(client: pg.Client, id: string, fn: () => Promise<void>): Promise<void> {
-    if (!(await this.tryLock(client, id))) return;
-    try {
-      await fn();
-    } finally {
-      await this.unlock(client, id);
-    }
-  }
-
-  private async tryLock(client: pg.Client, id: string): Promise<boolean> {
-    const { rows } = await client.query('SELECT pg_catalog.pg_try_advisory_lock($1::int, $2::int) AS ok', [LOCK_CLASS, id]);
-    return rows[0].ok as boolean;
-  }
-
-  private async unlock(client: pg.Client, id: string): Promise<void> {
-    await client.query('SELECT pg_catalog.pg_advisory_unlock($1::int, $2::int)', [LOCK_CLASS, id]).catch(() => {});
   }
 
   /** A connection to the follow's upstream, as trusted as the role that started it (connectFollow). */
@@ -277,7 +203,7 @@ export class Worker {
   }
 
   private async startFollower(client: pg.Client, row: FollowRow): Promise<void> {
-    if (!(await this.tryLock(client, row.id))) return; // another worker runs this follow
+    if (!(await tryLock(client, row.id))) return; // another worker runs this follow
     const redact = passwordRedactor(row.conninfo);
     const log = redactingLogger(this.log.child({ follow: Number(row.id) }), redact);
     let sqlitePath: string;
@@ -291,7 +217,7 @@ export class Worker {
       const cfg = followConfig(row.conninfo, row.privileged === true);
       if (!row.privileged) await checkPasswordAuth(cfg);
     } catch (e) {
-      await this.unlock(client, row.id);
+      await unlock(client, row.id);
       const message = redact(describeError(e));
       if (this.refused.get(row.id) !== message) log('error', 'follow refused', { error: message });
       this.refused.set(row.id, message);
@@ -320,20 +246,8 @@ export class Worker {
     run.done = follower.run().catch((e) => log('error', 'follower crashed', { error: describeError(e) }));
   }
 
-  /**
-   * Refuses a file another follow writes, however its path is spelled: one that runs here, or
-   * (unless `any` is false, when only older follows count) any follow that is not stopped.
-   */
   private checkPathFree(id: string, file: string, any: boolean): void {
-    for (const [other, p] of this.paths) {
-      if (other === id || p !== file) continue;
-      if (any || this.running.has(other) || BigInt(other) < BigInt(id)) {
-        throw new PgFollowError('BAD_PATH', `follow ${other} already writes ${file}`, { hint: 'give each follow its own sqlite_path; stop one of them first' });
-      }
-    }
-    for (const run of this.running.values()) {
-      if (run.row.id !== id && run.sqlitePath === file) throw new PgFollowError('BAD_PATH', `follow ${run.row.id} already writes ${file}`, { hint: 'give each follow its own sqlite_path' });
-    }
+    checkPathFree(this.paths, [...this.running.values()].map((r) => [r.row.id, r.sqlitePath] as [string, string]), id, file, any);
   }
 
   private async stopFollower(id: string): Promise<void> {
@@ -344,7 +258,7 @@ export class Worker {
     await run.follower.stop();
     await run.done;
     await run.monitor?.end().catch(() => {});
-    if (this.client) await this.unlock(this.client, id);
+    if (this.client) await unlock(this.client, id);
   }
 
   /** pause_follow(): stop streaming; the slot keeps the changes until resume_follow(). */
@@ -363,7 +277,7 @@ export class Worker {
    * stop_follow(id, true) tries again.
    */
   private async cleanupStopped(client: pg.Client, row: FollowRow): Promise<void> {
-    await this.withLock(client, row.id, async () => {
+    await withLock(client, row.id, async () => {
       let leftBehind: string | null = null;
       if (row.drop_slot) {
         try {
@@ -396,7 +310,7 @@ export class Worker {
    */
   private async resync(client: pg.Client, row: FollowRow): Promise<void> {
     await this.stopFollower(row.id);
-    if (!(await this.tryLock(client, row.id))) return; // the worker holding it resyncs it
+    if (!(await tryLock(client, row.id))) return; // the worker holding it resyncs it
     const redact = passwordRedactor(row.conninfo);
     try {
       const file = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
@@ -416,10 +330,10 @@ export class Worker {
       const message = redact(describeError(e));
       await this.writeStatus(row, { state: isConnectionError(e) ? 'reconnecting' : 'error', lastError: `resync: ${message}`, lastErrorAt: new Date() });
       this.log('error', 'resync failed', { follow: Number(row.id), error: message });
-      await this.unlock(client, row.id);
+      await unlock(client, row.id);
       return;
     }
-    await this.unlock(client, row.id);
+    await unlock(client, row.id);
     if (row.desired === 'running') await this.startFollower(client, { ...row, resync: null, state: null });
     else await this.writeStatus(row, { state: 'paused' });
   }
@@ -459,66 +373,19 @@ export class Worker {
   }
 
   /**
-   * Writes a follow's status row. Absent fields keep their stored value; lastError null clears the
-   * error (kept as previous_error), leftBehind null clears that. Every write is a heartbeat.
-   */
-  private async writeStatus(row: FollowRow, s: StatusFields): Promise<void> {
-    const client = this.client;
-    if (!client) return;
-    const lsn = (v: bigint | null | undefined) => (v == null ? null : formatLsn(v));
-    await client.query(`
-      INSERT INTO pgfollow.follow_progress AS p (id, state, received_lsn, applied_lsn, acked_lsn, applied_at,
-             rows_applied, xacts_applied, tables, last_error, last_error_at, worker, heartbeat_at,
-             upstream_lsn, slot_retained_bytes, caught_up_at, copy_progress, rejected_messages,
-             upstream_sampled_at, heartbeat_interval_ms, upstream_touched, left_behind)
-      VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15, $16,
-              coalesce($17, 0), $18, $19, coalesce($20, false), $21)
-      ON CONFLICT (id) DO UPDATE SET
-        state = EXCLUDED.state,
-        received_lsn = coalesce(EXCLUDED.received_lsn, p.received_lsn),
-        applied_lsn = coalesce(EXCLUDED.applied_lsn, p.applied_lsn),
-        acked_lsn = coalesce(EXCLUDED.acked_lsn, p.acked_lsn),
-        applied_at = coalesce(EXCLUDED.applied_at, p.applied_at),
-        rows_applied = CASE WHEN $7::bigint IS NULL THEN p.rows_applied ELSE EXCLUDED.rows_applied END,
-        xacts_applied = CASE WHEN $8::bigint IS NULL THEN p.xacts_applied ELSE EXCLUDED.xacts_applied END,
-        tables = CASE WHEN $9::int IS NULL THEN p.tables ELSE EXCLUDED.tables END,
-        last_error = CASE WHEN $22::boolean THEN NULL ELSE coalesce(EXCLUDED.last_error, p.last_error) END,
-        previous_error = CASE WHEN $22::boolean AND p.last_error IS NOT NULL THEN p.last_error ELSE p.previous_error END,
-        last_error_at = coalesce(EXCLUDED.last_error_at, p.last_error_at),
-        worker = EXCLUDED.worker,
-        heartbeat_at = now(),
-        upstream_lsn = coalesce(EXCLUDED.upstream_lsn, p.upstream_lsn),
-        slot_retained_bytes = coalesce(EXCLUDED.slot_retained_bytes, p.slot_retained_bytes),
-        caught_up_at = coalesce(EXCLUDED.caught_up_at, p.caught_up_at),
-        copy_progress = EXCLUDED.copy_progress,
-        rejected_messages = CASE WHEN $17::bigint IS NULL THEN p.rejected_messages ELSE EXCLUDED.rejected_messages END,
-        upstream_sampled_at = coalesce(EXCLUDED.upstream_sampled_at, p.upstream_sampled_at),
-        heartbeat_interval_ms = EXCLUDED.heartbeat_interval_ms,
-        upstream_touched = p.upstream_touched OR EXCLUDED.upstream_touched,
-        left_behind = CASE WHEN $23::boolean THEN EXCLUDED.left_behind ELSE p.left_behind END`,
-      [row.id, s.state ?? 'starting', lsn(s.receivedLsn), lsn(s.appliedLsn), lsn(s.ackedLsn), s.appliedAt ?? null,
-        s.rows ?? null, s.xacts ?? null, s.tables ?? null, s.lastError ?? null, s.lastErrorAt ?? null, this.name,
-        lsn(s.upstreamLsn), s.retainedBytes ?? null, s.caughtUpAt ?? null, s.copy ? describeCopyProgress(s.copy) : null,
-        s.rejectedMessages ?? null, s.sampledAt ?? null, this.heartbeatMs, s.upstreamTouched ?? false, s.leftBehind ?? null,
-        s.lastError === null, s.leftBehind !== undefined],
-    ).catch((e) => this.log('warn', 'status write failed', { follow: Number(row.id), error: describeError(e) }));
-  }
-
-  /** A resynced follow starts from nothing: positions, counters and errors of the old copy go. */
-  private async resetStatus(row: FollowRow): Promise<void> {
-    await this.client?.query(`
-      INSERT INTO pgfollow.follow_progress AS p (id, state, worker, heartbeat_at) VALUES ($1, 'starting', $2, now())
-      ON CONFLICT (id) DO UPDATE SET state = 'starting', received_lsn = NULL, applied_lsn = NULL, acked_lsn = NULL,
-        applied_at = NULL, rows_applied = 0, xacts_applied = 0, tables = 0, last_error = NULL, last_error_at = NULL,
-        worker = EXCLUDED.worker, heartbeat_at = now(), upstream_lsn = NULL, slot_retained_bytes = NULL, caught_up_at = NULL`,
-      [row.id, this.name]);
-  }
-
-  /**
    * Samples each running follow's upstream (WAL position, WAL its slot retains), all at once and with
    * a short connect timeout, then writes each follow's status: the heartbeat, whether the sample
    * succeeded or not.
    */
+  private writeStatus(row: FollowRow, s: StatusFields): Promise<void> {
+    return this.client ? writeProgress(this.client, this.name, this.heartbeatMs, row.id, s, this.log) : Promise.resolve();
+  }
+
+  /** A resynced follow starts from nothing: positions, counters and errors of the old copy go. */
+  private async resetStatus(row: FollowRow): Promise<void> {
+    if (this.client) await resetProgress(this.client, this.name, row.id);
+  }
+
   private async monitorAll(): Promise<void> {
     if (this.monitoring || this.stopping) return;
     this.monitoring = true;
@@ -526,12 +393,7 @@ export class Worker {
       await Promise.all([...this.running.values()].map(async (run) => {
         try {
           run.monitor ??= await connect({ ...followConfig(run.row.conninfo, run.row.privileged === true), connectionTimeoutMillis: Math.min(this.heartbeatMs, 5000) });
-          const { rows: [r] } = await run.monitor.query(`
-            WITH here AS (SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END AS lsn)
-            SELECT here.lsn::text AS lsn,
-                   (SELECT pg_wal_lsn_diff(here.lsn, s.restart_lsn)::bigint FROM pg_replication_slots s WHERE s.slot_name = $1::text)::text AS retained
-              FROM here`, [run.row.slot_name]);
-          run.sample = { upstreamLsn: parseLsn(r.lsn), retainedBytes: r.retained === null ? null : Number(r.retained), at: new Date() };
+          run.sample = await sampleUpstream(run.monitor, run.row.slot_name);
         } catch {
           await run.monitor?.end().catch(() => {});
           run.monitor = null;
@@ -545,26 +407,7 @@ export class Worker {
 
   /** The follows this worker runs, with lag as follow_status computes it. */
   metrics(): FollowMetrics[] {
-    const now = Date.now();
-    return [...this.running.values()].map((run) => {
-      const s = run.follower.status;
-      const done = maxLsn(s.appliedLsn, s.ackedLsn);
-      const upstream = maxLsn(run.sample?.upstreamLsn, s.receivedLsn);
-      const lag = done === null || upstream === null ? null : upstream > done ? upstream - done : 0n;
-      const since = Math.max(s.appliedAt?.getTime() ?? 0, s.caughtUpAt?.getTime() ?? 0);
-      return {
-        id: run.row.id,
-        state: s.state,
-        appliedLsn: done,
-        lagBytes: lag === null ? null : Number(lag),
-        lagSeconds: lag === null ? null : lag === 0n ? 0 : since ? (now - since) / 1000 : null,
-        rows: s.rows,
-        xacts: s.xacts,
-        tables: s.tables,
-        retainedBytes: run.sample?.retainedBytes ?? null,
-        lastErrorAt: s.lastErrorAt,
-      };
-    });
+    return [...this.running.values()].map((run) => followMetrics(run.row.id, run.follower.status, run.sample));
   }
 
   private async reconnect(): Promise<void> {
@@ -579,7 +422,7 @@ export class Worker {
         // Followers kept running; their locks died with the old session. Take them again, and
         // stop any follow another worker has taken meanwhile.
         for (const id of [...this.running.keys()]) {
-          if (!(await this.tryLock(this.client!, id))) {
+          if (!(await tryLock(this.client!, id))) {
             this.log('warn', 'follow taken over by another worker while the control connection was down', { follow: Number(id) });
             await this.stopFollower(id);
           }

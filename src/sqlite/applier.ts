@@ -12,16 +12,9 @@ import { PgFollowError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
 import type { SqliteValue } from './values.js';
 import type { Capture, CaptureChange } from '../capture/message.js';
+import { deletePartition, describeTable, dropOrphans } from './partitions.js';
+import { buildPlan, matchClause, rowValues, type Plan } from './rows.js';
 
-interface Plan {
-  table: Table;
-  /** For each pgoutput column position, the SQLite column it feeds (undefined: not mirrored). */
-  targets: (Column | undefined)[];
-  keyPositions: number[];
-  insert: Statement;
-  updates: Map<string, Statement>;
-  deletes: Map<string, Statement>;
-}
 
 export interface ApplyStats {
   rows: number;
@@ -155,7 +148,7 @@ export class Applier {
           const t = this.catalog.get(r.oid);
           const root = t ? undefined : this.catalog.rootOf(r.oid);
           if (t) this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
-          else if (root) this.deletePartition(root, r.oid);
+          else if (root) deletePartition(this.db, root, r.oid);
           else { this.unknown(r); continue; }
           this.changedInTxn = true;
         }
@@ -258,52 +251,6 @@ export class Applier {
     };
   }
 
-  /** Removes the rows of one leaf partition from its partitioned table's SQLite table. */
-  private deletePartition(root: Table, leaf: number): void {
-    this.db.prepare(`DELETE FROM ${quoteIdent(root.sqliteName)} WHERE ${quoteIdent(PARTITION_COLUMN)} = ?`).run(leaf);
-  }
-
-  /**
-   * A table description in a DDL message, with what it means for partition trees: a table that was
-   * a leaf partition (DETACH) takes its rows out of the partitioned table; a partitioned table that
-   * gained leaves stops holding their rows elsewhere (the capture sends them: ATTACH); leaves it lost
-   * become orphans, which the table they went to claims later in the message.
-   */
-  private describe(desc: TableDesc, reload: boolean, orphans: Map<number, Table>): void {
-    const known = this.catalog.get(desc.oid);
-    const formerRoot = known ? undefined : this.catalog.rootOf(desc.oid) ?? orphans.get(desc.oid);
-    const before = new Set(known?.desc.partitions ?? []);
-    // Its content follows whole (a rewrite): nothing of the old content is carried over, and a NOT
-    // NULL column added by the rewrite has no value to carry over for the old rows.
-    if (known && reload) this.db.exec(`DELETE FROM ${quoteIdent(known.sqliteName)}`);
-    this.catalog.reconcile(desc);
-    const t = this.catalog.get(desc.oid)!;
-    if (formerRoot && !t.partitioned) {
-      const cols = t.columns.filter((c) => formerRoot.byName.has(c.name)).map((c) => quoteIdent(c.name)).join(', ');
-      if (cols) {
-        this.db.prepare(`INSERT INTO ${quoteIdent(t.sqliteName)} (${cols}) SELECT ${cols} FROM ${quoteIdent(formerRoot.sqliteName)} WHERE ${quoteIdent(PARTITION_COLUMN)} = ?`).run(desc.oid);
-      }
-      this.deletePartition(formerRoot, desc.oid);
-      orphans.delete(desc.oid);
-    }
-    if (!t.partitioned) return;
-    const after = new Set(desc.partitions ?? []);
-    for (const leaf of after) {
-      if (before.has(leaf)) continue;
-      // Its rows, wherever this file held them, are sent again by the capture (reload).
-      if (this.catalog.get(leaf)) this.catalog.drop(leaf);
-      const elsewhere = orphans.get(leaf) ?? this.otherRoot(leaf, t);
-      if (elsewhere) this.deletePartition(elsewhere, leaf);
-      orphans.delete(leaf);
-    }
-    for (const leaf of before) if (!after.has(leaf)) orphans.set(leaf, t);
-  }
-
-  /** The partitioned table other than `t` that lists `leaf`, if any. */
-  private otherRoot(leaf: number, t: Table): Table | undefined {
-    return this.catalog.all().find((o) => o !== t && o.desc.partitions?.includes(leaf));
-  }
-
   /** Marks the copy done at the slot's consistent point, in the same transaction as the rows. */
   finishCopy(slot: string, consistentPoint: Lsn): void {
     this.open();
@@ -340,7 +287,7 @@ export class Applier {
         const reloads = new Set(m.reloads ?? []);
         for (const desc of m.tables) {
           try {
-            this.describe(desc, reloads.has(desc.oid), orphans);
+            describeTable(this.db, this.catalog, desc, reloads.has(desc.oid), orphans);
           } catch (e) {
             // Name the statement: the DBA must find what upstream did that SQLite cannot follow.
             if (!(e instanceof PgFollowError)) throw e;
@@ -356,8 +303,7 @@ export class Applier {
             this.clearEarly.run(desc.oid);
           }
         }
-        // Leaves that left a partitioned table for nothing this follow mirrors: their rows go.
-        for (const [leaf, root] of orphans) this.deletePartition(root, leaf);
+        dropOrphans(this.db, orphans);
         this.plans.clear();
         this.changedInTxn = true;
         return;
@@ -367,7 +313,7 @@ export class Applier {
           const root = this.catalog.get(d.oid) ? undefined : this.catalog.rootOf(d.oid);
           if (root) {
             // A leaf partition dropped: its rows leave the partitioned table.
-            this.deletePartition(root, d.oid);
+            deletePartition(this.db, root, d.oid);
             this.catalog.forgetLeaf(d.oid);
           }
           this.catalog.drop(d.oid);
@@ -381,7 +327,7 @@ export class Applier {
         // The statement rewrote every row without logging row changes; the content follows.
         const t = this.catalog.get(m.oid);
         if (!t) throw new PgFollowError('PROTOCOL', `reload of table OID ${m.oid}, which was never described`);
-        if (m.partition !== undefined) this.deletePartition(t, m.partition);
+        if (m.partition !== undefined) deletePartition(this.db, t, m.partition);
         else this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
         this.changedInTxn = true;
         return;
@@ -418,44 +364,10 @@ export class Applier {
 
   private plan(r: Relation): Plan | undefined {
     let p = this.plans.get(r.oid);
-    if (p) return p;
-    // A leaf partition's rows live in its partitioned table's SQLite table, tagged with the leaf.
-    const leafOf = this.catalog.get(r.oid) ? undefined : this.catalog.rootOf(r.oid);
-    const table = this.catalog.get(r.oid) ?? leafOf;
-    if (!table) return undefined;
-    if (table.partitioned && !leafOf) {
-      throw new PgFollowError('PROTOCOL', `rows arrived for partitioned table ${r.schema}.${r.name} itself, not for one of its partitions`, {
-        hint: 'the follow\'s publication must not publish via the partition root; resync the follow',
-      });
+    if (!p) {
+      p = buildPlan(this.db, this.catalog, r);
+      if (p) this.plans.set(r.oid, p);
     }
-    const targets = r.columns.map((rc) => table.byName.get(rc.name));
-    const missing = r.columns.filter((_rc, i) => !targets[i]).map((rc) => rc.name);
-    if (missing.length) {
-      throw new PgFollowError('CANNOT_MIRROR', `table ${r.schema}.${r.name}: column(s) ${missing.join(', ')} arrived in the stream but are not in the captured schema`, {
-        hint: 'the capture and the data disagree; resync the follow',
-      });
-    }
-    // pgoutput leaves out generated columns it does not publish (all of them before Postgres 18,
-    // virtual ones always): their SQLite value would silently be NULL or stale.
-    const unsent = table.columns.filter((c) => c.generated && !r.columns.some((rc) => rc.name === c.name)).map((c) => c.name);
-    if (unsent.length) {
-      throw new PgFollowError('CANNOT_MIRROR', `table ${r.schema}.${r.name}: generated column(s) ${unsent.join(', ')} are not sent by logical replication (stored generated columns are published from Postgres 18 on, virtual ones never)`, {
-        hint: 'upgrade the upstream to Postgres 18 (stored columns), or make them ordinary columns (e.g. filled by a trigger); then resync the follow',
-      });
-    }
-    const cols = targets as Column[];
-    const name = quoteIdent(table.sqliteName);
-    p = {
-      table,
-      targets,
-      keyPositions: r.columns.flatMap((rc, i) => (rc.isKey ? [i] : [])),
-      insert: this.db.prepare(leafOf
-        ? `INSERT INTO ${name} (${cols.map((c) => quoteIdent(c.name)).join(', ')}, ${quoteIdent(PARTITION_COLUMN)}) VALUES (${cols.map(() => '?').join(', ')}, ${r.oid})`
-        : `INSERT INTO ${name} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`),
-      updates: new Map(),
-      deletes: new Map(),
-    };
-    this.plans.set(r.oid, p);
     return p;
   }
 
@@ -465,7 +377,7 @@ export class Applier {
     this.changedInTxn = true;
     this.stats.rows++;
     if (c.tag === 'insert') {
-      p.insert.run(this.values(p, c.values));
+      p.insert.run(rowValues(p, c.values));
       return;
     }
     // Rows are found by the replica identity: the key columns, or every column under FULL.
@@ -482,7 +394,7 @@ export class Applier {
       const sig = (full ? 'f' : 'k') + positions.join(',');
       let st = p.deletes.get(sig);
       if (!st) {
-        st = this.db.prepare(`DELETE FROM ${quoteIdent(p.table.sqliteName)} WHERE ${this.match(p, positions, full)}`);
+        st = this.db.prepare(`DELETE FROM ${quoteIdent(p.table.sqliteName)} WHERE ${matchClause(p, positions, full)}`);
         p.deletes.set(sig, st);
       }
       st.run(keyValues);
@@ -494,29 +406,10 @@ export class Applier {
     let st = p.updates.get(sig);
     if (!st) {
       const sets = setPositions.map((i) => `${quoteIdent(p.targets[i]!.name)} = ?`).join(', ');
-      st = this.db.prepare(`UPDATE ${quoteIdent(p.table.sqliteName)} SET ${sets} WHERE ${this.match(p, positions, full)}`);
+      st = this.db.prepare(`UPDATE ${quoteIdent(p.table.sqliteName)} SET ${sets} WHERE ${matchClause(p, positions, full)}`);
       p.updates.set(sig, st);
     }
     const setValues = setPositions.map((i) => { const v = c.values[i]; return v == null ? null : p.targets[i]!.codec.decode(v); });
     st.run([...setValues, ...keyValues]);
-  }
-
-  /**
-   * WHERE clause for the row with these identity values; under FULL identity one of possibly equal
-   * rows: `LIMIT 1` (SQLite's UPDATE/DELETE ... LIMIT, which better-sqlite3 builds with), never the
-   * rowid, which an upstream column named rowid, oid or _rowid_ would hide.
-   */
-  private match(p: Plan, positions: number[], full: boolean): string {
-    const conds = positions.map((i) => `${quoteIdent(p.targets[i]!.name)} IS ?`).join(' AND ');
-    return full ? `${conds} LIMIT 1` : conds;
-  }
-
-  private values(p: Plan, tuple: Tuple): SqliteValue[] {
-    const out: SqliteValue[] = new Array(tuple.length);
-    for (let i = 0; i < tuple.length; i++) {
-      const v = tuple[i];
-      out[i] = v == null ? null : p.targets[i]!.codec.decode(v);
-    }
-    return out;
   }
 }

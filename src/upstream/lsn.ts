@@ -16,3 +16,7 @@ export function formatLsn(lsn: Lsn): string {
 export function readLsn(buf: Buffer, offset: number): Lsn {
   return buf.readBigUInt64BE(offset);
 }
+
+/** The greatest of some positions, null when none is known. */
+export const maxLsn = (...v: (Lsn | null | undefined)[]): Lsn | null =>
+  v.reduce<Lsn | null>((m, x) => (x == null ? m : m === null || x > m ? x : m), null);
