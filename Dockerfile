@@ -1,8 +1,9 @@
 # pgfollow worker image. The ENTRYPOINT is the pgfollow CLI, e.g.
 #   docker run --rm -v pgfollow-data:/data pgfollow worker --control '<conninfo>' --data-dir /data
 
-# --- build: compile TypeScript and better-sqlite3's native addon ---------------------------------
-FROM node:20-bookworm-slim AS build
+# --- build: compile TypeScript and better-sqlite3's native addon (Node 24, the current LTS) ------
+# The image runs the worker: the embedded Postgres of the demo (an optional dependency) stays out.
+FROM node:24-bookworm-slim AS build
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -18,11 +19,11 @@ WORKDIR /app
 COPY . .
 
 RUN npm ci \
- && npm prune --omit=dev \
+ && npm prune --omit=dev --omit=optional \
  && npm cache clean --force
 
 # --- runtime -------------------------------------------------------------------------------------
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 
 ENV NODE_ENV=production
 WORKDIR /app

@@ -16,6 +16,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { checkUpstream, connect, isConnectionError, upstreamConfig } from '../upstream/session.js';
 import { ensurePublication, slotExists } from '../upstream/publication.js';
 import { captureFilter, filterCapture, type TableSet } from '../upstream/tableset.js';
+import type { AppliedTransaction } from '../sqlite/transactions.js';
 import { CAPTURE_PREFIX, CaptureVerifier, readCaptureKey, type CaptureChange } from '../capture/message.js';
 
 export type FollowState = 'starting' | 'copying' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
@@ -62,6 +63,12 @@ export interface FollowerOptions {
   maxBackoffMs?: number;
   /** Tables to follow (start_follow's options). Default: all tables. */
   tables?: TableSet;
+  /** Called with each upstream transaction once SQLite has committed it (see AppliedTransaction). */
+  onTransaction?: (t: AppliedTransaction) => void;
+  /** With onTransaction: include every row change (key, values) and the SQLite statements of DDL. Default false. */
+  detail?: boolean;
+  /** Called when everything the upstream had committed is in the SQLite file and confirmed, with that position. */
+  onUpToDate?: (lsn: Lsn) => void;
   /**
    * Whether the conninfo comes from a superuser or the operator (default true). False: a follow
    * started by another role, which connects with exactly what its conninfo says (see Trust).
@@ -225,6 +232,7 @@ export class Follower {
           lastIdleWrite = Date.now();
           this.status.appliedLsn = applier.durableLsn;
           this.status.caughtUpAt = new Date();
+          this.upToDate(applier.durableLsn);
           wal.committed(applier.durableLsn);
           this.emit();
         }
@@ -243,6 +251,7 @@ export class Follower {
         this.syncCounters();
         wal.committed(lsn);
         this.emit();
+        this.announce(applier);
       } catch (e) {
         fail(e);
       }
@@ -256,6 +265,7 @@ export class Follower {
         try {
           applier.rollback();
           this.status.appliedLsn = applier.durableLsn;
+          this.announce(applier);
         } catch (rollbackError) {
           this.log('error', 'SQLite rollback failed', { error: describeError(rollbackError) });
         }
@@ -302,7 +312,10 @@ export class Follower {
           if (wait <= 0) advanceIdle();
           else idleTimer ??= setTimeout(advanceIdle, wait);
         } else {
-          if (idle && wal.idle) this.status.caughtUpAt = new Date();
+          if (idle && wal.idle) {
+            this.status.caughtUpAt = new Date();
+            this.upToDate(wal.synced);
+          }
           if (shouldRespond || wal.synced > acked) ack(wal.synced);
         }
       });
@@ -350,12 +363,26 @@ export class Follower {
     return null;
   }
 
+  /** Hands the transactions SQLite has committed to onTransaction. */
+  private announce(applier: Applier): void {
+    if (!this.opts.onTransaction) return;
+    for (const t of applier.takeCommitted()) this.opts.onTransaction(t);
+  }
+
+  private lastUpToDate: Lsn = -1n;
+  private upToDate(lsn: Lsn): void {
+    if (lsn <= this.lastUpToDate) return;
+    this.lastUpToDate = lsn;
+    this.opts.onUpToDate?.(lsn);
+  }
+
   private openSqlite(): Applier {
     if (this.applier) return this.applier;
     this.sqlite = openSqliteFile(this.opts.sqlitePath);
     this.db = this.sqlite.db;
     try {
       this.applier = new Applier(this.db);
+      if (this.opts.onTransaction) this.applier.record(this.opts.detail ?? false);
     } catch (e) {
       this.closeSqlite();
       throw explainSqliteError(e, this.opts.sqlitePath);

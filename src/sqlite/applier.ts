@@ -14,6 +14,7 @@ import type { SqliteValue } from './values.js';
 import type { Capture, CaptureChange } from '../capture/message.js';
 import { deletePartition, describeTable, dropOrphans } from './partitions.js';
 import { buildPlan, matchClause, rowValues, type Plan } from './rows.js';
+import { TransactionRecorder, type AppliedTransaction } from './transactions.js';
 
 
 export interface ApplyStats {
@@ -49,6 +50,9 @@ export class Applier {
   pendingSince = 0;
   lastCommitTime: bigint = 0n;
 
+  /** Records each applied transaction, when asked to (see record()). */
+  private recorder: TransactionRecorder | null = null;
+
   constructor(readonly db: Database) {
     db.exec('CREATE TABLE IF NOT EXISTS _pgfollow_state (key TEXT PRIMARY KEY, value TEXT)');
     this._catalog = new Catalog(db);
@@ -72,6 +76,22 @@ export class Applier {
   }
 
   get catalog(): Catalog { return this._catalog; }
+
+  /** From now on, record what each applied transaction does; `detail`: every row change too. */
+  record(detail: boolean): void {
+    this.recorder = new TransactionRecorder(detail);
+    this.watchCatalog();
+  }
+
+  /** Applied transactions that SQLite has committed since the last call (record() first). */
+  takeCommitted(): AppliedTransaction[] {
+    return this.recorder?.take() ?? [];
+  }
+
+  private watchCatalog(): void {
+    const r = this.recorder;
+    this._catalog.onStatement = r?.detail ? (sql) => r.statement(sql) : null;
+  }
 
   state(key: string): string | undefined {
     return this.getState.get(key) as string | undefined;
@@ -105,6 +125,7 @@ export class Applier {
           }
         }
         this.changedInTxn = false;
+        if (!this.skipping) this.recorder?.begin();
         return;
       case 'commit':
         this.upstreamTxn = false;
@@ -123,6 +144,7 @@ export class Applier {
         }
         this.committed = c.endLsn;
         this.lastCommitTime = c.commitTime;
+        this.recorder?.commit(formatLsn(c.endLsn), c.commitTime === 0n ? null : new Date(Number(c.commitTime / 1000n) + 946_684_800_000));
         if (this.changedInTxn) this.stats.xacts++;
         if (this.pendingSince === 0) this.pendingSince = Date.now();
         return;
@@ -150,6 +172,7 @@ export class Applier {
           if (t) this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
           else if (root) deletePartition(this.db, root, r.oid);
           else { this.unknown(r); continue; }
+          this.recorder?.row('truncate', (t ?? root)!.sqliteName);
           this.changedInTxn = true;
         }
         return;
@@ -190,6 +213,7 @@ export class Applier {
    * before it in the same batch are committed: the follow stops right before the failing one.
    */
   rollback(): void {
+    this.recorder?.abort();
     if (this.sqliteTxn) {
       if (this.savepoint) {
         this.db.exec('ROLLBACK TO upstream_txn');
@@ -198,6 +222,7 @@ export class Applier {
         this.durable = this.committed;
       } else {
         this.db.exec('ROLLBACK');
+        this.recorder?.discard();
       }
       this.sqliteTxn = false;
     }
@@ -211,6 +236,7 @@ export class Applier {
     this.pendingSince = 0;
     // The in-memory catalog may hold changes of the rolled back transaction.
     this._catalog = new Catalog(this.db);
+    this.watchCatalog();
   }
 
   /** Creates a table for the initial copy; returns the loader for its rows, in the current SQLite transaction. */
@@ -286,6 +312,7 @@ export class Applier {
         const orphans = new Map<number, Table>();
         const reloads = new Set(m.reloads ?? []);
         for (const desc of m.tables) {
+          this.recorder?.schema({ tag: m.tag, tables: [`${desc.schema}.${desc.name}`], statements: [] });
           try {
             describeTable(this.db, this.catalog, desc, reloads.has(desc.oid), orphans);
           } catch (e) {
@@ -316,6 +343,7 @@ export class Applier {
             deletePartition(this.db, root, d.oid);
             this.catalog.forgetLeaf(d.oid);
           }
+          if (this.catalog.get(d.oid)) this.recorder?.schema({ tag: m.tag, tables: [`${d.schema}.${d.name}`], statements: [] });
           this.catalog.drop(d.oid);
           this.plans.delete(d.oid);
           if (this.early.delete(d.oid)) this.clearEarly.run(d.oid);
@@ -377,7 +405,9 @@ export class Applier {
     this.changedInTxn = true;
     this.stats.rows++;
     if (c.tag === 'insert') {
-      p.insert.run(rowValues(p, c.values));
+      const values = rowValues(p, c.values);
+      p.insert.run(values);
+      if (this.recorder) this.recorder.row('insert', p.table.sqliteName, undefined, this.recorder.detail ? named(p, values.map((_, i) => i), values) : undefined);
       return;
     }
     // Rows are found by the replica identity: the key columns, or every column under FULL.
@@ -398,6 +428,7 @@ export class Applier {
         p.deletes.set(sig, st);
       }
       st.run(keyValues);
+      if (this.recorder) this.recorder.row('delete', p.table.sqliteName, this.recorder.detail ? named(p, positions, keyValues) : undefined);
       return;
     }
     // Unchanged TOASTed values arrive as undefined: those columns keep what SQLite holds.
@@ -411,5 +442,16 @@ export class Applier {
     }
     const setValues = setPositions.map((i) => { const v = c.values[i]; return v == null ? null : p.targets[i]!.codec.decode(v); });
     st.run([...setValues, ...keyValues]);
+    if (this.recorder) {
+      const detail = this.recorder.detail;
+      this.recorder.row('update', p.table.sqliteName, detail ? named(p, positions, keyValues) : undefined, detail ? named(p, setPositions, setValues) : undefined);
+    }
   }
+}
+
+/** Values by column name, for a change's record. */
+function named(p: Plan, positions: number[], values: SqliteValue[]): Record<string, SqliteValue> {
+  const out: Record<string, SqliteValue> = {};
+  positions.forEach((pos, k) => { out[p.targets[pos]!.name] = values[k]; });
+  return out;
 }

@@ -123,6 +123,13 @@ export class Catalog {
   private readonly tables = new Map<number, Table>();
   /** Leaf partition OID → the partitioned table mirroring its rows. */
   private readonly leaves = new Map<number, Table>();
+  /** Called with each schema statement run on the SQLite file (for `pgfollow tail`). */
+  onStatement: ((sql: string) => void) | null = null;
+
+  private exec(sql: string): void {
+    this.db.exec(sql);
+    this.onStatement?.(sql);
+  }
 
   constructor(private readonly db: Database) {
     db.exec(CATALOG_DDL);
@@ -157,12 +164,12 @@ export class Catalog {
     const prev = this.tables.get(desc.oid);
     if (!prev) {
       this.assertNameFree(next.sqliteName, desc);
-      this.db.exec(createTableSql(next, next.sqliteName));
-      if (next.partitioned) this.db.exec(partitionIndexSql(next));
+      this.exec(createTableSql(next, next.sqliteName));
+      if (next.partitioned) this.exec(partitionIndexSql(next));
     } else {
       if (prev.sqliteName !== next.sqliteName) {
         this.assertNameFree(next.sqliteName, desc);
-        this.db.exec(`ALTER TABLE ${quoteIdent(prev.sqliteName)} RENAME TO ${quoteIdent(next.sqliteName)}`);
+        this.exec(`ALTER TABLE ${quoteIdent(prev.sqliteName)} RENAME TO ${quoteIdent(next.sqliteName)}`);
       }
       if (this.alterColumns(prev, next)) {
         this.syncIndexes([], next);
@@ -179,7 +186,7 @@ export class Catalog {
     for (const t of this.tables.values()) {
       const idx = t.desc.indexes?.find((i) => i.oid === oid);
       if (!idx) continue;
-      this.db.exec(`DROP INDEX IF EXISTS ${quoteIdent(indexName(t, idx))}`);
+      this.exec(`DROP INDEX IF EXISTS ${quoteIdent(indexName(t, idx))}`);
       this.db.prepare('DELETE FROM _pgfollow_skipped WHERE object = ?').run(indexName(t, idx));
       this.remember(build({ ...t.desc, indexes: t.desc.indexes!.filter((i) => i.oid !== oid) }));
       return;
@@ -204,7 +211,7 @@ export class Catalog {
       const now = after.get(old.oid);
       if (now && same(old, now) && this.tables.get(next.desc.oid)?.sqliteName === next.sqliteName) { kept.add(old.oid); continue; }
       const oldTable = this.tables.get(next.desc.oid) ?? next;
-      this.db.exec(`DROP INDEX IF EXISTS ${quoteIdent(indexName(oldTable, old))}`);
+      this.exec(`DROP INDEX IF EXISTS ${quoteIdent(indexName(oldTable, old))}`);
       this.db.prepare('DELETE FROM _pgfollow_skipped WHERE object = ?').run(indexName(oldTable, old));
     }
     const byAttnum = new Map(next.columns.map((c) => [c.attnum, c]));
@@ -217,14 +224,14 @@ export class Catalog {
           .run(name, next.desc.oid, `index ${idx.name} not mirrored: ${idx.partial ? 'partial' : 'expression'} index`, idx.definition);
         continue;
       }
-      this.db.exec(`CREATE ${idx.unique ? 'UNIQUE ' : ''}INDEX ${quoteIdent(name)} ON ${quoteIdent(next.sqliteName)} (${cols.map((c) => quoteIdent(c!.name)).join(', ')})`);
+      this.exec(`CREATE ${idx.unique ? 'UNIQUE ' : ''}INDEX ${quoteIdent(name)} ON ${quoteIdent(next.sqliteName)} (${cols.map((c) => quoteIdent(c!.name)).join(', ')})`);
     }
   }
 
   drop(oid: number): void {
     const t = this.tables.get(oid);
     if (!t) return;
-    this.db.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.sqliteName)}`);
+    this.exec(`DROP TABLE IF EXISTS ${quoteIdent(t.sqliteName)}`);
     this.db.prepare('DELETE FROM _pgfollow_tables WHERE oid = ?').run(oid);
     this.db.prepare('DELETE FROM _pgfollow_columns WHERE table_oid = ?').run(oid);
     this.db.prepare('DELETE FROM _pgfollow_skipped WHERE table_oid = ?').run(oid);
@@ -280,12 +287,12 @@ export class Catalog {
     for (const c of next.columns) {
       const p = before.get(c.attnum);
       if (p && p.name !== c.name) {
-        this.db.exec(`ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(p.name)} TO ${quoteIdent(c.name)}`);
+        this.exec(`ALTER TABLE ${table} RENAME COLUMN ${quoteIdent(p.name)} TO ${quoteIdent(c.name)}`);
       } else if (!p) {
         // Rows that existed take the default Postgres gave them (attmissingval), not the column's
         // current default expression.
         const fill = c.missing === null ? '' : ` DEFAULT ${quoteLiteral(c.codec.decode(c.missing), c.codec.storage)}`;
-        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(c.name)} ${c.codec.declared}${c.notnull ? ' NOT NULL' : ''}${fill || defaultClause(c)}`);
+        this.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(c.name)} ${c.codec.declared}${c.notnull ? ' NOT NULL' : ''}${fill || defaultClause(c)}`);
       }
     }
     return false;
@@ -293,7 +300,7 @@ export class Catalog {
 
   private rebuild(prev: Table, next: Table): void {
     const tmp = `_pgfollow_rebuild_${next.desc.oid}`;
-    this.db.exec(createTableSql(next, tmp));
+    this.exec(createTableSql(next, tmp));
     const before = new Map(prev.columns.map((c) => [c.attnum, c]));
     const targets: string[] = [];
     const sources: string[] = [];
@@ -312,10 +319,10 @@ export class Catalog {
         hint: 'the capture sent neither a default for the old rows nor their new content; resync the follow',
       });
     }
-    this.db.exec(`INSERT INTO ${quoteIdent(tmp)} (${targets.join(', ')}) SELECT ${sources.join(', ')} FROM ${quoteIdent(prev.sqliteName)}`);
-    this.db.exec(`DROP TABLE ${quoteIdent(prev.sqliteName)}`);
-    this.db.exec(`ALTER TABLE ${quoteIdent(tmp)} RENAME TO ${quoteIdent(next.sqliteName)}`);
-    if (next.partitioned) this.db.exec(partitionIndexSql(next));
+    this.exec(`INSERT INTO ${quoteIdent(tmp)} (${targets.join(', ')}) SELECT ${sources.join(', ')} FROM ${quoteIdent(prev.sqliteName)}`);
+    this.exec(`DROP TABLE ${quoteIdent(prev.sqliteName)}`);
+    this.exec(`ALTER TABLE ${quoteIdent(tmp)} RENAME TO ${quoteIdent(next.sqliteName)}`);
+    if (next.partitioned) this.exec(partitionIndexSql(next));
   }
 }
 
