@@ -35,6 +35,8 @@ export interface FollowOptions {
   log?: Logger;
   /** Upstream commits applied this long ago at most share one SQLite commit. Default 20 ms. */
   maxBatchDelayMs?: number;
+  /** Copy the tables' shape but none of their rows: for watching changes only (`pgfollow tail`). Default false. */
+  schemaOnly?: boolean;
 }
 
 /** A follow's status: the fields of pgfollow.follow_status that a follow without a control table has. */
@@ -82,7 +84,7 @@ export class Follow extends EventEmitter<FollowEvents> {
     });
     this.follower = new Follower({
       conninfo: opts.upstream, sqlitePath: opts.sqlite, slot: opts.slot, publication: opts.slot, tables,
-      log: opts.log, maxBatchDelayMs: opts.maxBatchDelayMs, detail: opts.detail,
+      log: opts.log, maxBatchDelayMs: opts.maxBatchDelayMs, detail: opts.detail, schemaOnly: opts.schemaOnly,
       onTransaction: (t) => this.emit('change', t),
       onUpToDate: (lsn) => this.emit('up-to-date', formatLsn(lsn)),
       onStatus: (s) => this.stateChanged(s),
@@ -194,7 +196,7 @@ export function defaultSlot(sqlite: string): string {
  * ```
  */
 export async function follow(options: FollowOptions): Promise<Follow> {
-  const known = new Set(['upstream', 'sqlite', 'tables', 'schemas', 'rowFilters', 'slot', 'detail', 'log', 'maxBatchDelayMs']);
+  const known = new Set(['upstream', 'sqlite', 'tables', 'schemas', 'rowFilters', 'slot', 'detail', 'log', 'maxBatchDelayMs', 'schemaOnly']);
   for (const k of Object.keys(options)) {
     if (!known.has(k)) throw new PgFollowError('BAD_OPTIONS', `unknown option "${k}"`, { hint: `the options are ${[...known].join(', ')}` });
   }

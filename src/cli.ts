@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// pgfollow command line: install, uninstall, install-extension, extension-files, worker, follow,
+// pgfollow command line: install, uninstall, install-extension, extension-files, worker, follow, tail,
 // status, demo.
 
 import fs from 'node:fs';
@@ -157,6 +157,19 @@ program
         + `  To remove them: run this command again with --drop-on-exit and stop it, or in psql on the upstream:\n`
         + `  SELECT pg_drop_replication_slot('${o.slot}'); DROP PUBLICATION IF EXISTS ${o.slot};\n`);
     }
+  });
+
+program
+  .command('tail')
+  .description('print what flows from an upstream, one block per transaction: DDL and the SQLite statements it becomes, each row change (its own temporary slot, dropped on exit)')
+  .argument('<conninfo>', 'libpq connection string of the upstream database (pgfollow installed there)')
+  .option('--tables <names...>', 'only these tables, as in SQL (orders, sales.orders)')
+  .option('--json', 'one JSON object per transaction, one per line', false)
+  .option('--no-color', 'no ANSI colours (default: colours on a terminal)')
+  .option('--width <chars>', 'longest value shown in full', '60')
+  .action(async (conninfo: string, o: { tables?: string[]; json: boolean; color: boolean; width: string }) => {
+    const { runTail } = await import('./cli/tail.js');
+    await runTail(conninfo, { tables: o.tables, json: o.json, color: o.color && process.stdout.isTTY, width: Number(o.width), until: untilSignal });
   });
 
 program

@@ -1,5 +1,6 @@
 // `pgfollow demo`: an embedded Postgres, pgfollow installed, a worker and a follow, and a short
-// story told side by side: what Postgres holds, and what the SQLite file holds a moment later.
+// story told side by side: what Postgres holds, the change stream between them (as `pgfollow tail`
+// shows it), and what the SQLite file holds a moment later.
 
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,6 +11,7 @@ import { Worker } from '../control/worker.js';
 import { createLogger } from '../log.js';
 import { waitCaughtUp, waitFor } from './wait.js';
 import { quoteIdent } from '../sqlite/catalog.js';
+import { runTail } from '../cli/tail.js';
 
 export interface DemoOptions {
   dataDir: string;
@@ -48,14 +50,28 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     await waitFor(async () => (await client.query("SELECT state FROM pgfollow.follow_status WHERE id = $1", [rows[0].id])).rows[0]?.state === 'streaming',
       { timeoutMs: 30_000, what: 'the follow to start streaming' });
 
+    // The change stream, as `pgfollow tail` prints it, beside the story.
+    const stream: string[] = [];
+    let endTail = () => {};
+    let tailReady = false;
+    const tail = runTail(conninfo, {
+      out: (s) => { if (!s.startsWith('pgfollow tail:')) stream.push(s); },
+      color: process.stdout.isTTY, until: () => new Promise<void>((r) => { endTail = r; }), onReady: () => { tailReady = true; },
+    });
+    await waitFor(() => tailReady, { timeoutMs: 30_000, what: 'the change stream' });
     for (const step of STORY) {
       const t0 = process.hrtime.bigint();
       await client.query(step.sql);
       await waitCaughtUp(client, sqliteFile);
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       out(`── ${step.say}: ${step.sql}   (visible in SQLite after ${ms.toFixed(1)} ms)`);
+      await waitFor(() => stream.length > 0, { timeoutMs: 3000, what: 'the change' }).catch(() => {});
+      out('  The change stream:');
+      out(stream.splice(0).join('\n').split('\n').map((l) => `    ${l}`).join('\n'));
       if (step.table) out(sideBySide(await upstreamRows(client, step.table), sqliteRows(sqliteFile, step.table)));
     }
+    endTail();
+    await tail;
     out('\nThe story is over. Try your own statements:');
     out(`  psql "${conninfo}"`);
     out(`  sqlite3 ${sqliteFile}`);

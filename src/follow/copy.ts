@@ -43,6 +43,8 @@ export async function initialCopy(opts: {
   publication: string;
   log: Logger;
   onProgress?: (p: CopyProgress) => void;
+  /** Create the tables, copy no rows (`pgfollow tail`, which only shows what changes). */
+  schemaOnly?: boolean;
 }): Promise<Lsn> {
   const { cfg, applier, slot, publication, log } = opts;
   const repl = await connect({ ...cfg, replication: 'database' } as pg.ClientConfig);
@@ -91,6 +93,12 @@ export async function initialCopy(opts: {
         q.catch(() => {}); // a fetch left pending by a failed load is dropped with the connection
         return q;
       };
+      if (opts.schemaOnly) {
+        await reader.query('CLOSE pgfollow_copy');
+        applier.finishCopyTable(d);
+        done++;
+        continue;
+      }
       let next = fetch();
       for (;;) {
         const batch = await next;

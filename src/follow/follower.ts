@@ -67,6 +67,8 @@ export interface FollowerOptions {
   onTransaction?: (t: AppliedTransaction) => void;
   /** With onTransaction: include every row change (key, values) and the SQLite statements of DDL. Default false. */
   detail?: boolean;
+  /** The initial copy creates the tables without their rows (for watching changes only). Default false. */
+  schemaOnly?: boolean;
   /** Called when everything the upstream had committed is in the SQLite file and confirmed, with that position. */
   onUpToDate?: (lsn: Lsn) => void;
   /**
@@ -170,7 +172,7 @@ export class Follower {
         applier.reset();
         this.setState('copying');
         start = await initialCopy({
-          cfg: this.cfg, applier, slot: this.opts.slot, publication: this.opts.publication, log: this.log,
+          cfg: this.cfg, applier, slot: this.opts.slot, publication: this.opts.publication, log: this.log, schemaOnly: this.opts.schemaOnly,
           onProgress: (p) => { this.status.copy = p; this.syncCounters(); this.emit(); },
         });
         this.status.copy = null;

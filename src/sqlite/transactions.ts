@@ -74,8 +74,10 @@ export class TransactionRecorder {
     this.current?.ddl.at(-1)?.statements.push(sql);
   }
 
+  /** Ends the transaction; one that changed nothing in the file (other tables, messages only) is not kept. */
   commit(lsn: string, commitTime: Date | null): void {
-    if (this.current) this.done.push({ lsn, commitTime, ...this.current });
+    const c = this.current;
+    if (c && (c.ddl.length > 0 || Object.keys(c.tables).length > 0)) this.done.push({ lsn, commitTime, ...c });
     this.current = null;
   }
 
