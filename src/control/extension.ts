@@ -1,5 +1,5 @@
 // pgfollow as a Postgres extension: the control file and the versioned script, generated from
-// sql/install.sql (the parts marked "plain install only" left out), written to sql/extension/ for
+// sql/install.sql (the parts marked "plain install only" left out) when needed, written for
 // packagers and into a server's extension directory by `pgfollow install-extension`.
 
 import fs from 'node:fs';
@@ -65,7 +65,7 @@ export function writeExtensionFiles(dir: string): string[] {
       fs.writeFileSync(file, text);
     } catch (e) {
       throw new PgFollowError('PRIVILEGE', `cannot write ${file}: ${(e as Error).message}`, {
-        hint: `run as a user who may write to ${dir} (often root), or copy the files of sql/extension/ there by hand`, cause: e,
+        hint: `run as a user who may write to ${dir} (often root), or write the files with pgfollow extension-files --out <dir> and copy them there by hand`, cause: e,
       });
     }
     written.push(file);
