@@ -60,8 +60,8 @@ export async function createEnv(scale: Scale, quick: boolean, log: (line: string
   let sub: Promise<Cluster> | null = null;
   return {
     scale, quick, upstream, dir, log,
-    // The subscriber keeps Postgres's durable defaults (fsync on), as pgfollow keeps SQLite's
-    // synchronous=FULL: both sides acknowledge only what is on disk.
+    // The subscriber keeps Postgres's durable defaults (fsync on), as pgfollow acknowledges only
+    // what its WAL fdatasync has put on disk (src/sqlite/durable.ts): both sides ack what is durable.
     subscriber: () => (sub ??= startCluster({ settings: { fsync: 'on' } })),
     close: async () => {
       if (sub) await (await sub).stop().catch(() => {});

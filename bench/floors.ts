@@ -105,7 +105,7 @@ export async function decodeFloor(conninfo: string, slot: string, publication: s
         if (shouldRespond) void service.acknowledge(lsn).catch(() => {});
       });
       service.on('error', (e: unknown) => { clearTimeout(timer); reject(e); });
-      service.subscribe(plugin as never, slot, '0/0').catch((e: unknown) => { clearTimeout(timer); reject(e); });
+      service.subscribe(plugin, slot, '0/0').catch((e: unknown) => { clearTimeout(timer); reject(e); });
     });
     return { count: changes, xacts, ms: now() - t0 };
   } finally {

@@ -129,7 +129,7 @@ REVOKE ALL ON pgfollow.follows FROM PUBLIC;
 -- Checks at the door
 -- ---------------------------------------------------------------------------------------------
 
--- Connection strings, read with the same rules as src/conninfo.ts (test/conninfo.test.ts feeds
+-- Connection strings, read with the same rules as src/upstream/conninfo.ts (test/rules.test.ts feeds
 -- both the same cases): libpq's keyword = value form with its quoting, and postgres:// URIs. What
 -- libpq, URL parsers and node-postgres could read differently (several hosts, '#' or a second '@'
 -- in a URI) is refused. Messages never repeat a value: it could be a password.
@@ -192,7 +192,7 @@ LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   s text := coalesce(conninfo, '');
   n int := length(s);
-  i int := 0;          -- 0-based, as in src/conninfo.ts
+  i int := 0;          -- 0-based, as in src/upstream/conninfo.ts
   c text;
   k text;
   v text;
@@ -339,7 +339,7 @@ END
 $fn$;
 
 -- Checks a conninfo at the door, so a mistake is refused when the DBA types it and not minutes later
--- in a worker log: keywords and the values libpq would refuse (src/conninfo.ts checks the same
+-- in a worker log: keywords and the values libpq would refuse (src/upstream/conninfo.ts checks the same
 -- again in the worker). Unless `privileged`, also what a follow started by a role that is not a
 -- superuser may say (checkUnprivileged there): a TCP host, a user and its password, each keyword
 -- once, none that would lend it the worker's own credentials.
@@ -415,7 +415,7 @@ DROP FUNCTION IF EXISTS pgfollow.conninfo_has_password(text);
 
 -- Passwords never leave the control table: every secret value (password, sslpassword, a URI's
 -- user:password, ...) is replaced by ********, found by parsing, as maskConninfo in
--- src/conninfo.ts does. A text that does not parse is not shown at all.
+-- src/upstream/conninfo.ts does. A text that does not parse is not shown at all.
 CREATE OR REPLACE FUNCTION pgfollow.mask_conninfo(conninfo text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -474,7 +474,7 @@ END
 $fn$;
 
 -- A row filter goes into the publication as WHERE (<filter>): it must be one expression that
--- cannot leave its parentheses. Same rules as checkRowFilter in src/tableset.ts, which the worker
+-- cannot leave its parentheses. Same rules as checkRowFilter in src/upstream/tableset.ts, which the worker
 -- applies again; the upstream then checks the expression itself.
 CREATE OR REPLACE FUNCTION pgfollow.check_row_filter(tbl text, expr text) RETURNS void
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$

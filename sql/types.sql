@@ -1,4 +1,4 @@
--- pgfollow type descriptions, for the worker's value codec (src/codec.ts).
+-- pgfollow type descriptions, for the worker's value codec (src/sqlite/values.ts).
 --
 -- pgfollow.describe_type(typ oid) RETURNS jsonb describes a type as deeply as decoding its text
 -- output needs:

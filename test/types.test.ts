@@ -5,7 +5,7 @@
 // scalar value read back from SQLite must mean the same value to Postgres again.
 //
 // The expected SQLite values are written out literally: they are what README's "Value mapping"
-// promises, not what src/codec.ts happens to compute.
+// promises, not what src/sqlite/values.ts happens to compute.
 
 import t from 'tap';
 import crypto from 'node:crypto';

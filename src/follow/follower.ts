@@ -209,7 +209,7 @@ export class Follower {
       this.status.ackedLsn = lsn;
     };
     const sqlite = this.sqlite!;
-    // SQLite commits are visible at once and reach the disk in the background (src/durable.ts);
+    // SQLite commits are visible at once and reach the disk in the background (src/sqlite/durable.ts);
     // a position is acknowledged when the commit holding it is on disk.
     const wal = new WalSync(this.opts.sqlitePath, start, (lsn) => {
       if (failed) return;
@@ -328,7 +328,7 @@ export class Follower {
         this.setState('streaming');
         this.log('info', 'streaming', { slot: this.opts.slot, from: formatLsn(start) });
       });
-      service.subscribe(plugin as never, this.opts.slot, formatLsn(start)).then(
+      service.subscribe(plugin, this.opts.slot, formatLsn(start)).then(
         () => {
           if (failed) return;
           // The stream ended: stop() was called, or the server closed the connection.

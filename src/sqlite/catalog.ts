@@ -193,11 +193,6 @@ export class Catalog {
     }
   }
 
-  /** Objects not mirrored, each with the reason: reported in the follow's status. */
-  skipped(): { object: string; reason: string }[] {
-    return this.db.prepare('SELECT object, reason FROM _pgfollow_skipped ORDER BY object').all() as { object: string; reason: string }[];
-  }
-
   /**
    * Indexes by OID: plain column indexes are mirrored; expression and partial indexes are not
    * (their SQL is Postgres's) and are recorded in _pgfollow_skipped instead. An index is not data,

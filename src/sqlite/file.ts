@@ -25,7 +25,7 @@ export function openSqliteFile(file: string): SqliteFile {
     db.pragma('journal_mode = WAL');
     // NORMAL: in WAL mode a commit is atomic and visible at once, and survives a crash of the
     // process; the follower makes it survive a power loss too, by syncing the WAL off the event
-    // loop before it acknowledges the position upstream (src/durable.ts). FULL would wait for
+    // loop before it acknowledges the position upstream (src/sqlite/durable.ts). FULL would wait for
     // that sync inside every COMMIT.
     db.pragma('synchronous = NORMAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);

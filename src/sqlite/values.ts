@@ -4,7 +4,7 @@
 //
 // The text formats parsed here are those of the type output functions in the Postgres sources
 // (array_out, record_out, range_out, multirange_out, byteaout, timestamptz_out) under the session
-// settings the worker uses (src/upstream.ts): DateStyle ISO, IntervalStyle postgres, TimeZone UTC,
+// settings the worker uses (src/upstream/session.ts): DateStyle ISO, IntervalStyle postgres, TimeZone UTC,
 // bytea_output hex (escape is read too). See "Value mapping (target)" in the design notes.
 //
 // What is stored, per Postgres type:

@@ -13,10 +13,6 @@ export function formatLsn(lsn: Lsn): string {
   return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
 }
 
-export function readLsn(buf: Buffer, offset: number): Lsn {
-  return buf.readBigUInt64BE(offset);
-}
-
 /** The greatest of some positions, null when none is known. */
 export const maxLsn = (...v: (Lsn | null | undefined)[]): Lsn | null =>
   v.reduce<Lsn | null>((m, x) => (x == null ? m : m === null || x > m ? x : m), null);

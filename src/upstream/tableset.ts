@@ -121,14 +121,13 @@ export function checkRowFilter(table: string, expr: string): void {
 }
 
 /**
- * The publication's target on the upstream, names resolved there (so the upstream's own rules for
- * case and search_path apply) and quoted with quote_ident. `identityFull` lists the tables that get
- * REPLICA IDENTITY FULL first: a row filter may only use replica identity columns while UPDATE and
- * DELETE are published, and FULL covers every column, so the upstream's UPDATEs keep working.
- * `tables` lists the set's tables (null: all), for callers that only touch those.
+ * The publication's target on the upstream, names resolved there by name (no schema: public) and
+ * quoted with format('%I'). `identityFull` lists the tables that get REPLICA IDENTITY FULL first: a
+ * row filter may only use replica identity columns while UPDATE and DELETE are published, and FULL
+ * covers every column, so the upstream's UPDATEs keep working.
  */
-export async function publicationTarget(client: pg.Client, set: TableSet | undefined): Promise<{ target: string; identityFull: string[]; tables: number[] | null }> {
-  if (!set?.tables && !set?.schemas) return { target: 'FOR ALL TABLES', identityFull: [], tables: null };
+export async function publicationTarget(client: pg.Client, set: TableSet | undefined): Promise<{ target: string; identityFull: string[] }> {
+  if (!set?.tables && !set?.schemas) return { target: 'FOR ALL TABLES', identityFull: [] };
   const { rows: [v] } = await client.query("SELECT current_setting('server_version_num')::int AS n");
   if (v.n < 150000 && (set.schemas || set.rowFilters)) {
     throw bad(`option "${set.schemas ? 'schemas' : 'row_filters'}" needs Postgres 15 or newer upstream (it runs ${Math.floor(v.n / 10000)})`,
@@ -136,7 +135,6 @@ export async function publicationTarget(client: pg.Client, set: TableSet | undef
   }
   const items: string[] = [];
   const identityFull: string[] = [];
-  const oids: number[] = [];
   const filters = new Map<string, string>();
   for (const [name, expr] of Object.entries(set.rowFilters ?? {})) filters.set(JSON.stringify(parseIdent(name)), expr);
   for (const name of set.tables ?? []) {
@@ -158,18 +156,15 @@ export async function publicationTarget(client: pg.Client, set: TableSet | undef
       checkRowFilter(name, expr);
       if (r.ident !== 'f') identityFull.push(r.qname);
     }
-    oids.push(r.oid);
     items.push(expr === undefined ? `TABLE ${r.qname}` : `TABLE ${r.qname} WHERE (${expr})`);
   }
   for (const name of set.schemas ?? []) {
     const r = await resolve(client, 'SELECT quote_ident(nspname) AS qname FROM pg_namespace WHERE nspname = $1::text', [parseIdent(name)[0]], name, 'schema');
     items.push(`TABLES IN SCHEMA ${r.qname}`);
-    const { rows } = await client.query("SELECT c.oid::int AS oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1::text AND c.relkind IN ('r', 'p')", [parseIdent(name)[0]]);
-    oids.push(...rows.map((x) => x.oid as number));
   }
   // Postgres 14 knows only "FOR TABLE a, b"; 15 and newer repeat TABLE per item.
   const target = v.n < 150000 ? `FOR TABLE ${items.map((i) => i.slice('TABLE '.length)).join(', ')}` : `FOR ${items.join(', ')}`;
-  return { target, identityFull, tables: oids };
+  return { target, identityFull };
 }
 
 async function resolve(client: pg.Client, sql: string, params: string[], name: string, what: string): Promise<Record<string, string & number>> {

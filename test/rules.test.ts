@@ -1,10 +1,13 @@
-// One set of conninfo cases through both readers: src/conninfo.ts (the worker) and
-// pgfollow.conninfo_params / check_conninfo (start_follow, at the door). They must agree on every
-// keyword, value and offset, and on what they refuse, for superusers' follows and others'.
+// Rules kept in both TypeScript (the worker, the final judge) and SQL (start_follow, at the door),
+// each with one table of cases run through both: conninfos (every keyword, value and offset, and
+// what is refused, for superusers' follows and others'), row filters, options and SQLite paths.
 
 import t from 'tap';
 import { cluster, database } from './helpers.js';
 import { KEYWORDS, UNPRIVILEGED_KEYWORDS, checkUnprivileged, parseConninfo } from '../src/upstream/conninfo.js';
+import { checkRowFilter, parseOptions } from '../src/upstream/tableset.js';
+import { resolveSqlitePath } from '../src/control/guard.js';
+import { tempDir } from './helpers.js';
 
 const server = await cluster(t);
 
@@ -90,4 +93,27 @@ t.test('the worker and start_follow read every conninfo alike', async (t) => {
   t.ok(refused > CASES.length / 2, `both refuse the same ${refused} of ${CASES.length * 2}`);
   t.same((await client.query('SELECT pgfollow.conninfo_keywords(false) AS k')).rows[0].k.sort(), [...KEYWORDS].sort(), 'the same keywords');
   t.same((await client.query('SELECT pgfollow.conninfo_keywords(true) AS k')).rows[0].k.sort(), [...UNPRIVILEGED_KEYWORDS].sort(), 'the same keywords for other roles');
+});
+
+t.test('row filters, options and paths: the same verdict in SQL and in the worker', async (t) => {
+  const { client } = await database(t, server);
+  const sqlError = async (sql: string, params: unknown[]) => client.query(sql, params).then(() => null, (e: Error) => e.message.replace(/^pgfollow: /, ''));
+  const tsError = (fn: () => unknown) => { try { fn(); return null; } catch (e) { return (e as Error).message; } };
+  for (const expr of ["region = 'eu'", "a IN (')', '(') AND b > (1)", '', '   ', 'a = 1; DROP TABLE x', 'a = 1 -- c', 'a = 1 /* c */', '$$x$$', 'a = $1',
+    "a = 'x\\'", 'a = (1', 'a = 1)', "a = 'open", '"a = 1', 'f((1), (2))', "x ~ '^a$'"]) {
+    t.equal(await sqlError('SELECT pgfollow.check_row_filter($1, $2)', ['t', expr]), tsError(() => checkRowFilter('t', expr)), `row filter ${JSON.stringify(expr)}`);
+  }
+  for (const options of [{}, { tables: ['a'] }, { tables: ['s.a', '"Odd"."Name"'] }, { tables: [] }, { tables: 'a' }, { tables: [1] }, { tables: ['a.b.c'] },
+    { schemas: ['s'] }, { schemas: ['s.t'] }, { tabels: ['a'] }, { tables: ['a'], row_filters: { a: 'x = 1' } }, { row_filters: { a: 'x = 1' } },
+    { tables: ['a'], row_filters: { b: 'x = 1' } }, { tables: ['a'], row_filters: { a: 1 } }, { tables: ['a'], row_filters: { a: 'x = 1;' } }, [], 'x', null]) {
+    const sqlVerdict = (await sqlError('SELECT pgfollow.check_options($1::jsonb)', [JSON.stringify(options)])) === null;
+    const tsVerdict = tsError(() => { if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new Error('not an object'); parseOptions(options); }) === null;
+    t.equal(sqlVerdict, tsVerdict, `options ${JSON.stringify(options)}: ${tsVerdict ? 'accepted' : 'refused'} by both`);
+  }
+  const dataDir = tempDir(t);
+  for (const p of ['app.db', 'team/app.db', './app.db', 'a/./b.db', '..', '../x.db', 'a/../../x.db', 'sub\\..\\..\\x', 'new\nline.db', 'tab\t.db', '', '  ']) {
+    const sqlOk = (await sqlError('SELECT pgfollow.check_sqlite_path($1, true)', [p])) === null;
+    const tsOk = tsError(() => resolveSqlitePath(dataDir, p, '1', false)) === null;
+    t.equal(sqlOk, tsOk, `path ${JSON.stringify(p)}: ${tsOk ? 'accepted' : 'refused'} by both`);
+  }
 });
