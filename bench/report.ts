@@ -9,6 +9,10 @@ export interface Baseline {
   value: number;
   /** pgfollow's figure over the baseline's: above 1 means pgfollow is faster. */
   ratio: number;
+  /** CPU seconds the baseline used, when measured (its process, or Postgres's apply worker). */
+  cpu?: number;
+  /** Spread over the runs: lowest and highest value. */
+  spread?: [number, number];
 }
 
 export interface Figure {
@@ -21,6 +25,73 @@ export interface Figure {
   baselines: Baseline[];
   target: string;
   met: boolean | null;
+  /** The count the rate is of (rows, changes, transactions), for per-CPU-second rates. */
+  count?: number;
+  /** CPU seconds pgfollow used for it (process CPU time, user + system). */
+  cpu?: number;
+  /** Spread over the runs: lowest and highest value. */
+  spread?: [number, number];
+  /** How many runs the figure is the median of. */
+  runs?: number;
+}
+
+/** Process CPU seconds (user + system) that `fn` took in this process. */
+export async function cpuOf<T>(fn: () => Promise<T>): Promise<{ result: T; cpu: number }> {
+  const before = process.cpuUsage();
+  const result = await fn();
+  const d = process.cpuUsage(before);
+  return { result, cpu: (d.user + d.system) / 1e6 };
+}
+
+/** CPU seconds (user + system) another process has used so far, from /proc (Linux). */
+export function processCpu(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return null;
+  }
+}
+
+const median = (xs: number[]): number => {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+const spreadOf = (xs: number[]): [number, number] => [Math.min(...xs), Math.max(...xs)];
+const medianOrUndefined = (xs: (number | undefined)[]): number | undefined => {
+  const v = xs.filter((x): x is number => x !== undefined && Number.isFinite(x));
+  return v.length ? median(v) : undefined;
+};
+
+/**
+ * N runs of a workload as one set of figures: each value, baseline and ratio the median of the
+ * runs (a ratio is taken run by run, pgfollow and its baseline measured back to back), with the
+ * spread; a target is met when it was met in most runs.
+ */
+export function combine(runs: Figure[][]): Figure[] {
+  return runs[0].map((first, i) => {
+    const all = runs.map((r) => r[i]).filter(Boolean);
+    const mets = all.map((f) => f.met).filter((m): m is boolean => m !== null);
+    return {
+      ...first,
+      value: median(all.map((f) => f.value)),
+      spread: spreadOf(all.map((f) => f.value)),
+      cpu: medianOrUndefined(all.map((f) => f.cpu)),
+      count: medianOrUndefined(all.map((f) => f.count)),
+      runs: all.length,
+      note: all.length > 1 ? undefined : first.note,
+      met: mets.length ? mets.filter(Boolean).length * 2 > mets.length : null,
+      baselines: first.baselines.map((b, k) => ({
+        ...b,
+        value: median(all.map((f) => f.baselines[k].value)),
+        ratio: median(all.map((f) => f.baselines[k].ratio)),
+        cpu: medianOrUndefined(all.map((f) => f.baselines[k].cpu)),
+        spread: spreadOf(all.map((f) => f.baselines[k].value)),
+      })),
+    };
+  });
 }
 
 export interface WorkloadResult {
@@ -41,18 +112,23 @@ export function fmt(n: number, unit = ''): string {
 
 /** The table as Markdown, so the same text serves the terminal and the README. */
 export function table(figures: Figure[]): string {
-  const head = ['Workload', 'pgfollow', 'Baseline', 'Ratio', 'Target', 'Met'];
+  const head = ['Workload', 'pgfollow', 'per CPU-s', 'Baseline', 'per CPU-s', 'Ratio', 'Target', 'Met'];
   const rows: string[][] = [];
+  const perCpu = (count: number | undefined, cpu: number | undefined, unit: string) =>
+    count !== undefined && cpu !== undefined && cpu > 0 ? fmt(count / cpu, unit.replace(/\/s$/, '')) : '—';
+  const spread = (sp: [number, number] | undefined, unit: string) => (sp && sp[0] !== sp[1] ? ` [${fmt(sp[0])}–${fmt(sp[1], unit)}]` : '');
   for (const f of figures) {
-    const value = `${fmt(f.value, f.unit)}${f.note ? ` (${f.note})` : ''}`;
+    const value = `${fmt(f.value, f.unit)}${spread(f.spread, f.unit)}${f.note ? ` (${f.note})` : ''}`;
     const met = f.met === null ? '—' : f.met ? 'yes' : 'no';
+    const mine = perCpu(f.count, f.cpu, f.unit);
     if (f.baselines.length === 0) {
-      rows.push([f.title, value, '—', '—', f.target, met]);
+      rows.push([f.title, value, mine, '—', '—', '—', f.target, met]);
       continue;
     }
     f.baselines.forEach((b, i) => {
       const last = i === f.baselines.length - 1;
-      rows.push([i === 0 ? f.title : '', i === 0 ? value : '', `${b.name}: ${fmt(b.value, f.unit)}`, b.ratio.toFixed(2), last ? f.target : '', last ? met : '']);
+      rows.push([i === 0 ? f.title : '', i === 0 ? value : '', i === 0 ? mine : '', `${b.name}: ${fmt(b.value, f.unit)}${spread(b.spread, f.unit)}`,
+        perCpu(f.count, b.cpu, f.unit), b.ratio.toFixed(2), last ? f.target : '', last ? met : '']);
     });
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -5,10 +5,12 @@
 //   npm run bench -- --quick               scaled down, under a minute; a smoke check, not a timing
 //   npm run bench -- --only bulk,latency   some workloads only
 //   npm run bench -- --out results.json    where the JSON goes (default bench-results.json)
+//   npm run bench -- --runs 5              runs of each workload (default 3; 1 with --quick): each
+//                                          figure is the median, with the spread and CPU seconds
 
 import { parseArgs } from 'node:util';
 import { createEnv, FULL, QUICK } from './env.js';
-import { machine, table, writeJson, type Figure, type WorkloadResult } from './report.js';
+import { combine, machine, table, writeJson, type Figure, type WorkloadResult } from './report.js';
 import type { Env } from './env.js';
 import { copyWorkload } from './workloads/copy.js';
 import { bulkWorkload } from './workloads/bulk.js';
@@ -20,29 +22,33 @@ const WORKLOADS: Record<string, (env: Env) => Promise<WorkloadResult>> = {
   copy: copyWorkload,
   bulk: bulkWorkload,
   oltp: oltpWorkload,
-  latency: latencyWorkload,
+  latency: (env) => latencyWorkload(env, undefined, 5),
+  latency5k: (env) => latencyWorkload(env, 5 * env.scale.latencyRate, 10),
   memory: memoryWorkload,
 };
 
-function options(): { quick: boolean; only: string[]; out: string } {
+function options(): { quick: boolean; only: string[]; out: string; runs: number } {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       out: { type: 'string', default: 'bench-results.json' },
+      runs: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(`usage: npm run bench -- [--quick] [--only ${Object.keys(WORKLOADS).join(',')}] [--out file.json]\n`);
+    process.stdout.write(`usage: npm run bench -- [--quick] [--runs N] [--only ${Object.keys(WORKLOADS).join(',')}] [--out file.json]\n`);
     process.exit(0);
   }
   const only = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(WORKLOADS);
   for (const w of only) {
     if (!(w in WORKLOADS)) throw new Error(`unknown workload "${w}" in --only; choose from ${Object.keys(WORKLOADS).join(', ')}`);
   }
-  return { quick: values.quick ?? false, only, out: values.out ?? 'bench-results.json' };
+  const runs = Number(values.runs ?? (values.quick ? 1 : 3));
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs expects a whole number of runs, not "${values.runs}"`);
+  return { quick: values.quick ?? false, only, out: values.out ?? 'bench-results.json', runs };
 }
 
 async function main(): Promise<void> {
@@ -59,9 +65,13 @@ async function main(): Promise<void> {
     for (const name of opts.only) {
       const t0 = Date.now();
       try {
-        const r = await WORKLOADS[name](env);
-        figures.push(...r.figures);
-        details[name] = { ...r.details, wall_s: (Date.now() - t0) / 1000 };
+        const runs: WorkloadResult[] = [];
+        for (let k = 1; k <= opts.runs; k++) {
+          if (opts.runs > 1) log(`${name}: run ${k} of ${opts.runs}`);
+          runs.push(await WORKLOADS[name](env));
+        }
+        figures.push(...combine(runs.map((r) => r.figures)));
+        details[name] = { runs: runs.map((r) => ({ ...r.details, figures: r.figures })), wall_s: (Date.now() - t0) / 1000 };
       } catch (e) {
         errors[name] = e instanceof Error ? e.message : String(e);
         log(`${name} failed: ${errors[name]}`);
@@ -74,6 +84,7 @@ async function main(): Promise<void> {
     started: started.toISOString(),
     wall_s: (Date.now() - started.getTime()) / 1000,
     quick: opts.quick,
+    runs: opts.runs,
     machine: machine(env.upstream.version),
     scale,
     figures,

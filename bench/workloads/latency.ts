@@ -7,7 +7,7 @@
 // read-only connection (ids from the lowest not yet seen up), so a figure is late by at most one
 // poll interval.
 // The two clocks are tied by asking Postgres for clock_timestamp() and keeping the sample with the
-// shortest round trip. Targets: p50 ≤ 5 ms, p99 ≤ 50 ms at 1,000 tx/s.
+// shortest round trip. Targets: p99 ≤ 5 ms at 1,000 tx/s and ≤ 10 ms at 5,000 tx/s.
 
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -31,8 +31,10 @@ async function clockOffset(client: pg.Client): Promise<{ offset: number; uncerta
   return best;
 }
 
-export async function latencyWorkload(env: Env): Promise<WorkloadResult> {
-  const { latencyRate: txRate, latencySeconds: secs } = env.scale;
+/** Commit-to-visible latency at `rate` upstream transactions a second (default: the scale's). */
+export async function latencyWorkload(env: Env, rate?: number, p99Target = 5): Promise<WorkloadResult> {
+  const secs = env.scale.latencySeconds;
+  const txRate = rate ?? env.scale.latencyRate;
   const total = txRate * secs;
   const db = 'bench_latency';
   const slot = 'bench_latency';
@@ -121,9 +123,9 @@ export async function latencyWorkload(env: Env): Promise<WorkloadResult> {
     const title = `Latency at ${txRate.toLocaleString('en-US')} tx/s for ${secs} s`;
     return {
       figures: [
-        { workload: 'latency', title: `${title}, p50`, unit: 'ms', value: p(0.5), baselines: [], target: '≤ 5 ms', met: p(0.5) <= 5 },
+        { workload: 'latency', title: `${title}, p50`, unit: 'ms', value: p(0.5), baselines: [], target: '—', met: null, note: `achieved ${Math.round(achieved)} tx/s` },
         { workload: 'latency', title: `${title}, p95`, unit: 'ms', value: p(0.95), baselines: [], target: '—', met: null },
-        { workload: 'latency', title: `${title}, p99`, unit: 'ms', value: p(0.99), baselines: [], target: '≤ 50 ms', met: p(0.99) <= 50 },
+        { workload: 'latency', title: `${title}, p99`, unit: 'ms', value: p(0.99), baselines: [], target: `≤ ${p99Target} ms`, met: p(0.99) <= p99Target },
       ],
       details: {
         txns: total, target_rate: txRate, achieved_rate: achieved, elapsed_ms: elapsed,

@@ -63,8 +63,8 @@ export async function memoryWorkload(env: Env): Promise<WorkloadResult> {
         value: peak,
         note: `idle ${Math.round(idle.rss / MB)} MB`,
         baselines: [],
-        target: '≤ 300 MB',
-        met: peak <= 300,
+        target: '≤ 150 MB',
+        met: peak <= 150,
       }],
       details: {
         rows: n, changes: 2 * n, peak_rss_mb: peak, idle_rss_mb: idle.rss / MB, upstream_write_ms: writeMs,
