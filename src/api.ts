@@ -5,13 +5,12 @@
 import { EventEmitter } from 'node:events';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { Follower, type FollowState, type FollowStatus } from './follow/follower.js';
 import { describeCopyProgress } from './follow/copy.js';
 import { PgFollowError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './upstream/lsn.js';
 import { connect, upstreamConfig } from './upstream/session.js';
-import { dropSlotAndPublication } from './upstream/publication.js';
+import { dropFollowSlot } from './follow/leave.js';
 import { parseOptions } from './upstream/tableset.js';
 import type { Logger } from './log.js';
 import type { AppliedTransaction } from './sqlite/transactions.js';
@@ -146,18 +145,7 @@ export class Follow extends EventEmitter<FollowEvents> {
     await this.follower.stop();
     await this.done;
     if (opts.dropSlot && this.follower.status.upstreamTouched) {
-      const up = await connect(upstreamConfig(this.opts.upstream));
-      try {
-        await dropSlotAndPublication(up, this.opts.slot, this.opts.slot);
-      } finally {
-        await up.end().catch(() => {});
-      }
-      const db = new Database(this.opts.sqlite);
-      try {
-        db.prepare("DELETE FROM _pgfollow_state WHERE key = 'slot_name'").run();
-      } finally {
-        db.close();
-      }
+      await dropFollowSlot(this.opts.upstream, this.opts.slot, this.opts.sqlite);
     }
   }
 

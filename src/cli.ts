@@ -3,7 +3,6 @@
 // status, demo.
 
 import fs from 'node:fs';
-import Database from 'better-sqlite3';
 import { Command, Option } from 'commander';
 import { createLogger } from './log.js';
 import { Worker } from './control/worker.js';
@@ -13,6 +12,7 @@ import { PgFollowError, describeError } from './errors.js';
 import { connect, upstreamConfig } from './upstream/session.js';
 import { dropSlotAndPublication } from './upstream/publication.js';
 import { connectFollow } from './control/guard.js';
+import { dropFollowSlot } from './follow/leave.js';
 import { install, uninstallLocal } from './control/install.js';
 import { extensionDir, writeExtensionFiles } from './control/extension.js';
 import { serveMetrics } from './control/metrics.js';
@@ -138,19 +138,7 @@ program
     await done;
     if (!follower.status.upstreamTouched) return;
     if (o.dropOnExit) {
-      const up = await connect(upstreamConfig(conninfo));
-      try {
-        await dropSlotAndPublication(up, o.slot, o.slot);
-      } finally {
-        await up.end().catch(() => {});
-      }
-      // The file no longer matches a slot: the next start copies everything again into it.
-      const db = new Database(o.sqlite);
-      try {
-        db.prepare("DELETE FROM _pgfollow_state WHERE key = 'slot_name'").run();
-      } finally {
-        db.close();
-      }
+      await dropFollowSlot(conninfo, o.slot, o.sqlite);
       process.stderr.write(`pgfollow: dropped slot ${o.slot} and publication ${o.slot} on ${maskConninfo(conninfo)}\n`);
     } else {
       process.stderr.write(`pgfollow: left slot ${o.slot} and publication ${o.slot} on ${maskConninfo(conninfo)}; the slot keeps upstream WAL until the next start.\n`

@@ -232,10 +232,10 @@ export class Follower {
         sqlite.checkIdentity();
         if (applier.advanceIdle(idleTarget)) {
           lastIdleWrite = Date.now();
-          this.status.appliedLsn = applier.durableLsn;
+          this.status.appliedLsn = applier.sqliteCommittedLsn;
           this.status.caughtUpAt = new Date();
-          this.upToDate(applier.durableLsn);
-          wal.committed(applier.durableLsn);
+          this.upToDate(applier.sqliteCommittedLsn);
+          wal.committed(applier.sqliteCommittedLsn);
           this.emit();
         }
       } catch (e) {
@@ -266,7 +266,7 @@ export class Follower {
         failed = e;
         try {
           applier.rollback();
-          this.status.appliedLsn = applier.durableLsn;
+          this.status.appliedLsn = applier.sqliteCommittedLsn;
           this.announce(applier);
         } catch (rollbackError) {
           this.log('error', 'SQLite rollback failed', { error: describeError(rollbackError) });
@@ -308,7 +308,7 @@ export class Follower {
         // other (so the file never lags what the slot confirms) and then confirmed, letting the
         // slot release WAL and wait_for_follow see the follow caught up.
         const idle = !applier.inUpstreamTxn && !applier.hasPending;
-        if (idle && walEnd > applier.durableLsn) {
+        if (idle && walEnd > applier.sqliteCommittedLsn) {
           idleTarget = walEnd;
           const wait = idleEveryMs - (Date.now() - lastIdleWrite);
           if (wait <= 0) advanceIdle();

@@ -15,6 +15,7 @@ import type { Capture, CaptureChange } from '../capture/message.js';
 import { deletePartition, describeTable, dropOrphans } from './partitions.js';
 import { buildPlan, matchClause, rowValues, type Plan } from './rows.js';
 import { TransactionRecorder, type AppliedTransaction } from './transactions.js';
+import { StateTable, type StateKey } from './state.js';
 
 
 /** Rows per multi-row INSERT when loading (initial copy, reloads), and SQLite's bound on parameters. */
@@ -29,8 +30,7 @@ export interface ApplyStats {
 export class Applier {
   private _catalog: Catalog;
   private readonly plans = new Map<number, Plan>();
-  private readonly getState: Statement;
-  private readonly setState: Statement;
+  private readonly stateTable: StateTable;
   private sqliteTxn = false;
   /** Inside an upstream transaction (between Begin and Commit). */
   private upstreamTxn = false;
@@ -44,7 +44,7 @@ export class Applier {
   private readonly stashEarly: Statement;
   private readonly readEarly: Statement;
   private readonly clearEarly: Statement;
-  private durable: Lsn;
+  private sqliteCommitted: Lsn;
   private committed: Lsn;
   private changedInTxn = false;
   /** A SAVEPOINT guards the current upstream transaction inside a batch. */
@@ -60,20 +60,17 @@ export class Applier {
   private readonly tx: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollbackTo', Statement>;
 
   constructor(readonly db: Database) {
-    db.exec('CREATE TABLE IF NOT EXISTS _pgfollow_state (key TEXT PRIMARY KEY, value TEXT)');
+    this.stateTable = new StateTable(db);
     this._catalog = new Catalog(db);
-    this.getState = db.prepare('SELECT value FROM _pgfollow_state WHERE key = ?').pluck();
     this.tx = {
       begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK'),
       savepoint: db.prepare('SAVEPOINT upstream_txn'), release: db.prepare('RELEASE upstream_txn'), rollbackTo: db.prepare('ROLLBACK TO upstream_txn'),
     };
-    this.setState = db.prepare('INSERT OR REPLACE INTO _pgfollow_state (key, value) VALUES (?, ?)');
     db.exec('CREATE TEMP TABLE IF NOT EXISTS _pgfollow_early (seq INTEGER PRIMARY KEY, oid INTEGER NOT NULL, row TEXT NOT NULL)');
     this.stashEarly = db.prepare('INSERT INTO temp._pgfollow_early (oid, row) VALUES (?, ?)');
     this.readEarly = db.prepare('SELECT row FROM temp._pgfollow_early WHERE oid = ? ORDER BY seq').pluck();
     this.clearEarly = db.prepare('DELETE FROM temp._pgfollow_early WHERE oid = ?');
-    const lsn = this.state('applied_lsn');
-    this.durable = this.committed = lsn ? parseLsn(lsn) : 0n;
+    this.sqliteCommitted = this.committed = this.stateTable.appliedLsn;
     for (const t of this._catalog.all()) {
       if (!t.partitioned) continue;
       const cols = db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(t.sqliteName) as string[];
@@ -103,12 +100,12 @@ export class Applier {
     this._catalog.onStatement = r?.detail ? (sql) => r.statement(sql) : null;
   }
 
-  state(key: string): string | undefined {
-    return this.getState.get(key) as string | undefined;
+  state(key: StateKey): string | undefined {
+    return this.stateTable.get(key);
   }
 
-  /** End LSN of the last upstream commit that SQLite has durably committed. */
-  get durableLsn(): Lsn { return this.durable; }
+  /** End LSN of the last upstream commit in a committed SQLite transaction (on disk once the WAL is synced: see WalSync.synced). */
+  get sqliteCommittedLsn(): Lsn { return this.sqliteCommitted; }
   /** End LSN of the last upstream commit applied, flushed or not. */
   get appliedLsn(): Lsn { return this.committed; }
   get inUpstreamTxn(): boolean { return this.upstreamTxn; }
@@ -123,7 +120,7 @@ export class Applier {
       case 'begin':
         this.upstreamTxn = true;
         // A transaction whose commit record lies before the durable position was applied already.
-        this.skipping = c.finalLsn < this.durable;
+        this.skipping = c.finalLsn < this.sqliteCommitted;
         if (!this.skipping) {
           if (this.sqliteTxn) {
             // Joining a batch of earlier transactions: a savepoint lets a failure here undo this
@@ -199,10 +196,10 @@ export class Applier {
       this.writePosition();
       this.tx.commit.run();
       this.sqliteTxn = false;
-      this.durable = this.committed;
+      this.sqliteCommitted = this.committed;
       this.pendingSince = 0;
     }
-    return this.durable;
+    return this.sqliteCommitted;
   }
 
   /**
@@ -212,13 +209,12 @@ export class Applier {
    * Returns false when not idle.
    */
   advanceIdle(lsn: Lsn): boolean {
-    if (this.sqliteTxn || this.upstreamTxn || lsn <= this.durable) return false;
-    this.setState.run('applied_lsn', formatLsn(lsn));
-    this.durable = this.committed = lsn;
+    if (this.sqliteTxn || this.upstreamTxn || lsn <= this.sqliteCommitted) return false;
+    this.stateTable.setAppliedLsn(lsn);
+    this.sqliteCommitted = this.committed = lsn;
     return true;
   }
 
-  /** Drops whatever was applied since the last flush, e.g. after an error. */
   /**
    * Undoes the upstream transaction being applied, e.g. after an error. Whole transactions applied
    * before it in the same batch are committed: the follow stops right before the failing one.
@@ -231,7 +227,7 @@ export class Applier {
         this.tx.release.run();
         this.writePosition();
         this.tx.commit.run();
-        this.durable = this.committed;
+        this.sqliteCommitted = this.committed;
       } else {
         this.tx.rollback.run();
         this.recorder?.discard();
@@ -244,7 +240,7 @@ export class Applier {
     this.early.clear();
     this.db.exec('DELETE FROM temp._pgfollow_early');
     this.plans.clear();
-    this.committed = this.durable;
+    this.committed = this.sqliteCommitted;
     this.pendingSince = 0;
     // The in-memory catalog may hold changes of the rolled back transaction.
     this._catalog = new Catalog(this.db);
@@ -310,28 +306,28 @@ export class Applier {
   /** Marks the copy done at the slot's consistent point, in the same transaction as the rows. */
   finishCopy(slot: string, consistentPoint: Lsn): void {
     this.open();
-    this.setState.run('slot_name', slot);
-    this.setState.run('applied_lsn', formatLsn(consistentPoint));
+    this.stateTable.set('slot_name', slot);
+    this.stateTable.setAppliedLsn(consistentPoint);
     this.committed = consistentPoint;
     this.db.exec('COMMIT');
     this.sqliteTxn = false;
-    this.durable = consistentPoint;
+    this.sqliteCommitted = consistentPoint;
   }
 
   /** Starts over: removes every mirrored table and the position, for a fresh copy. */
   reset(): void {
     this.open();
     for (const t of this.catalog.all()) this.catalog.drop(t.desc.oid);
-    this.db.exec("DELETE FROM _pgfollow_state WHERE key IN ('applied_lsn', 'slot_name')");
+    this.stateTable.clearPosition();
     this.db.exec('COMMIT');
     this.sqliteTxn = false;
-    this.durable = this.committed = 0n;
+    this.sqliteCommitted = this.committed = 0n;
     this.plans.clear();
   }
 
   /** The end LSN of the last upstream transaction applied, into the open SQLite transaction. */
   private writePosition(): void {
-    if (this.committed !== this.durable) this.setState.run('applied_lsn', formatLsn(this.committed));
+    if (this.committed !== this.sqliteCommitted) this.stateTable.setAppliedLsn(this.committed);
   }
 
   private open(): void {
