@@ -1015,13 +1015,19 @@ SELECT f.id,
 -- role creates could be picked instead of these (a better-matching overload), and would then run
 -- with the caller's privileges: install refuses to go ahead when such functions exist, and the
 -- event trigger pgfollow_guard refuses their creation later on.
+-- The names of the wrappers below: what no role but a superuser may name a function, anywhere.
+CREATE OR REPLACE FUNCTION pgfollow.wrapper_names() RETURNS name[]
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+  SELECT ARRAY['start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow']::name[]
+$fn$;
+
 DO $foreign$
 DECLARE
   f text;
 BEGIN
   SELECT string_agg(p.oid::regprocedure::text || ' owned by ' || quote_ident(r.rolname), ', ') INTO f
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
-   WHERE p.proname IN ('start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow')
+   WHERE p.proname = ANY (pgfollow.wrapper_names())
      AND p.pronamespace <> 'pgfollow'::regnamespace AND NOT r.rolsuper;
   IF f IS NOT NULL THEN
     RAISE EXCEPTION 'pgfollow: functions named like pgfollow''s exist already: %', f
@@ -1069,7 +1075,7 @@ BEGIN
   END IF;
   SELECT string_agg(p.oid::regprocedure::text, ', ') INTO f
     FROM pg_event_trigger_ddl_commands() c JOIN pg_proc p ON c.classid = 'pg_proc'::regclass AND p.oid = c.objid
-   WHERE p.proname IN ('start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow')
+   WHERE p.proname = ANY (pgfollow.wrapper_names())
      AND p.pronamespace <> 'pgfollow'::regnamespace;
   IF f IS NOT NULL THEN
     RAISE EXCEPTION 'pgfollow: only a superuser may create %: psql users calling pgfollow''s functions unqualified could run it instead', f
