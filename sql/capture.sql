@@ -317,11 +317,12 @@ BEGIN
       IF NOT t = ANY (targets) THEN targets := targets || t; END IF;
     END LOOP;
     -- Tables inheriting from a changed table (INHERITS) change with it: ADD, DROP, ALTER COLUMN reach them.
-    WHILE EXISTS (SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                   WHERE i.inhparent = ANY (targets) AND NOT c.relispartition AND c.relpersistence = 'p' AND NOT i.inhrelid = ANY (targets)) LOOP
-      SELECT targets || array_agg(DISTINCT i.inhrelid) INTO targets
+    LOOP
+      SELECT array_agg(DISTINCT i.inhrelid) INTO cur
         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
        WHERE i.inhparent = ANY (targets) AND NOT c.relispartition AND c.relpersistence = 'p' AND NOT i.inhrelid = ANY (targets);
+      EXIT WHEN cur IS NULL;
+      targets := targets || cur;
     END LOOP;
     -- Partition trees: leaves that left a root (DETACH, a sub-partition moved) are described where
     -- they went; leaves that joined one without being created by this statement (ATTACH) have

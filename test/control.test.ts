@@ -171,8 +171,14 @@ t.test('several workers on one control table: each follow runs once; a dead work
   await client.query('CREATE TABLE shared (id int PRIMARY KEY)');
   await client.query('INSERT INTO shared SELECT generate_series(1, 100)');
   for (const id of ids) await client.query('SELECT wait_for_follow($1)', [id]);
-  // Give both workers a few polls to try to take what the other runs.
-  await new Promise((r) => setTimeout(r, 1000));
+  // Both workers poll the control table (every 300 ms) and try to take what the other runs: wait
+  // until each control session has run a query well after this point, i.e. polled several times.
+  const since = (await client.query('SELECT clock_timestamp()::text AS t')).rows[0].t;
+  await waitFor(async () => (await client.query(`
+    SELECT count(*)::int AS n FROM pg_stat_activity
+     WHERE datname = current_database() AND application_name = 'pgfollow' AND backend_type = 'client backend'
+       AND query ~ 'pgfollow\\.(follows|follow_progress)|advisory' AND query_start > $1::timestamptz + interval '1 second'`, [since])).rows[0].n >= 2,
+  { what: 'both workers to poll several times', timeoutMs: 30_000 });
   const starts = (w: (typeof workers)[number], id: string) =>
     w.output().split('\n').filter((l) => l.includes('"follow started"') && JSON.parse(l).follow === Number(id)).length;
   for (const id of ids) t.equal(starts(workers[0], id) + starts(workers[1], id), 1, `follow ${id} started in exactly one worker`);

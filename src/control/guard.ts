@@ -6,7 +6,7 @@ import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { conninfoValues, describeTarget, parseConninfo } from '../upstream/conninfo.js';
+import { conninfoValues, describeTarget, isSecretKeyword, parseConninfo } from '../upstream/conninfo.js';
 import { PgFollowError } from '../errors.js';
 import type { Fields, Logger } from '../log.js';
 import { connect, explainConnectError, upstreamConfig } from '../upstream/session.js';
@@ -55,8 +55,8 @@ export function passwordRedactor(conninfo: string): (text: string) => string {
   } catch {
     return (text) => text;
   }
-  const secrets = [...values].filter(([k, v]) => /password$|secret$/.test(k) && v.length >= 4).map(([, v]) => v);
-  const others = [...values].filter(([k]) => !/password$|secret$/.test(k)).map(([, v]) => v);
+  const secrets = [...values].filter(([k, v]) => isSecretKeyword(k) && v.length >= 4).map(([, v]) => v);
+  const others = [...values].filter(([k]) => !isSecretKeyword(k)).map(([, v]) => v);
   const hidden = secrets.filter((pw) => !others.includes(pw));
   if (!hidden.length) return (text) => text;
   return (text) => hidden.reduce((t, pw) => t.split(pw).join('********'), text);

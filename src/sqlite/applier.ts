@@ -7,20 +7,16 @@
 
 import type { Database, Statement } from 'better-sqlite3';
 import type { Change, Relation, Tuple } from '../upstream/pgoutput.js';
-import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type TableDesc, type Column } from './catalog.js';
+import { Catalog, quoteIdent, type Table, type TableDesc, type Column } from './catalog.js';
 import { PgFollowError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
 import type { SqliteValue } from './values.js';
 import type { Capture, CaptureChange } from '../capture/message.js';
-import { deletePartition, describeTable, dropOrphans } from './partitions.js';
-import { buildPlan, matchClause, rowValues, type Plan } from './rows.js';
+import { checkPartitionColumns, deletePartition, describeTable, dropOrphans } from './partitions.js';
+import { buildPlan, matchClause, named, rowLoader, rowValues, type Plan } from './rows.js';
 import { TransactionRecorder, type AppliedTransaction } from './transactions.js';
 import { StateTable, type StateKey } from './state.js';
 
-
-/** Rows per multi-row INSERT when loading (initial copy, reloads), and SQLite's bound on parameters. */
-const LOADER_ROWS = 16;
-const LOADER_VARIABLES = 32766;
 
 export interface ApplyStats {
   rows: number;
@@ -71,15 +67,7 @@ export class Applier {
     this.readEarly = db.prepare('SELECT row FROM temp._pgfollow_early WHERE oid = ? ORDER BY seq').pluck();
     this.clearEarly = db.prepare('DELETE FROM temp._pgfollow_early WHERE oid = ?');
     this.sqliteCommitted = this.committed = this.stateTable.appliedLsn;
-    for (const t of this._catalog.all()) {
-      if (!t.partitioned) continue;
-      const cols = db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(t.sqliteName) as string[];
-      if (!cols.includes(PARTITION_COLUMN)) {
-        throw new PgFollowError('SQLITE_MISMATCH', `the SQLite file holds partitioned table ${t.desc.schema}.${t.desc.name} as an earlier pgfollow wrote it, without the partition of each row`, {
-          hint: 'resync the follow (resync_follow) to copy it again: partition maintenance (TRUNCATE, DROP, DETACH, ATTACH of one partition) needs it',
-        });
-      }
-    }
+    checkPartitionColumns(db, this._catalog);
   }
 
   get catalog(): Catalog { return this._catalog; }
@@ -261,47 +249,14 @@ export class Applier {
   }
 
   /** Inserts whole rows of Postgres text values, in column order: the initial copy and reloads. */
-  /** A partitioned table's rows end with one more value: the OID of the leaf partition holding the row. */
+  /** Inserts whole rows of Postgres text values, in column order (see rowLoader), counted. */
   private loader(t: Table): (rows: Tuple[]) => void {
-    const cols = t.columns;
-    const names = cols.map((c) => quoteIdent(c.name));
-    if (t.partitioned) names.push(quoteIdent(PARTITION_COLUMN));
-    const width = Math.max(names.length, 1);
-    const tuple = `(${names.map(() => '?').join(', ')})`;
-    const into = `INSERT INTO ${quoteIdent(t.sqliteName)} (${names.join(', ')}) VALUES `;
-    // Rows go in LOADER_ROWS at a time: one statement for several rows spares SQLite and the
-    // driver a step per row (measured: ~30% less time than one row per statement).
-    const per = names.length ? Math.max(1, Math.min(LOADER_ROWS, Math.floor(LOADER_VARIABLES / width))) : 1;
-    const one = this.db.prepare(names.length ? into + tuple : `INSERT INTO ${quoteIdent(t.sqliteName)} DEFAULT VALUES`);
-    const many = per > 1 ? this.db.prepare(into + new Array(per).fill(tuple).join(', ')) : one;
-    const flat: SqliteValue[] = new Array(names.length * per);
-    const fill = (row: Tuple, at: number) => {
-      for (let i = 0; i < cols.length; i++) {
-        const v = row[i];
-        flat[at + i] = v == null ? null : cols[i].codec.decode(v);
-      }
-      if (t.partitioned) {
-        const part = row[cols.length];
-        if (part == null) throw new PgFollowError('PROTOCOL', `a row of partitioned table ${t.desc.schema}.${t.desc.name} came without its partition`);
-        flat[at + cols.length] = Number(part);
-      }
-    };
+    const load = rowLoader(this.db, t);
     return (rows) => {
-      let r = 0;
-      if (per > 1) {
-        for (; r + per <= rows.length; r += per) {
-          for (let k = 0; k < per; k++) fill(rows[r + k], k * names.length);
-          many.run(flat);
-        }
-      }
-      for (; r < rows.length; r++) {
-        fill(rows[r], 0);
-        if (names.length) one.run(flat.slice(0, names.length)); else one.run();
-      }
+      load(rows);
       this.stats.rows += rows.length;
     };
   }
-
 
   /** Marks the copy done at the slot's consistent point, in the same transaction as the rows. */
   finishCopy(slot: string, consistentPoint: Lsn): void {
@@ -486,11 +441,4 @@ export class Applier {
       this.recorder.row('update', p.table.sqliteName, detail ? named(p, positions, keyValues) : undefined, detail ? named(p, setPositions, setValues) : undefined);
     }
   }
-}
-
-/** Values by column name, for a change's record. */
-function named(p: Plan, positions: number[], values: SqliteValue[]): Record<string, SqliteValue> {
-  const out: Record<string, SqliteValue> = {};
-  positions.forEach((pos, k) => { out[p.targets[pos]!.name] = values[k]; });
-  return out;
 }

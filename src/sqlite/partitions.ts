@@ -4,6 +4,7 @@
 
 import type { Database } from 'better-sqlite3';
 import { PARTITION_COLUMN, quoteIdent, type Catalog, type Table, type TableDesc } from './catalog.js';
+import { PgFollowError } from '../errors.js';
 
 /** Removes the rows of one leaf partition from its partitioned table's SQLite table. */
 export function deletePartition(db: Database, root: Table, leaf: number): void {
@@ -49,4 +50,17 @@ export function describeTable(db: Database, catalog: Catalog, desc: TableDesc, r
 /** Leaves that left a partitioned table for nothing this follow mirrors: their rows go. */
 export function dropOrphans(db: Database, orphans: Map<number, Table>): void {
   for (const [leaf, root] of orphans) deletePartition(db, root, leaf);
+}
+
+/** Refuses a file whose partitioned tables an earlier pgfollow wrote without each row's partition. */
+export function checkPartitionColumns(db: Database, catalog: Catalog): void {
+  for (const t of catalog.all()) {
+    if (!t.partitioned) continue;
+    const cols = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all(t.sqliteName) as string[];
+    if (!cols.includes(PARTITION_COLUMN)) {
+      throw new PgFollowError('SQLITE_MISMATCH', `the SQLite file holds partitioned table ${t.desc.schema}.${t.desc.name} as an earlier pgfollow wrote it, without the partition of each row`, {
+        hint: 'resync the follow (resync_follow) to copy it again: partition maintenance (TRUNCATE, DROP, DETACH, ATTACH of one partition) needs it',
+      });
+    }
+  }
 }

@@ -32,7 +32,10 @@ export const UNPRIVILEGED_KEYWORDS = new Set(['host', 'hostaddr', 'port', 'dbnam
   'connect_timeout', 'application_name', 'fallback_application_name', 'sslmode', 'keepalives',
   'keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout']);
 
-const SECRET = /password$|secret$|^scram_(client|server)_key$/;
+/** Keywords whose values are secrets: masked in every text pgfollow writes. */
+export function isSecretKeyword(keyword: string): boolean {
+  return /password$|secret$|^scram_(client|server)_key$/.test(keyword);
+}
 const SSLMODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
 
 /** One keyword and its value, with where the value sits in the text (for masking). */
@@ -281,7 +284,7 @@ export function maskConninfo(conninfo: string): string {
   let out = '';
   let at = 0;
   for (const p of params) {
-    if (!SECRET.test(p.keyword)) continue;
+    if (!isSecretKeyword(p.keyword)) continue;
     out += conninfo.slice(at, p.start) + '********';
     at = p.end;
   }

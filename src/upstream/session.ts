@@ -22,13 +22,7 @@ export const SESSION_OPTIONS = `-c search_path=pg_catalog,pg_temp ${FORMAT_OPTIO
  * that is not a superuser connects with exactly what its conninfo allows.
  */
 export function upstreamConfig(conninfo: string, extra: pg.ClientConfig = {}, trust?: Trust): pg.ClientConfig {
-  const cfg = toClientConfig(conninfo, trust);
-  return {
-    application_name: 'pgfollow',
-    ...cfg,
-    ...extra,
-    options: [cfg.options, SESSION_OPTIONS].filter(Boolean).join(' '),
-  };
+  return clientConfig(conninfo, extra, trust, SESSION_OPTIONS);
 }
 
 /**
@@ -37,8 +31,13 @@ export function upstreamConfig(conninfo: string, extra: pg.ClientConfig = {}, tr
  * Never for a session that runs with pgfollow's rights.
  */
 export function userSessionConfig(conninfo: string, extra: pg.ClientConfig = {}): pg.ClientConfig {
-  const cfg = toClientConfig(conninfo);
-  return { application_name: 'pgfollow', ...cfg, ...extra, options: [cfg.options, FORMAT_OPTIONS].filter(Boolean).join(' ') };
+  return clientConfig(conninfo, extra, undefined, FORMAT_OPTIONS);
+}
+
+/** The conninfo's options, then `pinned` after them (so over them). */
+function clientConfig(conninfo: string, extra: pg.ClientConfig, trust: Trust | undefined, pinned: string): pg.ClientConfig {
+  const cfg = toClientConfig(conninfo, trust);
+  return { application_name: 'pgfollow', ...cfg, ...extra, options: [cfg.options, pinned].filter(Boolean).join(' ') };
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE',
