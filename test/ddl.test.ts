@@ -60,6 +60,30 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'a one-column integer key is the SQLite rowid, and stays right as the key changes',
+    sql: ['CREATE TABLE keyed (id bigint PRIMARY KEY, small smallint, v text)',
+      "INSERT INTO keyed SELECT g * 1000000007, g, 'v' || g FROM generate_series(-50, 50) g",
+      "INSERT INTO keyed VALUES (9223372036854775807, 1, 'max'), (-9223372036854775808, 2, 'min')",
+      "UPDATE keyed SET id = id + 1 WHERE small % 7 = 0", "DELETE FROM keyed WHERE small % 5 = 0",
+      'CREATE TABLE rekeyed (id int PRIMARY KEY, code text NOT NULL)',
+      "INSERT INTO rekeyed SELECT g, 'c' || g FROM generate_series(1, 40) g",
+      'ALTER TABLE rekeyed DROP CONSTRAINT rekeyed_pkey', "INSERT INTO rekeyed VALUES (1, 'dup')",
+      'ALTER TABLE rekeyed ADD PRIMARY KEY (code)', "UPDATE rekeyed SET id = -id WHERE id < 10"],
+    check: (t) => {
+      const rowidIsKey = sqliteQuery<{ n: number }>('SELECT count(*) AS n FROM keyed WHERE rowid <> id')[0].n;
+      t.equal(rowidIsKey, 0, 'keyed: the id is the rowid');
+      const plan = sqliteQuery<{ detail: string }>('EXPLAIN QUERY PLAN SELECT v FROM keyed WHERE id = 5').map((r) => r.detail).join(';');
+      t.match(plan, /INTEGER PRIMARY KEY/, 'keyed: lookups by id go through the rowid');
+      const types = sqliteQuery<{ name: string; pg_type: string; sqlite_type: string }>(
+        "SELECT c.name, c.pg_type, c.sqlite_type FROM _pgfollow_columns c JOIN _pgfollow_tables t ON t.oid = c.table_oid WHERE t.pg_name = 'keyed' ORDER BY c.attnum");
+      t.same(types.map((c) => [c.name, c.pg_type, c.sqlite_type]), [['id', 'bigint', 'INTEGER'], ['small', 'smallint', 'int2'], ['v', 'text', 'text']],
+        'the Postgres type of the key is still recorded');
+      const rekeyed = sqliteQuery<{ sql: string }>("SELECT sql FROM sqlite_master WHERE name = 'rekeyed'")[0].sql;
+      t.notMatch(rekeyed, /"id" INTEGER/, 'rekeyed: no longer a rowid once the key moved to code');
+      t.match(rekeyed, /PRIMARY KEY \("code"\)/, 'rekeyed: keyed by code');
+    },
+  },
+  {
     name: 'composite primary key, UPDATE and DELETE by it',
     sql: ['CREATE TABLE pairs (a int, b text, v int, PRIMARY KEY (a, b))',
       "INSERT INTO pairs SELECT g % 5, 'k' || (g / 5), g FROM generate_series(0, 49) g",
