@@ -11,8 +11,8 @@ import pg from 'pg';
 import { startCluster, type Cluster } from '../src/dev/cluster.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import { install } from '../src/control/install.js';
-import { columnCodec, type SqliteValue } from '../src/sqlite/values.js';
-import { PARTITION_COLUMN, sqliteNameOf, type TableDesc } from '../src/sqlite/catalog.js';
+import type { SqliteValue } from '../src/sqlite/values.js';
+import { mirroredColumns, PARTITION_COLUMN, sqliteNameOf, type TableDesc } from '../src/sqlite/catalog.js';
 import { waitFor } from '../src/dev/wait.js';
 
 export { waitFor };
@@ -140,7 +140,7 @@ export async function compareAll(client: pg.Client, file: string): Promise<Compa
     for (const { d } of tables) {
       const name = sqliteNameOf(d);
       if (!sqliteTables.includes(name)) continue;
-      const cols = d.columns.map((c) => ({ name: c.name, codec: columnCodec(c) }));
+      const cols = mirroredColumns(d);
       // Shape: column names in order, declared types, NOT NULL and primary key membership.
       const info = db.prepare(`PRAGMA table_info("${name.replace(/"/g, '""')}")`).all() as { name: string; type: string; notnull: bigint; pk: bigint }[];
       const pkCols = new Set((d.primary_key ?? []).map((a) => d.columns.find((c) => c.attnum === a)?.name));

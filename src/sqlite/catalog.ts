@@ -321,15 +321,21 @@ export class Catalog {
   }
 }
 
-function build(desc: TableDesc): Table {
+/**
+ * A table's columns with their codecs. A one-column integer key is declared exactly INTEGER,
+ * which makes it SQLite's rowid: one B-tree for the rows and the key instead of two, so inserts,
+ * key lookups and the copy do half the work. Its Postgres type stays in _pgfollow_columns.pg_type.
+ */
+export function mirroredColumns(desc: TableDesc): Column[] {
   const key = desc.primary_key?.length === 1 ? desc.primary_key[0] : undefined;
-  const columns = desc.columns.map((c) => {
+  return desc.columns.map((c) => {
     const codec = columnCodec(c);
-    // A one-column integer key declared exactly INTEGER becomes SQLite's rowid: one B-tree for
-    // the rows and the key instead of two, so inserts, key lookups and the copy do half the work.
-    // The Postgres type stays in _pgfollow_columns.pg_type.
     return { ...c, codec: c.attnum === key && codec.storage === 'INTEGER' ? { ...codec, declared: 'INTEGER' } : codec };
   });
+}
+
+function build(desc: TableDesc): Table {
+  const columns = mirroredColumns(desc);
   return { desc, sqliteName: sqliteNameOf(desc), columns, byName: new Map(columns.map((c) => [c.name, c])), partitioned: desc.kind === 'p' };
 }
 
