@@ -62,7 +62,7 @@ const scenarios: Scenario[] = [
   {
     name: 'a one-column integer key is the SQLite rowid, and stays right as the key changes',
     sql: ['CREATE TABLE keyed (id bigint PRIMARY KEY, small smallint, v text)',
-      "INSERT INTO keyed SELECT g * 1000000007, g, 'v' || g FROM generate_series(-50, 50) g",
+      "INSERT INTO keyed SELECT g::bigint * 1000000007, g, 'v' || g FROM generate_series(-50, 50) g",
       "INSERT INTO keyed VALUES (9223372036854775807, 1, 'max'), (-9223372036854775808, 2, 'min')",
       "UPDATE keyed SET id = id + 1 WHERE small % 7 = 0", "DELETE FROM keyed WHERE small % 5 = 0",
       'CREATE TABLE rekeyed (id int PRIMARY KEY, code text NOT NULL)',
