@@ -4,6 +4,7 @@
 
 import Database from 'better-sqlite3';
 import type pg from 'pg';
+import type { FeedStatus } from '../fanout/feed.js';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import { Applier } from '../sqlite/applier.js';
 import { WalSync } from '../sqlite/durable.js';
@@ -41,6 +42,39 @@ export interface FollowStatus {
   rejectedMessages: number;
   /** True once a publication or slot may exist upstream (what stop_follow must drop). */
   upstreamTouched: boolean;
+  /** A feed's publishing and snapshots (src/fanout/feed.ts), when the follow is one. */
+  feed: FeedStatus | null;
+}
+
+/**
+ * Something that sees every upstream transaction the follow applies, in commit order: the fan-out
+ * feed. It receives changes as the applier does (authenticated, filtered), including transactions
+ * the file already holds after a restart, and it bounds what the slot may confirm.
+ */
+export interface ChangeTap {
+  readonly status: FeedStatus;
+  attach(hooks: TapHooks): void;
+  /** Before each streaming session, with the upstream session and the follow's SQLite file (copied). */
+  open(client: pg.Client, db: Database.Database): Promise<void>;
+  change(c: Change | CaptureChange): void;
+  /** The greatest position at or below `lsn` that the tap no longer needs the slot to send again. */
+  ackable(lsn: Lsn): Lsn;
+  /** SQLite committed `lsn`, and no SQLite transaction is open. */
+  committed(db: Database.Database, lsn: Lsn): void;
+  /** Resolves once everything handed over is stored or has failed. */
+  settled(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface TapHooks {
+  /** ackable() may have grown. */
+  ackable(): void;
+  /** The tap cannot go on: the streaming session ends and restarts with backoff. */
+  error(e: unknown): void;
+  /** Call committed() as soon as the file is between commits. */
+  poke(): void;
+  /** The tap's status changed. */
+  changed(): void;
 }
 
 export interface FollowerOptions {
@@ -76,13 +110,15 @@ export interface FollowerOptions {
    * started by another role, which connects with exactly what its conninfo says (see Trust).
    */
   privileged?: boolean;
+  /** Publishes what the follow applies (a fan-out feed, src/fanout/feed.ts). */
+  tap?: ChangeTap;
 }
 
 export class Follower {
   readonly status: FollowStatus = {
     state: 'starting', receivedLsn: null, appliedLsn: null, ackedLsn: null, appliedAt: null,
     rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null, copy: null, rejectedMessages: 0,
-    upstreamTouched: false,
+    upstreamTouched: false, feed: null,
   };
   private readonly log: Logger;
   private readonly cfg: pg.ClientConfig;
@@ -99,6 +135,7 @@ export class Follower {
   constructor(private readonly opts: FollowerOptions) {
     this.log = opts.log ?? silentLogger;
     this.cfg = upstreamConfig(opts.conninfo, {}, { privileged: opts.privileged ?? true });
+    if (opts.tap) this.status.feed = opts.tap.status;
   }
 
   /** Runs until stop() is called, retrying with backoff after any error. */
@@ -122,6 +159,7 @@ export class Follower {
         backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 30_000);
       }
     }
+    await this.opts.tap?.shutdown().catch(() => {});
     this.closeSqlite();
     this.setState('stopped');
   }
@@ -178,7 +216,15 @@ export class Follower {
         this.status.copy = null;
       } else {
         start = applier.appliedLsn;
+        if (this.opts.tap) {
+          // A feed resumes where the slot was confirmed: never past what JetStream holds, so a
+          // transaction the file has and the stream lacks is sent again (the applier skips it).
+          const { rows } = await client.query('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [this.opts.slot]);
+          const confirmed = rows[0]?.lsn ? parseLsn(rows[0].lsn) : 0n;
+          if (confirmed > 0n && confirmed < start) start = confirmed;
+        }
       }
+      await this.opts.tap?.open(client, applier.db);
     } finally {
       await client.end().catch(() => {});
     }
@@ -201,7 +247,9 @@ export class Follower {
     let acked = start;
     let fail: (e: unknown) => void = () => {};
 
+    const tap = this.opts.tap;
     const ack = (lsn: Lsn) => {
+      if (tap) lsn = tap.ackable(lsn);
       if (lsn <= 0n) return;
       acked = lsn;
       // The library reports "last byte + 1"; pgfollow's positions are already end positions.
@@ -219,7 +267,23 @@ export class Follower {
     this.drain = async () => {
       flush();
       await wal.settled();
+      await tap?.settled();
+      if (!failed) ack(wal.synced);
     };
+    const tapCommitted = () => {
+      if (!tap || failed || applier.inUpstreamTxn || applier.hasPending) return;
+      try {
+        tap.committed(applier.db, applier.sqliteCommittedLsn);
+      } catch (e) {
+        fail(e);
+      }
+    };
+    tap?.attach({
+      ackable: () => { if (!failed) ack(wal.synced); },
+      error: (e) => fail(e),
+      poke: () => setImmediate(tapCommitted),
+      changed: () => this.emit(),
+    });
     // Idle positions (see the heartbeat handler) are written at most this often.
     const idleEveryMs = 50;
     let idleTarget = 0n;
@@ -237,6 +301,7 @@ export class Follower {
           this.upToDate(applier.sqliteCommittedLsn);
           wal.committed(applier.sqliteCommittedLsn);
           this.emit();
+          tapCommitted();
         }
       } catch (e) {
         fail(e);
@@ -254,6 +319,7 @@ export class Follower {
         wal.committed(lsn);
         this.emit();
         this.announce(applier);
+        tapCommitted();
       } catch (e) {
         fail(e);
       }
@@ -288,6 +354,7 @@ export class Follower {
             if (!next) return;
           }
           applier.apply(next);
+          tap?.change(next);
           if (change.tag === 'commit') {
             this.status.receivedLsn = change.endLsn;
             if (!flushScheduled) {
@@ -327,6 +394,7 @@ export class Follower {
         this.status.lastError = null;
         this.setState('streaming');
         this.log('info', 'streaming', { slot: this.opts.slot, from: formatLsn(start) });
+        setImmediate(tapCommitted);
       });
       service.subscribe(plugin, this.opts.slot, formatLsn(start)).then(
         () => {
