@@ -13,7 +13,7 @@ t.comment(`seed ${seed} (PGFOLLOW_SEED=${seed} repeats this run)`);
 const pgServer = await cluster(t);
 const nats = await natsServer(t);
 
-t.test('one feed, three replicas, mixed DML + DDL: every replica equals the upstream', async (t) => {
+t.test('one feed, three replicas, mixed DML + DDL: every replica equals the upstream', { timeout: 300_000 }, async (t) => {
   const { conninfo, client } = await database(t, pgServer);
   await client.query(SCHEMA);
   await client.query("INSERT INTO bulk (v) SELECT md5(g::text) FROM generate_series(1, 5000) g");
