@@ -5,7 +5,15 @@
 import t from 'tap';
 import path from 'node:path';
 import type pg from 'pg';
-import { compareAll, cluster, database, followState, startWorker, tempDir, waitFor } from './helpers.js';
+import { execFile } from 'node:child_process';
+
+/** Runs the CLI without blocking this process (the replica under test answers status requests from it). */
+function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, ...args], { encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code ?? 1) : 0, stdout, stderr }));
+  });
+}
+import { CLI, compareAll, cluster, database, followState, startWorker, tempDir, waitFor } from './helpers.js';
 import { fence, natsServer, startReplica, waitApplied } from './fanout-helpers.js';
 import { parseLsn } from '../src/upstream/lsn.js';
 
@@ -59,6 +67,20 @@ t.test('start_follow with a feed: run by the worker, seen in follow_status, snap
   t.ok(Number(s.stream_bytes) > 0, `stream: ${s.stream_messages} messages, ${s.stream_bytes} bytes, feed at ${s.feed_lsn} (sequence ${s.feed_seq})`);
   const first = await compareAll(client, file);
   t.ok(first.equal, `replica: ${first.report}`);
+
+  // pgfollow status --nats: the stream, its snapshots, and the replicas that answer.
+  const out = await cli(['status', '--nats', nats.url, '--stream', 'ctl', '--json']);
+  t.equal(out.status, 0, out.stderr);
+  const st = JSON.parse(out.stdout);
+  t.equal(st.last_seq, Number(s.feed_seq), 'status --nats: the stream\'s last sequence is the feed\'s');
+  t.ok(st.snapshots.length >= 1, 'status --nats lists the snapshots');
+  t.match(st.replicas, [{ name: file, state: 'streaming', stream_seq: st.last_seq, lag_messages: 0 }], 'status --nats: the replica answered, caught up');
+  const text = await cli(['status', '--nats', nats.url, '--stream', 'ctl']);
+  t.match(text.stdout, /stream ctl at nats:\/\/127\.0\.0\.1:\d+: \d+ messages/);
+  t.match(text.stdout, /1 replica\(s\) answered/);
+  const missing = await cli(['status', '--nats', nats.url, '--stream', 'nope']);
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, /FEED_NOT_FOUND: there is no stream "nope"/);
 
   const before = s.last_snapshot_at as Date;
   await client.query('SELECT snapshot_follow($1)', [id]);

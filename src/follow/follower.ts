@@ -148,11 +148,13 @@ export class Follower {
       } catch (err) {
         if (this.stopping) break;
         const e = explainSqliteError(err, this.opts.sqlitePath);
-        const reconnect = isConnectionError(e);
+        // A feed's NATS going away is retried like the upstream's (the slot keeps the WAL meanwhile).
+        const natsLost = e instanceof PgFollowError && e.code === 'FEED_UNREACHABLE';
+        const reconnect = natsLost || isConnectionError(e);
         this.status.lastError = describeError(e);
         this.status.lastErrorAt = new Date();
         this.setState(reconnect ? 'reconnecting' : 'error');
-        this.log(reconnect ? 'warn' : 'error', reconnect ? 'upstream connection lost' : 'follow failed', {
+        this.log(reconnect ? 'warn' : 'error', natsLost ? 'NATS unreachable' : reconnect ? 'upstream connection lost' : 'follow failed', {
           error: this.status.lastError, applied_lsn: this.status.appliedLsn === null ? null : formatLsn(this.status.appliedLsn), retry_ms: backoff,
         });
         await this.sleep(backoff);
