@@ -176,8 +176,9 @@ program
   .requiredOption('--stream <name>', 'the feed\'s stream name')
   .requiredOption('--sqlite <file>', 'the replica\'s SQLite file')
   .option('--name <name>', 'name shown by "pgfollow status --nats" (default: the file path)')
+  .option('--wait-for-stream', 'wait for the stream to exist instead of refusing (FEED_NOT_FOUND)', false)
   .addOption(logOption)
-  .action(async (o: { nats: string; stream: string; sqlite: string; name?: string; log: string }) => {
+  .action(async (o: { nats: string; stream: string; sqlite: string; name?: string; log: string; waitForStream: boolean }) => {
     const { runReplica } = await import('./cli/fanout.js');
     await runReplica({ ...o, log: loggerFor(o.log), until: untilSignal });
   });

@@ -125,4 +125,16 @@ t.test('a replica refuses a stream that does not exist, and a stream of another 
   // The file is untouched: still a replica of the first database.
   const cmp = await compareAll(a.client, file);
   t.ok(cmp.equal, cmp.report);
+
+  // Told to wait, a replica waits for a stream that a feed creates later.
+  const laterFile = path.join(dir, 'later.db');
+  const later = startReplica(t, { nats: nats.url, stream: 'later', sqlitePath: laterFile, waitForStream: true });
+  await waitFor(() => later.replica.status.state === 'waiting' && /FEED_NOT_FOUND/.test(later.replica.status.lastError ?? ''), { what: 'the replica to wait for the stream' });
+  startFeed(t, a.conninfo, path.join(dir, 'fl.db'), { nats: nats.url, stream: 'later' }, 'feed_later');
+  await a.client.query("INSERT INTO accounts (owner) VALUES ('later')");
+  await waitApplied(laterFile, await fence(a.client));
+  await waitFor(() => later.replica.status.state === 'streaming', { what: 'the waiting replica to stream' });
+  t.pass('the replica that waited for the stream streams');
+  const cmpLater = await compareAll(a.client, laterFile);
+  t.ok(cmpLater.equal, cmpLater.report);
 });

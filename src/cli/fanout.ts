@@ -25,8 +25,8 @@ export function feedFromCli(o: { sqlite: string; nats?: string; stream?: string;
   return new Feed({ nats: cfg.nats, stream: cfg.stream, sqlitePath: o.sqlite, snapshotEveryMs: cfg.snapshotEveryMs, limits: cfg.limits, log });
 }
 
-export async function runReplica(o: { nats: string; stream: string; sqlite: string; name?: string; log: Logger; until: () => Promise<void> }): Promise<void> {
-  const replica = new Replica({ nats: o.nats, stream: o.stream, sqlitePath: o.sqlite, name: o.name, log: o.log });
+export async function runReplica(o: { nats: string; stream: string; sqlite: string; name?: string; log: Logger; waitForStream?: boolean; until: () => Promise<void> }): Promise<void> {
+  const replica = new Replica({ nats: o.nats, stream: o.stream, sqlitePath: o.sqlite, name: o.name, log: o.log, waitForStream: o.waitForStream });
   const done = replica.run();
   const stopped = o.until().then(() => replica.stop());
   await Promise.race([done, stopped]);

@@ -61,6 +61,8 @@ export interface ReplicaOptions {
   minBackoffMs?: number;
   /** Default 10 000 ms. */
   maxBackoffMs?: number;
+  /** A missing stream is waited for (state 'waiting') instead of refused. Default false. */
+  waitForStream?: boolean;
 }
 
 /** Errors a retry cannot cure: the replica stops and reports them. */
@@ -106,7 +108,9 @@ export class Replica {
           const e = explainSqliteError(err, this.opts.sqlitePath);
           this.status.lastError = describeError(e);
           this.status.lastErrorAt = new Date();
-          if (e instanceof PgFollowError && FATAL.has(e.code)) {
+          const waiting = e instanceof PgFollowError && e.code === 'FEED_NOT_FOUND' && this.opts.waitForStream && this.status.streamSeq === null;
+          if (waiting) this.status.state = 'waiting';
+          if (e instanceof PgFollowError && FATAL.has(e.code) && !waiting) {
             this.setState('error');
             this.log('error', 'replica stopped', { error: this.status.lastError });
             throw e;
