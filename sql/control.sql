@@ -622,7 +622,7 @@ BEGIN
         USING HINT = 'The feed options are "nats", "stream", "snapshot_every", "max_msgs", "max_bytes" and "max_age".', ERRCODE = 'invalid_parameter_value';
     END IF;
   END LOOP;
-  IF jsonb_typeof(feed -> 'nats') IS DISTINCT FROM 'string' THEN
+  IF jsonb_typeof(feed -> 'nats') IS DISTINCT FROM 'string' OR pg_catalog.btrim(feed ->> 'nats') = '' THEN
     RAISE EXCEPTION 'pgfollow: feed option "nats" must be a URL such as nats://127.0.0.1:4222' USING ERRCODE = 'invalid_parameter_value';
   END IF;
   FOREACH url IN ARRAY pg_catalog.string_to_array(feed ->> 'nats', ',') LOOP
@@ -647,7 +647,7 @@ BEGIN
   FOREACH k IN ARRAY ARRAY['max_msgs', 'max_bytes'] LOOP
     v := feed -> k;
     CONTINUE WHEN v IS NULL;
-    IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^[1-9][0-9]{0,17}$' THEN
+    IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^[1-9][0-9]{0,15}$' THEN
       RAISE EXCEPTION 'pgfollow: feed option "%" must be a positive whole number', k USING ERRCODE = 'invalid_parameter_value';
     END IF;
   END LOOP;

@@ -31,7 +31,8 @@ export function parseFeedOptions(v: unknown): FeedConfig {
   checkStreamName(o.stream);
   const count = (k: string) => {
     if (o[k] === undefined) return undefined;
-    if (typeof o[k] !== 'number' || !Number.isInteger(o[k]) || (o[k] as number) < 1) throw new PgFollowError('BAD_OPTIONS', `feed option "${k}" must be a positive whole number`);
+    // The same rule as pgfollow.check_feed_options: at most 16 digits.
+    if (typeof o[k] !== 'number' || !/^[1-9][0-9]{0,15}$/.test(String(o[k]))) throw new PgFollowError('BAD_OPTIONS', `feed option "${k}" must be a positive whole number`);
     return o[k] as number;
   };
   const maxAge = o.max_age === undefined ? undefined : parseInterval(o.max_age, 'feed option "max_age"');
