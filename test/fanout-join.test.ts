@@ -8,6 +8,9 @@ import path from 'node:path';
 import { cluster, compareAll, database, tempDir, waitFor } from './helpers.js';
 import { SCHEMA, fence, natsServer, spawnCli, startFeed, startReplica, waitApplied } from './fanout-helpers.js';
 import { PgFollowError } from '../src/errors.js';
+import fs from 'node:fs';
+import { connectNats, jetstreamManager } from '../src/fanout/nats.js';
+import { listSnapshots, snapshotStore, uploadSnapshot } from '../src/fanout/snapshots.js';
 
 const pgServer = await cluster(t);
 const nats = await natsServer(t);
@@ -125,6 +128,28 @@ t.test('a replica refuses a stream that does not exist, and a stream of another 
   // The file is untouched: still a replica of the first database.
   const cmp = await compareAll(a.client, file);
   t.ok(cmp.equal, cmp.report);
+
+  // A snapshot of another database, met when the replica must start over: refused too. The stream
+  // moves on and is purged (as retention would), and the newest snapshot in the bucket is database b's.
+  const nc = await connectNats(nats.url, 'test');
+  t.teardown(() => nc.close());
+  await a.client.query("INSERT INTO accounts (owner) VALUES ('a2')");
+  await waitApplied(path.join(dir, 'fa.db'), await fence(a.client));
+  await waitFor(() => (fa.feed.status.publishedSeq ?? 0) > ra.replica.status.streamSeq!, { what: 'feed a to publish past the replica' });
+  const other = (await listSnapshots((await snapshotStore(nc, 'dbb', false))!))[0]!;
+  const foreign = path.join(dir, 'foreign.db');
+  fs.copyFileSync(path.join(dir, 'fb.db'), foreign);
+  await uploadSnapshot((await snapshotStore(nc, 'dba', false))!, foreign, { ...other, seq: 1_000_000, created: new Date() });
+  await (await jetstreamManager(nc)).streams.purge('dba');
+  const mixed = startReplica(t, { nats: nats.url, stream: 'dba', sqlitePath: file });
+  const err3 = await mixed.done.then(() => null, (e: unknown) => e);
+  t.ok(err3 instanceof PgFollowError && err3.code === 'FEED_MISMATCH', `the replica of database a refuses database b's snapshot: ${String(err3)}`);
+  t.match(String((err3 as Error).message), /snapshots of stream "dba" are of database/);
+  // A feed refuses a stream that carries another database's changes.
+  const wrongFeed = startFeed(t, b.conninfo, path.join(dir, 'fb2.db'), { nats: nats.url, stream: 'dba' }, 'feed_b2');
+  await waitFor(() => /FEED_MISMATCH/.test(wrongFeed.follower.status.lastError ?? ''), { timeoutMs: 30_000, what: 'the feed to refuse the stream' });
+  t.match(wrongFeed.follower.status.lastError, /carries changes of another database/);
+  await wrongFeed.stop();
 
   // Told to wait, a replica waits for a stream that a feed creates later.
   const laterFile = path.join(dir, 'later.db');

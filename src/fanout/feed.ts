@@ -27,7 +27,7 @@ import { PgFollowError, describeError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { StateTable } from '../sqlite/state.js';
 import { HEADER, TransactionChunker, WIRE_VERSION, messageId, type Chunk } from './encoding.js';
-import { connectNats, ensureStream, jetstreamManager, lastMessage, redactUrl, streamInfo, txSubject, unreachable, upstreamIdentity, checkStreamName, type StreamLimits } from './nats.js';
+import { connectNats, ensureStream, streamDatabase, jetstreamManager, lastMessage, redactUrl, streamInfo, txSubject, unreachable, upstreamIdentity, checkStreamName, type StreamLimits } from './nats.js';
 import { copyForSnapshot, listSnapshots, snapshotStore, uploadSnapshot } from './snapshots.js';
 import type { ChangeTap, TapHooks } from '../follow/follower.js';
 
@@ -124,7 +124,7 @@ export class Feed implements ChangeTap {
     const jsm = this.jsm!;
     let info;
     try {
-      info = await ensureStream(jsm, this.opts.stream, this.opts.limits);
+      info = await ensureStream(jsm, this.opts.stream, this.identity, this.opts.limits);
       this.store = await snapshotStore(this.nc, this.opts.stream, true);
     } catch (e) {
       throw e instanceof PgFollowError ? e : unreachable(this.opts.nats, e);
@@ -138,8 +138,9 @@ export class Feed implements ChangeTap {
     }
     const last = await lastMessage(jsm, this.opts.stream);
     const h = last?.header;
-    if (last && h?.get(HEADER.database) && h.get(HEADER.database) !== this.identity) {
-      throw new PgFollowError('FEED_MISMATCH', `stream "${this.opts.stream}" at ${redactUrl(this.opts.nats)} carries changes of another database (${h.get(HEADER.database)}; this feed follows ${this.identity})`, {
+    const theirs = streamDatabase(info) ?? h?.get(HEADER.database);
+    if (theirs && theirs !== this.identity) {
+      throw new PgFollowError('FEED_MISMATCH', `stream "${this.opts.stream}" at ${redactUrl(this.opts.nats)} carries changes of another database (${theirs}; this feed follows ${this.identity})`, {
         hint: 'give each upstream database its own stream name',
       });
     }

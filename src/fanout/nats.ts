@@ -71,15 +71,20 @@ export interface StreamLimits {
   maxAgeSeconds?: number;
 }
 
-/** Creates the stream (file storage, limits retention) when missing; returns its info. */
-export async function ensureStream(jsm: JetStreamManager, stream: string, limits: StreamLimits = {}): Promise<StreamInfo> {
+/** The upstream identity a stream was created for (kept in its description), or null. */
+export function streamDatabase(info: StreamInfo): string | null {
+  return /; database (\S+)$/.exec(info.config.description ?? '')?.[1] ?? null;
+}
+
+/** Creates the stream (file storage, limits retention) for database `identity` when missing; returns its info. */
+export async function ensureStream(jsm: JetStreamManager, stream: string, identity: string, limits: StreamLimits = {}): Promise<StreamInfo> {
   const existing = await streamInfo(jsm, stream);
   if (existing) return existing;
   return jsm.streams.add({
     name: stream, subjects: [txSubject(stream)], storage: StorageType.File, retention: RetentionPolicy.Limits,
     discard: DiscardPolicy.Old, max_msgs: limits.maxMsgs ?? -1, max_bytes: limits.maxBytes ?? -1,
     max_age: (limits.maxAgeSeconds ?? 0) * 1_000_000_000, duplicate_window: 120 * 1_000_000_000,
-    description: 'pgfollow fan-out: upstream transactions in commit order',
+    description: `pgfollow fan-out: upstream transactions in commit order; database ${identity}`,
   });
 }
 

@@ -16,7 +16,7 @@ import { formatLsn, type Lsn } from '../upstream/lsn.js';
 import { PgFollowError, describeError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { HEADER, decodeChunk } from './encoding.js';
-import { checkStreamName, connectNats, jetstreamManager, lastMessage, requireStream, streamInfo, unreachable, isNotFound } from './nats.js';
+import { checkStreamName, connectNats, jetstreamManager, lastMessage, requireStream, streamDatabase, streamInfo, unreachable, isNotFound } from './nats.js';
 import { downloadSnapshot, listSnapshots, snapshotStore, type SnapshotMeta } from './snapshots.js';
 
 export type ReplicaState = 'starting' | 'bootstrapping' | 'waiting' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
@@ -159,7 +159,7 @@ export class Replica {
       applier = this.openSqlite();
     }
     this.rebootReason = null;
-    await this.checkDatabase(applier);
+    await this.checkDatabase(applier, streamDatabase(info));
     let seq = Number(applier.state('stream_seq'));
     if (seq + 1 < info.state.first_seq) {
       const reason = `past the stream's retention: the next message it needs, ${seq + 1}, is gone (the stream starts at ${info.state.first_seq})`;
@@ -242,11 +242,10 @@ export class Replica {
     }
   }
 
-  /** The stream's newest message must be of the database this file replicates. */
-  private async checkDatabase(applier: Applier): Promise<void> {
+  /** The stream (its description, else its newest message) must be of the database this file replicates. */
+  private async checkDatabase(applier: Applier, ofStream: string | null): Promise<void> {
     const database = applier.state('feed_database');
-    const last = await lastMessage(this.jsm!, this.opts.stream);
-    const theirs = last?.header?.get(HEADER.database);
+    const theirs = ofStream ?? (await lastMessage(this.jsm!, this.opts.stream))?.header?.get(HEADER.database);
     if (database && theirs && theirs !== database) {
       throw new PgFollowError('FEED_MISMATCH', `stream "${this.opts.stream}" carries changes of database ${theirs}, but ${this.opts.sqlitePath} is a replica of ${database}`, {
         hint: 'point the replica at its own stream, or give it a new file',
