@@ -57,3 +57,21 @@ t.test('one feed, three replicas, mixed DML + DDL: every replica equals the upst
   t.ok(Number(lastChunk?.header.get('Pgfollow-Chunk')) >= 3, `the large transaction's last chunk is number ${lastChunk?.header.get('Pgfollow-Chunk')}`);
   t.equal(lastChunk?.header.get('Pgfollow-Last'), '1');
 });
+
+t.test('a large transaction with little room in flight: the feed pauses reading the slot, nothing is lost', { timeout: 300_000 }, async (t) => {
+  const { conninfo, client } = await database(t, pgServer);
+  await client.query(SCHEMA);
+  const dir = tempDir(t);
+  const feedFile = path.join(dir, 'feed.db');
+  const { feed } = startFeed(t, conninfo, feedFile, { nats: nats.url, stream: 'flow', maxInflightBytes: 512 * 1024 }, 'flow_feed');
+  await waitFor(() => feed.status.lastSnapshotSeq !== null, { what: 'the first snapshot' });
+  const file = path.join(dir, 'replica.db');
+  startReplica(t, { nats: nats.url, stream: 'flow', sqlitePath: file });
+  // About 20 MB in one transaction, then small ones behind it.
+  await client.query("INSERT INTO bulk (v, big) SELECT md5(g::text), repeat(md5(g::text), 6) FROM generate_series(1, 100000) g");
+  for (let i = 0; i < 20; i++) await client.query("INSERT INTO accounts (owner) VALUES ('after ' || $1::text)", [i]);
+  await waitApplied(file, await fence(client));
+  t.ok(feed.status.flowPauses > 0, `the feed paused ${feed.status.flowPauses} times`);
+  const cmp = await compareAll(client, file);
+  t.ok(cmp.equal, cmp.report);
+});

@@ -75,6 +75,7 @@ export async function fanoutWorkload(env: Env): Promise<WorkloadResult> {
   const { conninfo, client } = await freshDatabase(env.upstream, db);
   const nats = await startNatsServer();
   const stops: (() => Promise<void>)[] = [];
+  const replicaStops: (() => Promise<void>)[] = [];
   const files: string[] = [];
   try {
     await client.query(`${mixedTableSql('fan')}; CREATE TABLE fence (n serial PRIMARY KEY)`);
@@ -106,10 +107,12 @@ export async function fanoutWorkload(env: Env): Promise<WorkloadResult> {
       replicaFiles.push(file);
       const r = new Replica({ nats: nats.url, stream: 'bench', sqlitePath: file });
       const done = r.run();
-      stops.push(async () => { await r.stop(); await done.catch(() => {}); });
+      replicaStops.push(async () => { await r.stop(); await done.catch(() => {}); });
       await waitFor(() => r.status.state === 'streaming', { timeoutMs: 600_000, what: `replica ${i} to stream` });
     }
     const f = await measure(env, client, db, replicaFiles, rows, rows);
+    // The replicas share this process: stopped, so the joining file has it to itself, as the copy will.
+    for (const stop of replicaStops.splice(0)) await stop();
 
     env.log(`fanout: joining a ${env.scale.copyRows.toLocaleString('en-US')}-row database`);
     await client.query(mixedTableSql('joinsrc'));
@@ -176,7 +179,7 @@ export async function fanoutWorkload(env: Env): Promise<WorkloadResult> {
       },
     };
   } finally {
-    for (const s of stops.reverse()) await s().catch(() => {});
+    for (const s of [...replicaStops, ...stops.reverse()]) await s().catch(() => {});
     await client.end().catch(() => {});
     for (const f of files) rmSqlite(f);
     await nats.stop();

@@ -42,6 +42,8 @@ export interface FeedOptions {
   snapshotEveryMs?: number;
   /** Limits of the stream when the feed creates it. Default: none (keep everything). */
   limits?: StreamLimits;
+  /** Bytes published and not yet acknowledged at which the feed stops reading the slot (it reads again below a quarter). Default 32 MiB. */
+  maxInflightBytes?: number;
   log?: Logger;
 }
 
@@ -58,12 +60,21 @@ export interface FeedStatus {
   lastSnapshotLsn: Lsn | null;
   /** The last NATS problem, cleared when publishing works again. */
   error: string | null;
+  /** Times the feed stopped reading the slot to wait for JetStream's acknowledgements (flow control). */
+  flowPauses: number;
 }
 
 /** Fraction of the server's max_payload one chunk's changes may use: room for headers and relations. */
 const BUDGET_SHARE = 4;
 
 interface Pending { commitLsn: Lsn; outstanding: number; complete: boolean }
+
+/**
+ * Bytes published and not yet acknowledged above which the feed stops reading the slot, and below
+ * which it reads again: a large transaction meeting a slow NATS waits in the upstream's WAL, not in
+ * the feed's memory.
+ */
+const PAUSE_BYTES = 32 * 1024 * 1024;
 
 export class Feed implements ChangeTap {
   readonly status: FeedStatus;
@@ -82,6 +93,8 @@ export class Feed implements ChangeTap {
   private queue: Pending[] = [];
   private tail: Promise<void> = Promise.resolve();
   private failed = false;
+  private inflightBytes = 0;
+  private paused = false;
   /** (end LSN, stream sequence) of complete transactions acknowledged, oldest first: what a snapshot may claim. */
   private marks: { lsn: Lsn; seq: number }[] = [];
   private wantSnapshot = false;
@@ -94,7 +107,7 @@ export class Feed implements ChangeTap {
     this.log = (opts.log ?? silentLogger).child({ stream: opts.stream });
     this.status = {
       stream: opts.stream, publishedLsn: null, publishedSeq: null, streamMessages: null, streamBytes: null, streamFirstSeq: null,
-      lastSnapshotAt: null, lastSnapshotSeq: null, lastSnapshotLsn: null, error: null,
+      lastSnapshotAt: null, lastSnapshotSeq: null, lastSnapshotLsn: null, error: null, flowPauses: 0,
     };
     if (opts.snapshotEveryMs) this.timers.push(setInterval(() => this.requestSnapshot(), opts.snapshotEveryMs).unref());
     this.timers.push(setInterval(() => { void this.refreshStreamInfo(); }, 1000).unref());
@@ -114,6 +127,8 @@ export class Feed implements ChangeTap {
     this.failed = false;
     this.queue = [];
     this.marks = [];
+    this.inflightBytes = 0;
+    this.paused = false;
     this.tail = Promise.resolve();
     this.identity = await upstreamIdentity(client);
     if (!this.nc || this.nc.isClosed()) {
@@ -258,6 +273,14 @@ export class Feed implements ChangeTap {
     h.set(HEADER.epoch, this.epoch);
     const expectSeq = this.nextSeq - 1;
     this.nextSeq++;
+    const size = c.body.length;
+    this.inflightBytes += size;
+    const limit = this.opts.maxInflightBytes ?? PAUSE_BYTES;
+    if (!this.paused && this.inflightBytes > limit) {
+      this.paused = true;
+      this.status.flowPauses++;
+      this.hooks?.pause();
+    }
     const ack = this.js!.publish(txSubject(this.opts.stream), c.body, {
       msgID: messageId(c.commitLsn, c.index), headers: h, expect: { lastSequence: expectSeq }, timeout: 5000,
     });
@@ -272,6 +295,11 @@ export class Feed implements ChangeTap {
           });
         }
         p.outstanding--;
+        this.inflightBytes -= size;
+        if (this.paused && this.inflightBytes < limit / 4) {
+          this.paused = false;
+          this.hooks?.resume();
+        }
         if (c.last) {
           this.marks.push({ lsn: c.endLsn!, seq: a.seq });
           if (this.marks.length > 10_000) this.marks.splice(0, this.marks.length - 1000);

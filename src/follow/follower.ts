@@ -75,6 +75,17 @@ export interface TapHooks {
   poke(): void;
   /** The tap's status changed. */
   changed(): void;
+  /** Flow control: stop reading the replication stream until resume() (TCP pushes back on the walsender). */
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * The replication connection's socket. pg-logical-replication keeps it private; its own flow
+ * control pauses the same stream (logical-replication-service.js, _processQueue).
+ */
+function replicationSocket(service: LogicalReplicationService): { pause?: () => void; resume?: () => void } | undefined {
+  return (service as unknown as { _connection?: { stream?: { pause?: () => void; resume?: () => void } } })._connection?.stream;
 }
 
 export interface FollowerOptions {
@@ -285,6 +296,8 @@ export class Follower {
       error: (e) => fail(e),
       poke: () => setImmediate(tapCommitted),
       changed: () => this.emit(),
+      pause: () => replicationSocket(service)?.pause?.(),
+      resume: () => replicationSocket(service)?.resume?.(),
     });
     // Idle positions (see the heartbeat handler) are written at most this often.
     const idleEveryMs = 50;
