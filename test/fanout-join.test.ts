@@ -163,3 +163,31 @@ t.test('a replica refuses a stream that does not exist, and a stream of another 
   const cmpLater = await compareAll(a.client, laterFile);
   t.ok(cmpLater.equal, cmpLater.report);
 });
+
+t.test('a feed that copies the database again (new epoch): its replicas start over from the new snapshot', { timeout: 300_000 }, async (t) => {
+  const { conninfo, client } = await database(t, pgServer);
+  await client.query(SCHEMA);
+  const dir = tempDir(t);
+  const feedFile = path.join(dir, 'feed.db');
+  const first = startFeed(t, conninfo, feedFile, { nats: nats.url, stream: 'epoch' }, 'epoch_feed');
+  await waitFor(() => first.feed.status.lastSnapshotSeq !== null, { timeoutMs: 30_000, what: 'the first snapshot' });
+  const file = path.join(dir, 'replica.db');
+  const r = startReplica(t, { nats: nats.url, stream: 'epoch', sqlitePath: file });
+  await client.query("INSERT INTO accounts (owner) VALUES ('before')");
+  await waitApplied(file, await fence(client));
+  // The feed's file and slot go (as resync_follow does); changes made meanwhile reach the new copy only.
+  await first.stop();
+  await client.query('SELECT pg_drop_replication_slot($1)', ['epoch_feed']);
+  for (const f of [feedFile, `${feedFile}-wal`, `${feedFile}-shm`]) fs.rmSync(f, { force: true });
+  await client.query("INSERT INTO accounts (owner) VALUES ('between')");
+  await client.query('ALTER TABLE accounts ADD COLUMN during_resync int DEFAULT 3');
+  const second = startFeed(t, conninfo, feedFile, { nats: nats.url, stream: 'epoch' }, 'epoch_feed');
+  await waitFor(() => second.follower.status.state === 'streaming' && second.feed.status.lastSnapshotLsn !== first.feed.status.lastSnapshotLsn, { timeoutMs: 30_000, what: 'the new copy\'s snapshot' });
+  // Messages of the new epoch: the replica meets them and starts over.
+  await client.query("INSERT INTO accounts (owner) VALUES ('after')");
+  await waitApplied(file, await fence(client), 60_000);
+  t.equal(r.replica.status.rebootstraps, 1, 'the replica started over once');
+  t.match(r.replica.status.lastBootstrap?.reason, /copied the database again|retention/);
+  const cmp = await compareAll(client, file);
+  t.ok(cmp.equal, cmp.report);
+});
