@@ -175,7 +175,7 @@ export async function fanoutWorkload(env: Env): Promise<WorkloadResult> {
       ],
       details: {
         n, rows, direct: d, fanout: f,
-        join: { rows: joinRows, snapshot_ms: snapshotMs, copy_ms: copyMs, snapshot_bytes: null },
+        join: { rows: joinRows, snapshot_ms: snapshotMs, copy_ms: copyMs },
       },
     };
   } finally {
