@@ -191,3 +191,29 @@ t.test('a feed that copies the database again (new epoch): its replicas start ov
   const cmp = await compareAll(client, file);
   t.ok(cmp.equal, cmp.report);
 });
+
+t.test('a stream deleted and made again by its feed: replicas start over, old snapshots go', { timeout: 300_000 }, async (t) => {
+  const { conninfo, client } = await database(t, pgServer);
+  await client.query(SCHEMA);
+  const dir = tempDir(t);
+  const { feed } = startFeed(t, conninfo, path.join(dir, 'feed.db'), { nats: nats.url, stream: 'again' }, 'again_feed');
+  await waitFor(() => feed.status.lastSnapshotSeq !== null, { timeoutMs: 30_000, what: 'the first snapshot' });
+  const file = path.join(dir, 'replica.db');
+  const r = startReplica(t, { nats: nats.url, stream: 'again', sqlitePath: file });
+  for (let i = 0; i < 10; i++) await client.query("INSERT INTO accounts (owner) VALUES ('before ' || $1::text)", [i]);
+  await waitApplied(file, await fence(client));
+  const before = r.replica.status.streamSeq!;
+  t.ok(before >= 10, `the replica is at sequence ${before}`);
+  const nc = await connectNats(nats.url, 'test');
+  t.teardown(() => nc.close());
+  await (await jetstreamManager(nc)).streams.delete('again');
+  // The feed notices at its next publish, makes the stream again and starts a new epoch.
+  await client.query("INSERT INTO accounts (owner) VALUES ('after')");
+  await waitFor(async () => (await listSnapshots((await snapshotStore(nc, 'again', false))!)).every((s) => s.seq < before), { timeoutMs: 60_000, what: 'old snapshots gone' });
+  await client.query("INSERT INTO accounts (owner) VALUES ('after 2')");
+  await waitApplied(file, await fence(client), 60_000);
+  t.equal(r.replica.status.rebootstraps, 1, `the replica started over once (${r.replica.status.lastBootstrap?.reason})`);
+  t.match(r.replica.status.lastBootstrap?.reason, /created again|copied the database again|retention/);
+  const cmp = await compareAll(client, file);
+  t.ok(cmp.equal, cmp.report);
+});

@@ -146,11 +146,20 @@ export class Feed implements ChangeTap {
     }
     const state = new StateTable(db);
     this.epoch = state.get('feed_epoch') ?? '';
-    if (!this.epoch) {
-      // A new base copy: a new epoch. Replicas of an older one start over from a new snapshot.
+    const created = state.get('feed_stream_created');
+    const recreated = created !== undefined && created !== info.created;
+    if (!this.epoch || recreated) {
+      // A new base copy, or a stream deleted and made again (its sequences start over): a new
+      // epoch. Replicas of an older one start over from a new snapshot; snapshots of the old
+      // stream's sequences go.
       this.epoch = `${formatLsn(state.appliedLsn)}.${Date.now().toString(36)}`;
       state.set('feed_epoch', this.epoch);
+      if (recreated) {
+        this.log('warn', 'the stream was created again: its old snapshots are deleted, replicas start over', { was: created, now: info.created });
+        for (const old of await listSnapshots(this.store!)) await this.store!.delete(old.name!);
+      }
     }
+    state.set('feed_stream_created', info.created);
     const last = await lastMessage(jsm, this.opts.stream);
     const h = last?.header;
     const theirs = streamDatabase(info) ?? h?.get(HEADER.database);

@@ -108,7 +108,11 @@ export class Replica {
           const e = explainSqliteError(err, this.opts.sqlitePath);
           this.status.lastError = describeError(e);
           this.status.lastErrorAt = new Date();
-          const waiting = e instanceof PgFollowError && e.code === 'FEED_NOT_FOUND' && this.opts.waitForStream && this.status.streamSeq === null;
+          // A missing stream is refused at first (a wrong name), waited for when asked to, or once
+          // the replica has followed it (deleted; its feed makes it again).
+          // (A snapshot older than the stream's retention is waited for too: state 'waiting'.)
+          const waiting = e instanceof PgFollowError && e.code === 'FEED_NOT_FOUND'
+            && (this.opts.waitForStream || this.status.streamSeq !== null || this.status.state === 'waiting');
           if (waiting) this.status.state = 'waiting';
           if (e instanceof PgFollowError && FATAL.has(e.code) && !waiting) {
             this.setState('error');
@@ -161,6 +165,12 @@ export class Replica {
     this.rebootReason = null;
     await this.checkDatabase(applier, streamDatabase(info));
     let seq = Number(applier.state('stream_seq'));
+    if (seq > info.state.last_seq) {
+      // Sequences start over only in a stream deleted and made again.
+      await this.bootstrap(`the stream was created again: it ends at sequence ${info.state.last_seq}, this file is at ${seq}`);
+      applier = this.openSqlite();
+      seq = Number(applier.state('stream_seq'));
+    }
     if (seq + 1 < info.state.first_seq) {
       const reason = `past the stream's retention: the next message it needs, ${seq + 1}, is gone (the stream starts at ${info.state.first_seq})`;
       await this.bootstrap(reason);
@@ -179,7 +189,8 @@ export class Replica {
 
   private async consume(applier: Applier, seq: number): Promise<void> {
     const consumer = await this.js!.consumers.get(this.opts.stream, { opt_start_seq: seq + 1 });
-    const messages = await consumer.consume({ max_messages: 512 });
+    // A deleted stream ends the iteration (and the replica checks what it finds next) instead of waiting.
+    const messages = await consumer.consume({ max_messages: 512, abort_on_missing_resource: true });
     this.messages = messages;
     this.setState('streaming');
     this.log('info', 'replica streaming', { from_seq: seq + 1 });
