@@ -41,7 +41,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     proc = p;
     exited = new Promise((resolve) => p.once('exit', () => { if (proc === p) proc = null; resolve(); }));
     let log = '';
-    const onData = (d: Buffer) => { log += d; for (const l of d.toString().split('\n')) if (l) opts.onLog?.(l); };
+    // The tail of its output, for the message when it fails to start.
+    const onData = (d: Buffer) => { log = (log + d).slice(-20_000); for (const l of d.toString().split('\n')) if (l) opts.onLog?.(l); };
     p.stdout!.on('data', onData);
     p.stderr!.on('data', onData);
     const failed = new Promise<never>((_, reject) => {
