@@ -82,6 +82,8 @@ ALTER TABLE pgfollow.follows ADD COLUMN IF NOT EXISTS created_by name NOT NULL D
 -- Follows from before this column were all started by superusers: they get true.
 ALTER TABLE pgfollow.follows ADD COLUMN IF NOT EXISTS privileged boolean NOT NULL DEFAULT true;
 ALTER TABLE pgfollow.follows ALTER COLUMN privileged SET DEFAULT false;
+-- Set by snapshot_follow(), cleared by the worker once the feed has been asked for a snapshot.
+ALTER TABLE pgfollow.follows ADD COLUMN IF NOT EXISTS snapshot_requested_at timestamptz;
 ALTER TABLE pgfollow.follows DROP CONSTRAINT IF EXISTS follows_desired_check;
 ALTER TABLE pgfollow.follows ADD CONSTRAINT follows_desired_check CHECK (desired IN ('running', 'paused', 'stopped'));
 
@@ -121,6 +123,14 @@ ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS previous_error tex
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS upstream_touched boolean NOT NULL DEFAULT false;
 -- what a stop could not drop upstream (slot, publication) and how to drop it
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS left_behind text;
+-- a feed's (option "feed"): last transaction JetStream acknowledged, the stream's size, the newest snapshot
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS feed_lsn pg_lsn;
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS feed_seq bigint;
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS stream_messages bigint;
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS stream_bytes bigint;
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS last_snapshot_at timestamptz;
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS last_snapshot_seq bigint;
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS last_snapshot_lsn pg_lsn;
 
 REVOKE ALL ON pgfollow.follow_progress FROM PUBLIC;
 REVOKE ALL ON pgfollow.follows FROM PUBLIC;
@@ -518,9 +528,10 @@ BEGIN
 END
 $fn$;
 
--- start_follow's options: {"tables": [names], "schemas": [names], "row_filters": {table: condition}}.
--- Names are written as in SQL (orders, sales.orders, "Odd"."Name"); row_filters' tables must be
--- listed in "tables" too. Whether they exist is checked upstream by the worker.
+-- start_follow's options: {"tables": [names], "schemas": [names], "row_filters": {table: condition},
+-- "feed": {...}}. Names are written as in SQL (orders, sales.orders, "Odd"."Name"); row_filters'
+-- tables must be listed in "tables" too. Whether they exist is checked upstream by the worker.
+-- "feed" (see pgfollow.check_feed_options) makes the follow a fan-out feed.
 CREATE OR REPLACE FUNCTION pgfollow.check_options(options jsonb) RETURNS void
 LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -535,11 +546,14 @@ BEGIN
       USING HINT = 'For example ''{"tables": ["orders", "sales.customers"]}''.', ERRCODE = 'invalid_parameter_value';
   END IF;
   FOR k IN SELECT jsonb_object_keys(options) LOOP
-    IF k NOT IN ('tables', 'schemas', 'row_filters') THEN
+    IF k NOT IN ('tables', 'schemas', 'row_filters', 'feed') THEN
       RAISE EXCEPTION 'pgfollow: unknown option "%"', k
-        USING HINT = 'The options are "tables", "schemas" and "row_filters".', ERRCODE = 'invalid_parameter_value';
+        USING HINT = 'The options are "tables", "schemas", "row_filters" and "feed".', ERRCODE = 'invalid_parameter_value';
     END IF;
   END LOOP;
+  IF options ? 'feed' THEN
+    PERFORM pgfollow.check_feed_options(options -> 'feed');
+  END IF;
   FOREACH k IN ARRAY ARRAY['tables', 'schemas'] LOOP
     v := options -> k;
     CONTINUE WHEN v IS NULL;
@@ -584,6 +598,59 @@ BEGIN
       PERFORM pgfollow.check_row_filter(k, item #>> '{}');
     END LOOP;
   END IF;
+END
+$fn$;
+
+-- The "feed" option: {"nats": "nats://host:port", "stream": "name", "snapshot_every": "10 min",
+-- "max_msgs": n, "max_bytes": n, "max_age": "7 days"}, read with the same rules as
+-- src/fanout/options.ts. Intervals are a number and one unit (ms, s, min, h, d and their long
+-- forms), at least one second.
+CREATE OR REPLACE FUNCTION pgfollow.check_feed_options(feed jsonb) RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  k text;
+  v jsonb;
+  url text;
+BEGIN
+  IF jsonb_typeof(feed) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'pgfollow: option "feed" must be an object'
+      USING HINT = 'For example ''{"feed": {"nats": "nats://127.0.0.1:4222", "stream": "app"}}''.', ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOR k IN SELECT jsonb_object_keys(feed) LOOP
+    IF k NOT IN ('nats', 'stream', 'snapshot_every', 'max_msgs', 'max_bytes', 'max_age') THEN
+      RAISE EXCEPTION 'pgfollow: unknown feed option "%"', k
+        USING HINT = 'The feed options are "nats", "stream", "snapshot_every", "max_msgs", "max_bytes" and "max_age".', ERRCODE = 'invalid_parameter_value';
+    END IF;
+  END LOOP;
+  IF jsonb_typeof(feed -> 'nats') IS DISTINCT FROM 'string' OR pg_catalog.btrim(feed ->> 'nats') = '' THEN
+    RAISE EXCEPTION 'pgfollow: feed option "nats" must be a URL such as nats://127.0.0.1:4222' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOREACH url IN ARRAY pg_catalog.string_to_array(feed ->> 'nats', ',') LOOP
+    IF pg_catalog.btrim(url) !~ '^(nats|tls|ws|wss)://[^\s/]+(:[0-9]+)?/?$' AND pg_catalog.btrim(url) !~ '^[A-Za-z0-9.-]+:[0-9]+$' THEN
+      RAISE EXCEPTION 'pgfollow: feed option "nats" is not a valid NATS URL'
+        USING HINT = 'Write nats://host:port (several separated by commas).', ERRCODE = 'invalid_parameter_value';
+    END IF;
+  END LOOP;
+  IF jsonb_typeof(feed -> 'stream') IS DISTINCT FROM 'string' OR (feed ->> 'stream') !~ '^[A-Za-z0-9_-]{1,64}$' THEN
+    RAISE EXCEPTION 'pgfollow: feed option "stream" must be a name of 1 to 64 letters, digits, "_" or "-"' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  FOREACH k IN ARRAY ARRAY['snapshot_every', 'max_age'] LOOP
+    v := feed -> k;
+    CONTINUE WHEN v IS NULL;
+    IF jsonb_typeof(v) <> 'string'
+       OR (v #>> '{}') !~* '^\s*[0-9]+(\.[0-9]+)?\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?)\s*$'
+       OR (v #>> '{}')::interval < interval '1 second' THEN
+      RAISE EXCEPTION 'pgfollow: feed option "%" must be an interval of at least 1 second such as "30 s", "10 min" or "1 hour"', k
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+  END LOOP;
+  FOREACH k IN ARRAY ARRAY['max_msgs', 'max_bytes'] LOOP
+    v := feed -> k;
+    CONTINUE WHEN v IS NULL;
+    IF jsonb_typeof(v) <> 'number' OR (v #>> '{}') !~ '^[1-9][0-9]{0,15}$' THEN
+      RAISE EXCEPTION 'pgfollow: feed option "%" must be a positive whole number', k USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+  END LOOP;
 END
 $fn$;
 
@@ -854,6 +921,26 @@ BEGIN
 END
 $fn$;
 
+-- Asks a feed (a follow with option "feed") to publish a snapshot now: its worker takes it at the
+-- next moment the file is between commits. follow_status.last_snapshot_at says when it is done.
+CREATE OR REPLACE FUNCTION pgfollow.snapshot_follow(id bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r pgfollow.follows := pgfollow.follow_row(id);
+BEGIN
+  IF NOT r.options ? 'feed' THEN
+    RAISE EXCEPTION 'pgfollow: follow % is not a feed', r.id
+      USING HINT = 'Snapshots are of feeds: start_follow(conninfo, NULL, ''{"feed": {"nats": "nats://host:4222", "stream": "app"}}'').', ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  IF r.desired <> 'running' THEN
+    RAISE EXCEPTION 'pgfollow: follow % is %', r.id, r.desired
+      USING HINT = 'Resume it first: only a running feed publishes snapshots.', ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  UPDATE pgfollow.follows f SET snapshot_requested_at = clock_timestamp(), updated_at = now() WHERE f.id = r.id;
+  PERFORM pg_notify('pgfollow', r.id::text);
+END
+$fn$;
+
 -- Forgets a stopped follow. Its SQLite file stays where it is.
 CREATE OR REPLACE FUNCTION pgfollow.remove_follow(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -960,7 +1047,10 @@ SELECT f.id,
        END AS state,
        pgfollow.mask_conninfo(f.conninfo) AS upstream,
        coalesce(f.sqlite_path, format('follow_%s.db', f.id)) AS sqlite_path,
-       f.options,
+       -- A feed's NATS URL may carry a user and password: masked like conninfo.
+       CASE WHEN f.options -> 'feed' ->> 'nats' ~ '//[^@/]*@'
+            THEN jsonb_set(f.options, '{feed,nats}', to_jsonb(regexp_replace(f.options -> 'feed' ->> 'nats', '//[^@/]*@', '//***@', 'g')))
+            ELSE f.options END AS options,
        p.received_lsn,
        p.applied_lsn,
        p.acked_lsn,
@@ -990,7 +1080,15 @@ SELECT f.id,
        CASE WHEN f.desired = 'running' AND p.state IS NOT NULL THEN w.alive END AS worker_alive,
        p.heartbeat_at,
        f.created_by,
-       f.created_at
+       f.created_at,
+       f.options -> 'feed' ->> 'stream' AS feed_stream,
+       p.feed_lsn,
+       p.feed_seq,
+       p.stream_messages,
+       p.stream_bytes,
+       p.last_snapshot_at,
+       p.last_snapshot_seq,
+       p.last_snapshot_lsn
   FROM pgfollow.follows f
   LEFT JOIN pgfollow.follow_progress p ON p.id = f.id
   LEFT JOIN LATERAL (
@@ -1018,7 +1116,8 @@ SELECT f.id,
 -- The names of the wrappers below: what no role but a superuser may name a function, anywhere.
 CREATE OR REPLACE FUNCTION pgfollow.wrapper_names() RETURNS name[]
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $fn$
-  SELECT ARRAY['start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow']::name[]
+  SELECT ARRAY['start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow',
+               'snapshot_follow']::name[]
 $fn$;
 
 DO $foreign$
@@ -1061,6 +1160,9 @@ AS $fn$ SELECT pgfollow.remove_follow(id) $fn$;
 CREATE OR REPLACE FUNCTION public.wait_for_follow(id bigint, lsn pg_lsn DEFAULT pg_current_wal_lsn(), timeout interval DEFAULT '1 minute')
 RETURNS pg_lsn LANGUAGE sql SET search_path = pg_catalog, pg_temp
 AS $fn$ SELECT pgfollow.wait_for_follow(id, lsn, timeout) $fn$;
+CREATE OR REPLACE FUNCTION public.snapshot_follow(id bigint) RETURNS void
+LANGUAGE sql SET search_path = pg_catalog, pg_temp
+AS $fn$ SELECT pgfollow.snapshot_follow(id) $fn$;
 
 -- Refuses functions that would shadow the wrappers above, whoever creates them later: only a
 -- superuser may create or rename a function to one of these names outside schema pgfollow. Not
@@ -1095,16 +1197,16 @@ CREATE EVENT TRIGGER pgfollow_guard ON ddl_command_end
 
 REVOKE ALL ON FUNCTION pgfollow.start_follow(text, text, jsonb), pgfollow.stop_follow(bigint, boolean),
   pgfollow.pause_follow(bigint), pgfollow.resume_follow(bigint), pgfollow.resync_follow(bigint),
-  pgfollow.remove_follow(bigint), pgfollow.wait_for_follow(bigint, pg_lsn, interval),
+  pgfollow.remove_follow(bigint), pgfollow.wait_for_follow(bigint, pg_lsn, interval), pgfollow.snapshot_follow(bigint),
   public.start_follow(text, text, jsonb), public.stop_follow(bigint, boolean),
   public.pause_follow(bigint), public.resume_follow(bigint), public.resync_follow(bigint),
-  public.remove_follow(bigint), public.wait_for_follow(bigint, pg_lsn, interval) FROM PUBLIC;
+  public.remove_follow(bigint), public.wait_for_follow(bigint, pg_lsn, interval), public.snapshot_follow(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgfollow.start_follow(text, text, jsonb), pgfollow.stop_follow(bigint, boolean),
   pgfollow.pause_follow(bigint), pgfollow.resume_follow(bigint), pgfollow.resync_follow(bigint),
-  pgfollow.remove_follow(bigint),
+  pgfollow.remove_follow(bigint), pgfollow.snapshot_follow(bigint),
   public.start_follow(text, text, jsonb), public.stop_follow(bigint, boolean),
   public.pause_follow(bigint), public.resume_follow(bigint), public.resync_follow(bigint),
-  public.remove_follow(bigint) TO pgfollow_admin;
+  public.remove_follow(bigint), public.snapshot_follow(bigint) TO pgfollow_admin;
 GRANT EXECUTE ON FUNCTION pgfollow.wait_for_follow(bigint, pg_lsn, interval), public.wait_for_follow(bigint, pg_lsn, interval)
   TO pgfollow_monitor;
 REVOKE ALL ON pgfollow.follow_status FROM PUBLIC;

@@ -6,7 +6,7 @@
 --     the same transaction as the rows around it;
 --   * the control plane: roles pgfollow_admin and pgfollow_monitor, table pgfollow.follows,
 --     start_follow() / stop_follow() / pause_follow() / resume_follow() / resync_follow() /
---     remove_follow() / wait_for_follow() (also callable unqualified, from public), and the view
+--     remove_follow() / wait_for_follow() / snapshot_follow() (also callable unqualified, from public), and the view
 --     pgfollow.follow_status.
 --
 -- Re-runnable: installing twice is harmless and keeps existing follows. All or nothing: it runs in

@@ -109,7 +109,8 @@ BEGIN
   -- The wrappers in public: every signature a version of pgfollow created, owned by a superuser.
   FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
             WHERE p.pronamespace = 'public'::regnamespace AND r.rolsuper
-              AND p.proname IN ('start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow')
+              AND p.proname IN ('start_follow', 'stop_follow', 'pause_follow', 'resume_follow', 'resync_follow', 'remove_follow', 'wait_for_follow',
+                                'snapshot_follow')
               AND p.prosrc ~ 'pgfollow\.' LOOP
     EXECUTE format('DROP FUNCTION %s', f);
   END LOOP;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // pgfollow command line: install, uninstall, install-extension, extension-files, worker, follow, tail,
-// status, demo.
+// replica, status, demo.
 
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
@@ -123,14 +123,23 @@ program
   .requiredOption('--sqlite <file>', 'the SQLite file to keep in step')
   .option('--slot <name>', 'replication slot and publication name on the upstream', 'pgfollow_cli')
   .option('--drop-on-exit', 'drop the slot and publication when stopping (the next start copies everything again); without it they stay, keeping the WAL since the last position until the next start', false)
+  .option('--nats <url>', 'also feed replicas: publish each transaction to a JetStream stream on this NATS server (see "Fan-out" in the README)')
+  .option('--stream <name>', 'with --nats: the stream name')
+  .option('--snapshot-every <interval>', 'with --nats: publish a snapshot this often, e.g. "10 min"')
+  .option('--stream-max-msgs <n>', 'with --nats: when the feed creates the stream, keep at most this many messages')
+  .option('--stream-max-age <interval>', 'with --nats: when the feed creates the stream, keep messages this long, e.g. "7 days"')
   .addOption(logOption)
-  .action(async (conninfo: string, o: { sqlite: string; slot: string; log: string; dropOnExit: boolean }) => {
+  .action(async (conninfo: string, o: { sqlite: string; slot: string; log: string; dropOnExit: boolean; nats?: string; stream?: string; snapshotEvery?: string; streamMaxMsgs?: string; streamMaxAge?: string }) => {
     const log = loggerFor(o.log);
     const bar = copyProgressBar();
+    const { feedFromCli } = await import('./cli/fanout.js');
+    const tap = feedFromCli(o, log);
     const follower = new Follower({
-      conninfo, sqlitePath: o.sqlite, slot: o.slot, publication: o.slot, log,
+      conninfo, sqlitePath: o.sqlite, slot: o.slot, publication: o.slot, log, tap,
       onStatus: (s) => bar.update(s.state === 'copying' ? s.copy : null),
     });
+    // A feed publishes a snapshot on SIGUSR1 (the worker's snapshot_follow does it from psql).
+    if (tap) process.on('SIGUSR1', () => tap.requestSnapshot());
     const done = follower.run();
     await Promise.race([untilSignal(), done]);
     bar.stop();
@@ -161,11 +170,34 @@ program
   });
 
 program
+  .command('replica')
+  .description('keep a SQLite file in step with a feed\'s JetStream stream (starts from its newest snapshot); never connects to Postgres')
+  .requiredOption('--nats <url>', 'NATS server URL(s), e.g. nats://127.0.0.1:4222')
+  .requiredOption('--stream <name>', 'the feed\'s stream name')
+  .requiredOption('--sqlite <file>', 'the replica\'s SQLite file')
+  .option('--name <name>', 'name shown by "pgfollow status --nats" (default: the file path)')
+  .option('--wait-for-stream', 'wait for the stream to exist instead of refusing (FEED_NOT_FOUND)', false)
+  .addOption(logOption)
+  .action(async (o: { nats: string; stream: string; sqlite: string; name?: string; log: string; waitForStream: boolean }) => {
+    const { runReplica } = await import('./cli/fanout.js');
+    await runReplica({ ...o, log: loggerFor(o.log), until: untilSignal });
+  });
+
+program
   .command('status')
-  .description('print pgfollow.follow_status of a control database')
-  .requiredOption('--control <conninfo>', 'libpq connection string of the database holding pgfollow.follows')
+  .description('print pgfollow.follow_status of a control database, or (--nats) a feed\'s stream, snapshots and replicas')
+  .option('--control <conninfo>', 'libpq connection string of the database holding pgfollow.follows')
+  .option('--nats <url>', 'NATS server URL(s): show the stream given by --stream and the replicas that answer')
+  .option('--stream <name>', 'with --nats: the feed\'s stream name')
   .option('--json', 'one JSON object per line and follow, every column')
-  .action(async (o: { control: string; json?: boolean }) => {
+  .action(async (o: { control?: string; json?: boolean; nats?: string; stream?: string }) => {
+    if (o.nats || o.stream) {
+      if (!o.nats || !o.stream) throw new PgFollowError('BAD_OPTIONS', 'status of a feed needs both --nats and --stream');
+      const { printFanoutStatus } = await import('./cli/fanout.js');
+      await printFanoutStatus({ nats: o.nats, stream: o.stream, json: o.json ?? false, waitMs: 500, write: (s) => process.stdout.write(s) });
+      if (!o.control) return;
+    }
+    if (!o.control) throw new PgFollowError('BAD_OPTIONS', 'status needs --control <conninfo> (follows) or --nats <url> --stream <name> (a feed)');
     const client = await connect(upstreamConfig(o.control), 'control database');
     try {
       await printStatus(client, { json: o.json ?? false, write: (s) => process.stdout.write(s) });

@@ -13,7 +13,10 @@ export type ErrorCode =
   | 'SQLITE_MISMATCH'
   | 'BAD_PATH'
   | 'BAD_OPTIONS'
-  | 'PROTOCOL';
+  | 'PROTOCOL'
+  | 'FEED_UNREACHABLE'
+  | 'FEED_NOT_FOUND'
+  | 'FEED_MISMATCH';
 
 export class PgFollowError extends Error {
   readonly code: ErrorCode;

@@ -6,3 +6,4 @@ export type { FollowState } from './follow/follower.js';
 export { PgFollowError, type ErrorCode } from './errors.js';
 export type { Logger, Fields } from './log.js';
 export type { SqliteValue } from './sqlite/values.js';
+export { Replica, type ReplicaOptions, type ReplicaStatus, type ReplicaState } from './fanout/replica.js';

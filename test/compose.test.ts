@@ -263,3 +263,32 @@ t.test('Dockerfile builds the CLI the worker runs', async (t) => {
     );
   }
 });
+
+t.test('nats runs JetStream with file storage on a volume, and a replica follows its stream', async (t) => {
+  const nats = dict(services.nats);
+  t.ok(isDict(services.nats), 'service "nats" is defined');
+  t.match(String(nats.image ?? ''), /^nats:/, 'runs a nats image');
+  const argv = words(nats.command);
+  t.ok(argv.includes('-js') || argv.includes('--jetstream'), 'JetStream is enabled');
+  const store = flagValue(argv, '-sd') ?? flagValue(argv, '--store_dir');
+  t.ok(store, 'a store directory is given (file storage)');
+  const natsMounts = mounts(nats);
+  t.ok(natsMounts.some((m) => m.target === store && !isHostPath(m.source) && m.source in dict(compose.volumes)), 'the store directory is a named volume: messages survive a restart');
+  t.ok(words(dict(nats.healthcheck).test).some((w) => /healthz/.test(w)), 'healthcheck asks the server itself');
+
+  const replica = dict(services.replica);
+  t.ok(isDict(services.replica), 'service "replica" is defined');
+  t.equal(replica.build, '.', 'replica runs the pgfollow image');
+  const r = words(replica.command);
+  t.ok(Array.isArray(replica.command), 'command is a list');
+  t.equal(r[0], 'replica', 'command runs the replica subcommand');
+  const url = flagValue(r, '--nats') ?? '';
+  const host = /^nats:\/\/([^:/]+)/.exec(url)?.[1];
+  t.equal(host, 'nats', '--nats names the nats service');
+  t.equal(dict(dict(replica.depends_on).nats).condition, 'service_healthy', 'replica waits for a healthy nats');
+  t.match(flagValue(r, '--stream') ?? '', /^[A-Za-z0-9_-]+$/, '--stream is a valid stream name');
+  const sqlite = flagValue(r, '--sqlite') ?? '';
+  t.ok(mounts(replica).some((m) => sqlite.startsWith(m.target + '/')), '--sqlite is on a mounted volume');
+  t.ok(r.includes('--wait-for-stream'), 'the replica waits for the feed to create the stream');
+  t.notOk(JSON.stringify(replica).includes('upstream'), 'the replica is given no way to the upstream');
+});

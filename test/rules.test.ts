@@ -3,6 +3,7 @@
 // what is refused, for superusers' follows and others'), row filters, options and SQLite paths.
 
 import t from 'tap';
+import { parseFeedOptions } from '../src/fanout/options.js';
 import { cluster, database } from './helpers.js';
 import { KEYWORDS, UNPRIVILEGED_KEYWORDS, checkUnprivileged, parseConninfo } from '../src/upstream/conninfo.js';
 import { checkRowFilter, parseOptions } from '../src/upstream/tableset.js';
@@ -109,6 +110,17 @@ t.test('row filters, options and paths: the same verdict in SQL and in the worke
     const sqlVerdict = (await sqlError('SELECT pgfollow.check_options($1::jsonb)', [JSON.stringify(options)])) === null;
     const tsVerdict = tsError(() => { if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new Error('not an object'); parseOptions(options); }) === null;
     t.equal(sqlVerdict, tsVerdict, `options ${JSON.stringify(options)}: ${tsVerdict ? 'accepted' : 'refused'} by both`);
+  }
+  const feed = (f: Record<string, unknown>) => ({ nats: 'nats://127.0.0.1:4222', stream: 'app', ...f });
+  for (const f of [feed({}), feed({ nats: 'nats://a:1,nats://b:2' }), feed({ nats: 'nats.local:4222' }), feed({ nats: 'nats://u:p@h:4222' }), feed({ nats: 'http://h:80' }),
+    feed({ nats: 'nats://h:4222/x' }), feed({ nats: '' }), feed({ nats: 4222 }), feed({ stream: 'a.b' }), feed({ stream: 'A_b-9' }), feed({ stream: '' }), feed({ stream: 'x'.repeat(65) }),
+    feed({ snapshot_every: '30s' }), feed({ snapshot_every: '10 min' }), feed({ snapshot_every: '1.5 h' }), feed({ snapshot_every: '2 days' }), feed({ snapshot_every: '500 ms' }),
+    feed({ snapshot_every: '00:10:00' }), feed({ snapshot_every: 'often' }), feed({ snapshot_every: 600 }), feed({ snapshot_every: '10 m' }), feed({ max_age: '7 days' }),
+    feed({ max_msgs: 1 }), feed({ max_msgs: 0 }), feed({ max_msgs: 1.5 }), feed({ max_msgs: '5' }), feed({ max_msgs: 1e20 }), feed({ max_bytes: 1_000_000 }),
+    feed({ strem: 'x' }), { stream: 'app' }, 'nats://h:4222', [], null]) {
+    const sqlVerdict = (await sqlError('SELECT pgfollow.check_options($1::jsonb)', [JSON.stringify({ feed: f })])) === null;
+    const tsVerdict = tsError(() => parseFeedOptions(f)) === null;
+    t.equal(sqlVerdict, tsVerdict, `feed ${JSON.stringify(f)}: ${tsVerdict ? 'accepted' : 'refused'} by both`);
   }
   const dataDir = tempDir(t);
   for (const p of ['app.db', 'team/app.db', './app.db', 'a/./b.db', '..', '../x.db', 'a/../../x.db', 'sub\\..\\..\\x', 'new\nline.db', 'tab\t.db', '', '  ']) {

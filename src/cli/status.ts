@@ -3,7 +3,7 @@
 
 import type pg from 'pg';
 
-const BYTE_COLUMNS = new Set(['lag_bytes', 'slot_retained_bytes']);
+const BYTE_COLUMNS = new Set(['lag_bytes', 'slot_retained_bytes', 'stream_bytes']);
 
 function human(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];

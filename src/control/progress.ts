@@ -7,6 +7,7 @@ import type { FollowState, FollowStatus } from '../follow/follower.js';
 import { describeError } from '../errors.js';
 import { formatLsn, type Lsn } from '../upstream/lsn.js';
 import type { Logger } from '../log.js';
+import type { FeedStatus } from '../fanout/feed.js';
 
 /** A row of pgfollow.follows with its progress state: every field is another role's input. */
 export interface FollowRow {
@@ -24,13 +25,16 @@ export interface FollowRow {
   state: string | null;
   /** Whether the follower may have created a publication or slot upstream. */
   upstream_touched: boolean | null;
+  /** snapshot_requested_at as text (snapshot_follow), or null. */
+  snapshot: string | null;
 }
 
 /** Reads every follow, in id order. */
 export async function readFollows(client: pg.Client): Promise<FollowRow[]> {
   const { rows } = await client.query<FollowRow>(`
     SELECT f.id::text AS id, f.conninfo, f.sqlite_path, f.options, f.desired, f.drop_slot, f.privileged,
-           f.resync_requested_at::text AS resync, f.slot_name, f.publication, p.state, p.upstream_touched
+           f.resync_requested_at::text AS resync, f.slot_name, f.publication, p.state, p.upstream_touched,
+           f.snapshot_requested_at::text AS snapshot
       FROM pgfollow.follows f LEFT JOIN pgfollow.follow_progress p ON p.id = f.id
      ORDER BY f.id`);
   return rows;
@@ -90,6 +94,17 @@ export async function writeProgress(client: pg.Client, worker: string, heartbeat
       s.rejectedMessages ?? null, s.sampledAt ?? null, heartbeatMs, s.upstreamTouched ?? false, s.leftBehind ?? null,
       s.lastError === null, s.leftBehind !== undefined],
   ).catch((e) => log('warn', 'status write failed', { follow: Number(id), error: describeError(e) }));
+}
+
+/** A feed's columns of its status row (follow_status: feed_lsn … last_snapshot_lsn). */
+export async function writeFeedProgress(client: pg.Client, id: string, f: FeedStatus, log: Logger): Promise<void> {
+  const lsn = (v: bigint | null | undefined) => (v == null ? null : formatLsn(v));
+  await client.query(`
+    UPDATE pgfollow.follow_progress SET feed_lsn = $2, feed_seq = $3, stream_messages = $4, stream_bytes = $5,
+           last_snapshot_at = $6, last_snapshot_seq = $7, last_snapshot_lsn = $8
+     WHERE id = $1`,
+    [id, lsn(f.publishedLsn), f.publishedSeq, f.streamMessages, f.streamBytes, f.lastSnapshotAt, f.lastSnapshotSeq, lsn(f.lastSnapshotLsn)],
+  ).catch((e) => log('warn', 'feed status write failed', { follow: Number(id), error: describeError(e) }));
 }
 
 /** A resynced follow starts from nothing: positions, counters and errors of the old copy go. */

@@ -14,7 +14,9 @@ import { PgFollowError, describeError } from '../errors.js';
 import { formatLsn, maxLsn, type Lsn } from '../upstream/lsn.js';
 import { silentLogger, type Logger } from '../log.js';
 import { tryLock, unlock, withLock } from './locks.js';
-import { readFollows, resetProgress, writeProgress, type FollowRow, type StatusFields } from './progress.js';
+import { Feed } from '../fanout/feed.js';
+import { feedFromOptions } from '../fanout/options.js';
+import { readFollows, resetProgress, writeFeedProgress, writeProgress, type FollowRow, type StatusFields } from './progress.js';
 import { sampleUpstream, type Sample } from './monitor.js';
 import { followMetrics, type FollowMetrics } from './metrics.js';
 export type { FollowMetrics };
@@ -47,6 +49,8 @@ export interface WorkerOptions {
 interface Running {
   row: FollowRow;
   follower: Follower;
+  /** When the follow is a fan-out feed (option "feed"). */
+  feed?: Feed;
   done: Promise<void>;
   sqlitePath: string;
   redact: (text: string) => string;
@@ -195,6 +199,16 @@ export class Worker {
     } else if (!run) {
       await this.startFollower(client, row);
     }
+    if (row.snapshot && row.desired === 'running') await this.snapshotRequested(client, row);
+  }
+
+  /** snapshot_follow(id): the feed takes one at its next moment between commits. */
+  private async snapshotRequested(client: pg.Client, row: FollowRow): Promise<void> {
+    const run = this.running.get(row.id);
+    if (!run?.feed) return;
+    run.feed.requestSnapshot();
+    this.log('info', 'snapshot requested', { follow: Number(row.id) });
+    await client.query('UPDATE pgfollow.follows SET snapshot_requested_at = NULL WHERE id = $1 AND snapshot_requested_at::text = $2', [row.id, row.snapshot]);
   }
 
   /** A connection to the follow's upstream, as trusted as the role that started it (connectFollow). */
@@ -208,9 +222,11 @@ export class Worker {
     const log = redactingLogger(this.log.child({ follow: Number(row.id) }), redact);
     let sqlitePath: string;
     let tables: ReturnType<typeof parseOptions>;
+    let feed: Feed | undefined;
     try {
       sqlitePath = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
       tables = parseOptions(row.options);
+      feed = feedFromOptions(row.options, sqlitePath, log);
       this.checkPathFree(row.id, sqlitePath, false);
       // Every field of the row is another role's input: a conninfo that does not parse, or that
       // this role may not use, fails this follow alone.
@@ -235,9 +251,10 @@ export class Worker {
       log,
       maxBatchDelayMs: this.opts.maxBatchDelayMs,
       onStatus: (s) => this.statusChanged(row.id, s),
+      tap: feed,
     });
     const run: Running = {
-      row, follower, done: Promise.resolve(), sqlitePath, redact, lastWrite: 0, lastState: null, lastLsn: null,
+      row, follower, feed, done: Promise.resolve(), sqlitePath, redact, lastWrite: 0, lastState: null, lastLsn: null,
       timer: null, timerDue: 0, monitor: null, sample: null,
     };
     this.running.set(row.id, run);
@@ -369,7 +386,7 @@ export class Worker {
       upstreamLsn: run.sample?.upstreamLsn ?? null,
       retainedBytes: run.sample?.retainedBytes ?? null,
       sampledAt: run.sample?.at ?? null,
-    });
+    }).then(() => (run.feed && this.client ? writeFeedProgress(this.client, run.row.id, run.feed.status, this.log) : undefined));
   }
 
   /**

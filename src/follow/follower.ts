@@ -4,6 +4,7 @@
 
 import Database from 'better-sqlite3';
 import type pg from 'pg';
+import type { FeedStatus } from '../fanout/feed.js';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import { Applier } from '../sqlite/applier.js';
 import { WalSync } from '../sqlite/durable.js';
@@ -41,6 +42,50 @@ export interface FollowStatus {
   rejectedMessages: number;
   /** True once a publication or slot may exist upstream (what stop_follow must drop). */
   upstreamTouched: boolean;
+  /** A feed's publishing and snapshots (src/fanout/feed.ts), when the follow is one. */
+  feed: FeedStatus | null;
+}
+
+/**
+ * Something that sees every upstream transaction the follow applies, in commit order: the fan-out
+ * feed. It receives changes as the applier does (authenticated, filtered), including transactions
+ * the file already holds after a restart, and it bounds what the slot may confirm.
+ */
+export interface ChangeTap {
+  readonly status: FeedStatus;
+  attach(hooks: TapHooks): void;
+  /** Before each streaming session, with the upstream session and the follow's SQLite file (copied). */
+  open(client: pg.Client, db: Database.Database): Promise<void>;
+  change(c: Change | CaptureChange): void;
+  /** The greatest position at or below `lsn` that the tap no longer needs the slot to send again. */
+  ackable(lsn: Lsn): Lsn;
+  /** SQLite committed `lsn`, and no SQLite transaction is open. */
+  committed(db: Database.Database, lsn: Lsn): void;
+  /** Resolves once everything handed over is stored or has failed. */
+  settled(): Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+export interface TapHooks {
+  /** ackable() may have grown. */
+  ackable(): void;
+  /** The tap cannot go on: the streaming session ends and restarts with backoff. */
+  error(e: unknown): void;
+  /** Call committed() as soon as the file is between commits. */
+  poke(): void;
+  /** The tap's status changed. */
+  changed(): void;
+  /** Flow control: stop reading the replication stream until resume() (TCP pushes back on the walsender). */
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * The replication connection's socket. pg-logical-replication keeps it private; its own flow
+ * control pauses the same stream (logical-replication-service.js, _processQueue).
+ */
+function replicationSocket(service: LogicalReplicationService): { pause?: () => void; resume?: () => void } | undefined {
+  return (service as unknown as { _connection?: { stream?: { pause?: () => void; resume?: () => void } } })._connection?.stream;
 }
 
 export interface FollowerOptions {
@@ -76,13 +121,15 @@ export interface FollowerOptions {
    * started by another role, which connects with exactly what its conninfo says (see Trust).
    */
   privileged?: boolean;
+  /** Publishes what the follow applies (a fan-out feed, src/fanout/feed.ts). */
+  tap?: ChangeTap;
 }
 
 export class Follower {
   readonly status: FollowStatus = {
     state: 'starting', receivedLsn: null, appliedLsn: null, ackedLsn: null, appliedAt: null,
     rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null, copy: null, rejectedMessages: 0,
-    upstreamTouched: false,
+    upstreamTouched: false, feed: null,
   };
   private readonly log: Logger;
   private readonly cfg: pg.ClientConfig;
@@ -99,6 +146,7 @@ export class Follower {
   constructor(private readonly opts: FollowerOptions) {
     this.log = opts.log ?? silentLogger;
     this.cfg = upstreamConfig(opts.conninfo, {}, { privileged: opts.privileged ?? true });
+    if (opts.tap) this.status.feed = opts.tap.status;
   }
 
   /** Runs until stop() is called, retrying with backoff after any error. */
@@ -111,17 +159,20 @@ export class Follower {
       } catch (err) {
         if (this.stopping) break;
         const e = explainSqliteError(err, this.opts.sqlitePath);
-        const reconnect = isConnectionError(e);
+        // A feed's NATS going away is retried like the upstream's (the slot keeps the WAL meanwhile).
+        const natsLost = e instanceof PgFollowError && e.code === 'FEED_UNREACHABLE';
+        const reconnect = natsLost || isConnectionError(e);
         this.status.lastError = describeError(e);
         this.status.lastErrorAt = new Date();
         this.setState(reconnect ? 'reconnecting' : 'error');
-        this.log(reconnect ? 'warn' : 'error', reconnect ? 'upstream connection lost' : 'follow failed', {
+        this.log(reconnect ? 'warn' : 'error', natsLost ? 'NATS unreachable' : reconnect ? 'upstream connection lost' : 'follow failed', {
           error: this.status.lastError, applied_lsn: this.status.appliedLsn === null ? null : formatLsn(this.status.appliedLsn), retry_ms: backoff,
         });
         await this.sleep(backoff);
         backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 30_000);
       }
     }
+    await this.opts.tap?.shutdown().catch(() => {});
     this.closeSqlite();
     this.setState('stopped');
   }
@@ -178,7 +229,15 @@ export class Follower {
         this.status.copy = null;
       } else {
         start = applier.appliedLsn;
+        if (this.opts.tap) {
+          // A feed resumes where the slot was confirmed: never past what JetStream holds, so a
+          // transaction the file has and the stream lacks is sent again (the applier skips it).
+          const { rows } = await client.query('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [this.opts.slot]);
+          const confirmed = rows[0]?.lsn ? parseLsn(rows[0].lsn) : 0n;
+          if (confirmed > 0n && confirmed < start) start = confirmed;
+        }
       }
+      await this.opts.tap?.open(client, applier.db);
     } finally {
       await client.end().catch(() => {});
     }
@@ -201,7 +260,9 @@ export class Follower {
     let acked = start;
     let fail: (e: unknown) => void = () => {};
 
+    const tap = this.opts.tap;
     const ack = (lsn: Lsn) => {
+      if (tap) lsn = tap.ackable(lsn);
       if (lsn <= 0n) return;
       acked = lsn;
       // The library reports "last byte + 1"; pgfollow's positions are already end positions.
@@ -219,7 +280,25 @@ export class Follower {
     this.drain = async () => {
       flush();
       await wal.settled();
+      await tap?.settled();
+      if (!failed) ack(wal.synced);
     };
+    const tapCommitted = () => {
+      if (!tap || failed || applier.inUpstreamTxn || applier.hasPending) return;
+      try {
+        tap.committed(applier.db, applier.sqliteCommittedLsn);
+      } catch (e) {
+        fail(e);
+      }
+    };
+    tap?.attach({
+      ackable: () => { if (!failed) ack(wal.synced); },
+      error: (e) => fail(e),
+      poke: () => setImmediate(tapCommitted),
+      changed: () => this.emit(),
+      pause: () => replicationSocket(service)?.pause?.(),
+      resume: () => replicationSocket(service)?.resume?.(),
+    });
     // Idle positions (see the heartbeat handler) are written at most this often.
     const idleEveryMs = 50;
     let idleTarget = 0n;
@@ -237,6 +316,7 @@ export class Follower {
           this.upToDate(applier.sqliteCommittedLsn);
           wal.committed(applier.sqliteCommittedLsn);
           this.emit();
+          tapCommitted();
         }
       } catch (e) {
         fail(e);
@@ -254,6 +334,7 @@ export class Follower {
         wal.committed(lsn);
         this.emit();
         this.announce(applier);
+        tapCommitted();
       } catch (e) {
         fail(e);
       }
@@ -288,6 +369,7 @@ export class Follower {
             if (!next) return;
           }
           applier.apply(next);
+          tap?.change(next);
           if (change.tag === 'commit') {
             this.status.receivedLsn = change.endLsn;
             if (!flushScheduled) {
@@ -327,6 +409,7 @@ export class Follower {
         this.status.lastError = null;
         this.setState('streaming');
         this.log('info', 'streaming', { slot: this.opts.slot, from: formatLsn(start) });
+        setImmediate(tapCommitted);
       });
       service.subscribe(plugin, this.opts.slot, formatLsn(start)).then(
         () => {

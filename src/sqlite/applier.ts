@@ -92,6 +92,14 @@ export class Applier {
     return this.stateTable.get(key);
   }
 
+  /**
+   * Writes a state entry into the open SQLite transaction (on its own when none is open): a fan-out
+   * replica's stream position commits with the rows it belongs to.
+   */
+  note(key: StateKey, value: string): void {
+    this.stateTable.set(key, value);
+  }
+
   /** End LSN of the last upstream commit in a committed SQLite transaction (on disk once the WAL is synced: see WalSync.synced). */
   get sqliteCommittedLsn(): Lsn { return this.sqliteCommitted; }
   /** End LSN of the last upstream commit applied, flushed or not. */

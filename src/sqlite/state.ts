@@ -5,7 +5,12 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
 
-export type StateKey = 'applied_lsn' | 'slot_name';
+/**
+ * applied_lsn, slot_name: a direct follow's. A fan-out replica's file (src/fanout): stream_seq (the
+ * last stream message applied), feed_database (upstream identity), feed_epoch (the feed's base copy
+ * and stream); a feed's file also keeps feed_stream_created (when the stream it publishes to was made).
+ */
+export type StateKey = 'applied_lsn' | 'slot_name' | 'stream_seq' | 'feed_database' | 'feed_epoch' | 'feed_stream_created';
 
 export class StateTable {
   private readonly getStmt: Statement;
