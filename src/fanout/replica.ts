@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { HEADER, decodeChunk } from './encoding.js';
 import { checkStreamName, connectNats, jetstreamManager, lastMessage, requireStream, streamDatabase, streamInfo, unreachable, isNotFound } from './nats.js';
 import { downloadSnapshot, listSnapshots, snapshotStore, type SnapshotMeta } from './snapshots.js';
+import { Pause } from '../follow/backoff.js';
 
 export type ReplicaState = 'starting' | 'bootstrapping' | 'waiting' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
 
@@ -82,7 +83,7 @@ export class Replica {
   private messages: ConsumerMessages | null = null;
   private statusSub: Subscription | null = null;
   private stopping = false;
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   private rebootReason: string | null = null;
 
   constructor(private readonly opts: ReplicaOptions) {
@@ -121,7 +122,7 @@ export class Replica {
           }
           this.setState(this.status.state === 'waiting' ? 'waiting' : 'reconnecting');
           this.log('warn', 'replica interrupted', { error: this.status.lastError, retry_ms: backoff });
-          await this.sleep(backoff);
+          await this.pause.for(backoff);
           backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 10_000);
         }
       }
@@ -136,7 +137,7 @@ export class Replica {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.pause.interrupt();
     await this.messages?.close().catch(() => {});
   }
 
@@ -377,10 +378,4 @@ export class Replica {
     this.opts.onStatus?.(this.status);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => { this.wake = null; resolve(); }, ms);
-      this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
-    });
-  }
 }

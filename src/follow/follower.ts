@@ -19,6 +19,7 @@ import { ensurePublication, slotExists } from '../upstream/publication.js';
 import { captureFilter, filterCapture, type TableSet } from '../upstream/tableset.js';
 import type { AppliedTransaction } from '../sqlite/transactions.js';
 import { CAPTURE_PREFIX, CaptureVerifier, readCaptureKey, type CaptureChange } from '../capture/message.js';
+import { Pause } from './backoff.js';
 
 export type FollowState = 'starting' | 'copying' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
 
@@ -135,7 +136,7 @@ export class Follower {
   private readonly cfg: pg.ClientConfig;
   private stopping = false;
   private service: LogicalReplicationService | null = null;
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   /** While streaming: commits what is applied and waits until it is on disk and acknowledged. */
   private drain: (() => Promise<void>) | null = null;
   private applier: Applier | null = null;
@@ -168,7 +169,7 @@ export class Follower {
         this.log(reconnect ? 'warn' : 'error', natsLost ? 'NATS unreachable' : reconnect ? 'upstream connection lost' : 'follow failed', {
           error: this.status.lastError, applied_lsn: this.status.appliedLsn === null ? null : formatLsn(this.status.appliedLsn), retry_ms: backoff,
         });
-        await this.sleep(backoff);
+        await this.pause.for(backoff);
         backoff = Math.min(backoff * 2, this.opts.maxBackoffMs ?? 30_000);
       }
     }
@@ -180,7 +181,7 @@ export class Follower {
   /** Asks run() to finish: the stream is closed after the current transaction's SQLite work. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.pause.interrupt();
     // Acknowledge what is applied before the connection closes, so the slot does not lag the file.
     if (this.drain) {
       let timer: NodeJS.Timeout | undefined;
@@ -498,12 +499,6 @@ export class Follower {
     this.opts.onStatus?.(this.status);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => { this.wake = null; resolve(); }, ms);
-      this.wake = () => { clearTimeout(t); this.wake = null; resolve(); };
-    });
-  }
 }
 
 /** Postgres timestamps count microseconds from 2000-01-01. */
