@@ -186,6 +186,11 @@ export function registerFunctions(db: Database): void {
   const agg = (name: string, opts: object) => (db.aggregate as (n: string, o: object) => void)(name, opts);
   const det = { deterministic: true, safeIntegers: true } as const;
   db.function('pgf_int', det, (op: string, bits: bigint, a: V, b: V) => intOp(op, Number(bits), a, b));
+  db.function('pgf_limit', det, (v: bigint | null, dflt: bigint) => {
+    if (v === null) return dflt;
+    if (v < 0n) throw new ServeError('2201W', dflt === 0n ? 'OFFSET must not be negative' : 'LIMIT must not be negative');
+    return v;
+  });
   db.function('pgf_numcmp', det, (a: V, b: V) => (a === null || b === null ? null : cmpDec(dec(a), dec(b))));
   db.function('pgf_nkey', det, (a: V) => (a === null ? null : decKey(dec(a))));
   db.function('pgf_tkey', det, (a: string | null) => (a === null ? null : timeKey(a)));
