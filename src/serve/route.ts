@@ -1,0 +1,69 @@
+// route(): a statement is answered from SQLite only when it is one read-only SELECT over mirrored
+// tables and every construct in it translates exactly; otherwise it goes to the upstream with a
+// short reason (what `SHOW pgfollow.last_route` reports).
+
+import { Forward, ServeError } from './errors.js';
+import type { Parsed } from './parse.js';
+import { Ctx, Scope } from './scope.js';
+import { SelectTranslator, type OutCol } from './select.js';
+import { T, family, type PgType } from './types.js';
+import { inputValue } from './values.js';
+import { renderValue, renderableType } from './render.js';
+import type { RenderSettings, Resolver, Route, Translation } from './translate.js';
+
+const OUTPUT_OPAQUE = new Set<number>([T.json, T.time, T.timetz, T.interval, T.bpchar]);
+
+export function route(p: Parsed, resolve: Resolver, declared: number[] = []): Route {
+  if (p.stmts !== 1) return { local: false, reason: p.stmts === 0 ? 'empty statement' : 'multiple statements' };
+  if (p.kind !== 'select' || !p.ast?.SelectStmt) return { local: false, reason: 'not a SELECT' };
+  try {
+    return { local: true, translation: translate(p.ast.SelectStmt, resolve, declared) };
+  } catch (e) {
+    if (e instanceof Forward) return { local: false, reason: e.reason };
+    if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
+    throw e;
+  }
+}
+
+function translate(stmt: unknown, resolve: Resolver, declared: number[]): Translation {
+  const ctx = new Ctx(declared);
+  const sub = new SelectTranslator(ctx, resolve).select(stmt, new Scope());
+  for (const c of sub.cols) checkOutput(c);
+  const order: number[] = [];
+  const sql = sub.sql.replace(/\u0001(\d+)\u0001/g, (_, n) => { order.push(Number(n)); return '?'; });
+  const count = Math.max(declared.length, ...order, 0);
+  const paramTypes: PgType[] = [];
+  for (let n = 1; n <= count; n++) {
+    const t = ctx.paramTypes.get(n) ?? (declared[n - 1] ? { oid: declared[n - 1] } : undefined);
+    if (!t) throw new Forward(`type of parameter $${n} not known`);
+    if (!['int', 'float', 'numeric', 'bool', 'text', 'uuid', 'datetime', 'array'].includes(family(t))) throw new Forward(`parameter of type ${t.oid}`);
+    paramTypes.push(t);
+  }
+  const usesTime = ctx.usesTime || sub.cols.some((c) => family(c.t) === 'datetime') || paramTypes.some((t) => family(t) === 'datetime');
+  return {
+    sql,
+    paramTypes: paramTypes.map((t) => t.oid),
+    columns: sub.cols.map((c) => ({ name: c.name, typeOid: c.t.oid, typmod: c.typmod, tableOid: c.tableOid, attnum: c.attnum })),
+    reads: [...ctx.reads].map(([table, cols]) => ({ table, columns: [...cols] })),
+    bind(params: (string | null)[], s?: RenderSettings): unknown[] {
+      return order.map((n) => {
+        const v = params[n - 1];
+        if (v === undefined) throw new ServeError('08P01', `bind message supplies ${params.length} parameters, but the statement requires ${count}`);
+        return v === null ? null : inputValue(v, paramTypes[n - 1], s?.timeZone);
+      });
+    },
+    renderable(s: RenderSettings): boolean {
+      if (usesTime && !/^\s*iso/i.test(s.dateStyle)) return false;
+      return sub.cols.every((c) => renderableType(c.t, s));
+    },
+    render(row: unknown[], s: RenderSettings): (string | null)[] {
+      return sub.cols.map((c, i) => renderValue(row[i], c.t, s));
+    },
+  };
+}
+
+function checkOutput(c: OutCol): void {
+  const f = family(c.t);
+  if (f === 'opaque' && !OUTPUT_OPAQUE.has(c.t.oid)) throw new Forward(`output of type ${c.t.oid} not rendered`);
+  if (f === 'unknown') throw new Forward('untyped output column');
+}

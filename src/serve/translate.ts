@@ -1,0 +1,64 @@
+// The SQL half of `pgfollow serve`: what the proxy (src/serve/proxy.ts) calls to decide whether a
+// statement can be answered from the SQLite file, and if so with which SQLite SQL, parameters,
+// RowDescription and text output. Exact or not at all: whatever is not translated exactly under
+// the value mapping (src/sqlite/values.ts) routes to the upstream with a short reason.
+//
+// Use, per connection and statement:
+//   await loadParser();                       once per process
+//   registerFunctions(db);                    once per SQLite connection (the pgf_* functions)
+//   setUpstreamCollation(datcollate, datctype) once per upstream (default 'C', 'C')
+//   const p = parse(sql);                     'error' → forward (Postgres reports the real error)
+//   const r = route(p, resolve, declaredParamTypes);
+//   if (r.local && r.translation.renderable(settings)) {
+//     const values = r.translation.bind(textParams, settings);  // may throw, see bind()
+//     const rows = db.prepare(r.translation.sql).raw(true).safeIntegers(true).all(...values);
+//     rows.map((row) => r.translation.render(row, settings));
+//   } else forward;
+//
+// Refinements of the interface as first agreed (stable from here on):
+//   - Translation.renderable(s): false when the session settings make the output inexact
+//     (DateStyle not ISO, IntervalStyle not postgres with an interval column, a TimeZone Intl does
+//     not know): forward then.
+//   - Translation.bind(params, s?): may throw ServeError; code 'NOT_LOCAL' means "forward this
+//     execution" (e.g. a timestamp parameter in a form pgfollow does not parse exactly), any other
+//     error carries a SQLSTATE (22P02, 22003, ...) to report as Postgres would.
+//   - Errors raised while SQLite runs the statement (integer overflow, division by zero) are
+//     ServeError with a sqlState: report them as an ErrorResponse with that code.
+//   - Statements must run with safeIntegers(true) and raw(true): int8 beyond 2^53 stays exact.
+//   - registerFunctions(db) and setUpstreamCollation() are new exports.
+//   - MirrorColumn.category: pg_type.typcategory of the column's type ('E' enum, 'A' array, ...).
+
+export type { MirrorColumn, MirrorTable, MirrorCatalog } from './mirror.js';
+export { readMirrorCatalog } from './mirror.js';
+export { loadParser, parse } from './parse.js';
+export type { Parsed } from './parse.js';
+export { registerFunctions } from './functions.js';
+export { ServeError } from './errors.js';
+export { setUpstreamCollation } from './types.js';
+export { route } from './route.js';
+import type { MirrorTable } from './mirror.js';
+
+export interface Resolver { (schema: string | null, name: string): MirrorTable | undefined }
+
+export interface OutColumn { name: string; typeOid: number; typmod: number; tableOid: number; attnum: number }
+
+export interface RenderSettings { timeZone: string; dateStyle: string; intervalStyle: string; extraFloatDigits: number; byteaOutput: string }
+
+export interface Translation {
+  /** SQLite SQL with positional `?` placeholders. */
+  sql: string;
+  /** Text-format values of $1..$n → SQLite values in placeholder order. */
+  bind(params: (string | null)[], s?: RenderSettings): unknown[];
+  /** OID of $1..$n, declared or inferred, for ParameterDescription. */
+  paramTypes: number[];
+  /** RowDescription. */
+  columns: OutColumn[];
+  /** Every table and column the statement reads anywhere, for privilege checks. */
+  reads: { table: MirrorTable; columns: string[] }[];
+  /** Whether render() is exact under these settings; forward when not. */
+  renderable(s: RenderSettings): boolean;
+  /** One SQLite row (raw, safe integers) → Postgres text output per column. */
+  render(row: unknown[], s: RenderSettings): (string | null)[];
+}
+
+export type Route = { local: true; translation: Translation } | { local: false; reason: string };
