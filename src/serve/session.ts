@@ -54,6 +54,7 @@ export class Session {
   readonly policy: SessionPolicy;
   lastRoute = 'none';
   private fence: Promise<Lsn | null> | null = null;
+  private fenceWaited = false;
   skipToSync = false;
 
   constructor(private readonly client: net.Socket, readonly ctx: ServeContext) {
@@ -184,6 +185,7 @@ export class Session {
           if (this.status === 'I' && this.mayWrite) {
             this.mayWrite = false;
             this.fence = this.ctx.watch.currentLsn().catch(() => null);
+            this.fenceWaited = false;
           }
         }
         if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
@@ -421,13 +423,18 @@ export class Session {
     if (this.status !== 'I' && !this.upstreamLost) return 'inside a transaction block';
     const replica = this.ctx.replica;
     if (!replica.catalog()) return 'the SQLite file is unavailable';
+    if (!this.ctx.watch.collationKnown) return 'the upstream\'s collation is not known yet';
     if (this.policy.read === 'replica') return null;
     if (this.fence) {
       const target = await this.fence;
       if (target === null) return 'the position of this session\'s last write is unknown (upstream unreachable)';
-      const deadline = Date.now() + this.policy.writeWaitMs;
+      // Waits once per write; reads after a wait that timed out check without waiting again.
+      const deadline = this.fenceWaited ? 0 : Date.now() + this.policy.writeWaitMs;
       while (replica.appliedLsn() < target) {
-        if (Date.now() >= deadline) return `this session's last write is not in the SQLite file after pgfollow.write_wait (${this.policy.writeWaitMs} ms)`;
+        if (Date.now() >= deadline) {
+          this.fenceWaited = true;
+          return `this session's last write is not in the SQLite file yet (pgfollow.write_wait ${this.policy.writeWaitMs} ms)`;
+        }
         await new Promise((r) => setTimeout(r, 2));
       }
       this.fence = null;
@@ -520,8 +527,18 @@ function nameKey(schema: string | null, name: string): string {
   return JSON.stringify([schema, name]);
 }
 
+/** Statements that change no table data: no read-your-writes fence after them. */
+const NO_DATA_CHANGE = new Set(['SelectStmt', 'VariableSetStmt', 'VariableShowStmt', 'TransactionStmt', 'VacuumStmt', 'DeallocateStmt',
+  'ListenStmt', 'UnlistenStmt', 'DiscardStmt', 'CheckPointStmt']);
+
+/**
+ * False when the statement may change table data. A SELECT calling a function that writes is not
+ * caught (the next local read may not see that write): said in the README.
+ */
 function isRead(p: Parsed | { error: string }): boolean {
-  return !('error' in p) && p.stmts === 1 && p.kind === 'select';
+  if ('error' in p || p.stmts !== 1) return false;
+  const ast = (p as { ast?: Record<string, unknown> }).ast;
+  return p.kind === 'select' || (ast !== undefined && Object.keys(ast).every((k) => NO_DATA_CHANGE.has(k)));
 }
 
 export type { Portal } from './local.js';

@@ -33,6 +33,8 @@ export class UpstreamWatch {
   private stopped = false;
   /** False while the privileged connection is down. */
   reachable = false;
+  /** True once the upstream's collation was read (text ordering is only translated knowing it). */
+  collationKnown = false;
 
   constructor(private readonly opts: WatchOptions) {}
 
@@ -149,6 +151,7 @@ export class UpstreamWatch {
         c.on('end', () => this.lost(c, new Error('connection ended')));
         const { rows } = await c.query('SELECT datcollate, datctype FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()');
         this.opts.onCollation?.(rows[0].datcollate, rows[0].datctype);
+        this.collationKnown = true;
         this.client = c;
         if (!this.reachable) this.opts.log('info', 'serve.upstream_connected', {});
         this.reachable = true;
