@@ -69,7 +69,7 @@ t.test('psql: -c, a script with COPY, and where each statement ran', async (t) =
   t.equal(stdout.split('\n')[0].split('|')[0], want[0]);
   t.equal(stdout.split('\n')[1], 'replica', 'served from SQLite');
   const script = "CREATE TABLE notes (id int PRIMARY KEY, body text);\n\\copy notes FROM stdin\n1\tone\n2\ttwo\n\\.\nSELECT count(*) FROM notes;\nSHOW pgfollow.last_route;\nBEGIN;\nSELECT count(*) FROM items;\nSHOW pgfollow.last_route;\nCOMMIT;\n";
-  const out = (await psql(['-At', '-f', '-'], script)).stdout.split('\n');
+  const out = (await psql(['-qAt', '-f', '-'], script)).stdout.split('\n');
   t.same(out.slice(0, 2), ['2', 'replica'], 'rows copied through the proxy are read back locally at once (read-your-writes)');
   t.match(out[3], /^upstream: inside a transaction block/, 'inside BEGIN … COMMIT everything goes upstream');
 });
@@ -209,10 +209,12 @@ t.test('upstream down: local reads go on, writes fail with 08006', async (t) => 
   await c.query("SET pgfollow.max_lag = '60s'");
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 51);
   await server.halt();
-  t.teardown(() => server.resume().catch(() => {}));
+  let resumed = false;
+  t.teardown(() => (resumed ? undefined : server.resume().catch(() => {})));
   await waitFor(() => logs.some((l) => l.includes('serve.session_upstream_lost')), { what: 'the session to notice' });
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 51, 'a read is still answered from SQLite');
   t.equal(await route(c), 'replica');
   await t.rejects(c.query('INSERT INTO items (id) VALUES (1000)'), { code: '08006' }, 'a write fails with a connection error');
   await server.resume();
+  resumed = true;
 });

@@ -170,6 +170,12 @@ export class Session {
       case 'E':
         this.swallow = 0;
         if (this.phase === 'auth') this.ctx.stats.refused++;
+        else if (wire.readErrorFields(f.body).get('V') === 'FATAL') {
+          // The upstream session is ending (shutdown, terminated backend): the client's session
+          // stays, for reads SQLite can answer; a request in flight gets 08006 (upstreamGone).
+          this.ctx.log('warn', 'serve.upstream_fatal', { pid: this.pid, error: wire.readErrorFields(f.body).get('M') });
+          return;
+        }
         break;
       case 'G':
         this.copyIn = true;
