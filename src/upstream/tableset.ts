@@ -18,7 +18,7 @@ export interface TableSet {
   rowFilters?: Record<string, string>;
 }
 
-const OPTION_NAMES = ['tables', 'schemas', 'row_filters'];
+const OPTION_NAMES = ['tables', 'schemas', 'row_filters', 'serve']; // serve: src/serve/option.ts
 
 function bad(message: string, hint = 'see "Options" in the README: tables, schemas, row_filters'): PgFollowError {
   return new PgFollowError('BAD_OPTIONS', message, { hint });
