@@ -17,6 +17,7 @@ import { bulkWorkload } from './workloads/bulk.js';
 import { oltpWorkload } from './workloads/oltp.js';
 import { latencyWorkload } from './workloads/latency.js';
 import { memoryWorkload } from './workloads/memory.js';
+import { serveWorkload } from './workloads/serve.js';
 
 const WORKLOADS: Record<string, (env: Env) => Promise<WorkloadResult>> = {
   copy: copyWorkload,
@@ -25,6 +26,7 @@ const WORKLOADS: Record<string, (env: Env) => Promise<WorkloadResult>> = {
   latency: (env) => latencyWorkload(env, undefined, 5),
   latency5k: (env) => latencyWorkload(env, 5 * env.scale.latencyRate, 10),
   memory: memoryWorkload,
+  serve: serveWorkload,
 };
 
 function options(): { quick: boolean; only: string[]; out: string; runs: number } {
