@@ -11,7 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import postgres from 'postgres';
-import { cluster, database, tempDir, waitFor } from './helpers.js';
+import { cluster, database, startWorker, tempDir, waitFor } from './helpers.js';
+import { freePort } from '../src/dev/cluster.js';
 import { follow } from '../src/index.js';
 import { serve, type ServeHandle } from '../src/serve/server.js';
 import { createLogger } from '../src/log.js';
@@ -217,4 +218,30 @@ t.test('upstream down: local reads go on, writes fail with 08006', async (t) => 
   await t.rejects(c.query('INSERT INTO items (id) VALUES (1000)'), { code: '08006' }, 'a write fails with a connection error');
   await server.resume();
   resumed = true;
+});
+
+t.test('the worker runs serve beside a follow: option {"serve": {"listen": …}}, superusers only', async (t) => {
+  const { conninfo: c2, client: a2 } = await database(t, server);
+  await a2.query("CREATE TABLE w (id int PRIMARY KEY, v text); INSERT INTO w VALUES (1, 'one')");
+  await a2.query(`CREATE ROLE plain LOGIN PASSWORD 'Plain-Pass-1'; GRANT EXECUTE ON FUNCTION start_follow(text, text, jsonb) TO plain`).catch(() => {});
+  const p = await freePort();
+  await t.rejects(a2.query(`SELECT start_follow($1, 'w.db', '{"serve": {"listen": "0.0.0.0:x"}}')`, [c2]), { code: '22023' }, 'a malformed listen address is refused');
+  const plain = new pg.Client({ connectionString: `postgres://plain:Plain-Pass-1@127.0.0.1:${server.port}/${c2.match(/dbname=(\S+)/)![1]}` });
+  await plain.connect();
+  t.teardown(() => plain.end().catch(() => {}));
+  await t.rejects(plain.query(`SELECT start_follow($1, 'p.db', $2)`, [`host=127.0.0.1 port=${server.port} dbname=x user=plain password=Plain-Pass-1`, { tables: ['w'], serve: { listen: `127.0.0.1:${p}` } }]),
+    { code: '42501' }, 'a role that is not a superuser may not make the worker listen');
+  const dataDir = tempDir(t);
+  const w = startWorker(t, c2, dataDir);
+  await a2.query(`SELECT start_follow($1, 'w.db', $2)`, [c2, { serve: { listen: `127.0.0.1:${p}` } }]);
+  const c = await waitFor(async () => {
+    const cl = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${p}/${c2.match(/dbname=(\S+)/)![1]}` });
+    cl.on('error', () => {});
+    try { await cl.connect(); } catch { return null; }
+    t.teardown(() => cl.end().catch(() => {}));
+    return cl;
+  }, { what: `serve on port ${p}\n${w.output()}` });
+  await waitFor(async () => (await c.query("SELECT v FROM w WHERE id = 1")).rows[0]?.v === 'one' && (await route(c)) === 'replica', { what: 'a local read through the worker\'s serve' });
+  t.pass('served by the worker');
+  await w.stop();
 });
