@@ -186,6 +186,14 @@ t.test('authentication is the upstream\'s', async (t) => {
   t.equal((await ok.query('SELECT current_user AS u')).rows[0].u, 'reader');
 });
 
+t.test('an upstream that cannot be reached at login: 08006', async (t) => {
+  const dead = await freePort();
+  const p = await serve({ listen: '127.0.0.1:0', upstream: `host=127.0.0.1 port=${dead} dbname=x user=postgres password=postgres`, sqlite: file, log: createLogger({ json: true, write: () => {} }) });
+  t.teardown(() => p.close());
+  const c = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${p.address.port}/x` });
+  await t.rejects(c.connect(), { code: '08006', message: /cannot reach the upstream/ });
+});
+
 t.test('garbage gets a protocol error; other sessions go on', async (t) => {
   const c = await pgClient();
   const send = (bytes: Buffer) => new Promise<string>((resolve) => {

@@ -202,7 +202,10 @@ export class Session {
 
   private upstreamGone(e: Error | null): void {
     if (this.phase === 'closed') return;
-    if (this.phase !== 'ready') return this.close();
+    if (this.phase !== 'ready') {
+      if (e) this.client.write(wire.errorResponse({ severity: 'FATAL', code: '08006', message: `pgfollow serve: cannot reach the upstream: ${e.message}` }));
+      return this.close();
+    }
     if (this.upstreamLost) return;
     this.upstreamLost = true;
     this.ctx.log('warn', 'serve.session_upstream_lost', { pid: this.pid, error: e?.message ?? 'closed' });
