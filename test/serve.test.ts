@@ -158,6 +158,30 @@ t.test('privileges: only what the role may SELECT, never RLS tables', async (t) 
   await admin.query('GRANT SELECT ON items TO reader');
 });
 
+t.test('names and roles as the session has them: temp tables, search_path, SET ROLE', async (t) => {
+  const c = await pgClient();
+  await c.query('CREATE TEMP TABLE items (id int, name text)');
+  await c.query("INSERT INTO items VALUES (1, 'temp')");
+  t.same((await c.query('SELECT name FROM items WHERE id = 1')).rows, [{ name: 'temp' }], 'a temp table shadows the mirrored one');
+  t.match(await route(c), /^upstream: /);
+  t.same((await c.query('SELECT name FROM public.items WHERE id = 1')).rows, [{ name: 'item 1' }], 'the qualified name is the mirrored table');
+  t.equal(await route(c), 'replica');
+  await c.query('DROP TABLE pg_temp.items');
+  await c.query('SET search_path = public, pg_catalog');
+  await c.query('SELECT count(*) FROM items');
+  t.match(await route(c), /pg_catalog is not first/, 'pg_catalog not first on search_path: forwarded');
+  await c.query('RESET search_path');
+  await c.query('SELECT count(*) FROM items');
+  t.equal(await route(c), 'replica');
+  await c.query('SET ROLE reader');
+  await t.rejects(c.query('SELECT secret FROM secrets'), { code: '42501' }, 'after SET ROLE, the new role\'s privileges');
+  t.same((await c.query('SELECT owner FROM secrets WHERE id = 1')).rows, [{ owner: 'a' }]);
+  t.equal(await route(c), 'replica');
+  await c.query('RESET ROLE');
+  t.same((await c.query('SELECT secret FROM secrets WHERE id = 1')).rows, [{ secret: 's1' }], 'and back');
+  t.equal(await route(c), 'replica');
+});
+
 t.test('SET/SHOW pgfollow.read and max_lag', async (t) => {
   const c = await pgClient();
   await c.query("SET pgfollow.read = 'upstream'");
