@@ -30,7 +30,7 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
     case 'lower': case 'upper':
       arity(1); text(0);
       if (!asciiCaseMapping()) forward(`${name} under a non-C ctype`);
-      return out(`${name}(${args[0].sql})`, { oid: T.text });
+      return out(`pgf_${name}(${args[0].sql})`, { oid: T.text });
     case 'length': case 'char_length': case 'character_length':
       arity(1); text(0);
       return out(`length(${args[0].sql})`, { oid: T.int4 });

@@ -45,6 +45,7 @@ function dec(v: V): Dec {
 /** Postgres LIKE: `\` escapes, `_` one character, `%` any; ILIKE folds ASCII only (C ctype). */
 const likeCache = new Map<string, RegExp>();
 function like(s: string, p: string, ci: number): boolean {
+  if (ci && (/[^\x00-\x7f]/.test(s) || /[^\x00-\x7f]/.test(p))) throw new ServeError('NOT_LOCAL', 'ILIKE on non-ASCII text');
   const key = ci + p;
   let re = likeCache.get(key);
   if (!re) {
@@ -191,6 +192,14 @@ export function registerFunctions(db: Database): void {
     if (v < 0n) throw new ServeError('2201W', dflt === 0n ? 'OFFSET must not be negative' : 'LIMIT must not be negative');
     return v;
   });
+  // Case mapping of non-ASCII letters depends on the upstream's ctype and library: forwarded.
+  for (const [name, f] of [['pgf_lower', (x: string) => x.toLowerCase()], ['pgf_upper', (x: string) => x.toUpperCase()]] as const) {
+    db.function(name, det, (s: string | null) => {
+      if (s === null) return null;
+      if (/[^\x00-\x7f]/.test(s)) throw new ServeError('NOT_LOCAL', 'case mapping of non-ASCII text');
+      return f(s);
+    });
+  }
   db.function('pgf_numcmp', det, (a: V, b: V) => (a === null || b === null ? null : cmpDec(dec(a), dec(b))));
   db.function('pgf_nkey', det, (a: V) => (a === null ? null : decKey(dec(a))));
   db.function('pgf_tkey', det, (a: string | null) => (a === null ? null : timeKey(a)));

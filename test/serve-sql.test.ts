@@ -1,0 +1,164 @@
+// The serve translator against Postgres itself: a realistic schema is followed into SQLite, then
+// every query of the corpus (test/serve-corpus.ts) runs on Postgres and, when route() keeps it
+// local, on SQLite through the translation and render(). Local answers must be identical: column
+// names and type OIDs, rows (in order where ORDER BY fixes it), errors (SQLSTATE). Wrong must be 0.
+
+import t from 'tap';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { cluster, database, tempDir } from './helpers.js';
+import { follow } from '../src/index.js';
+import { connect, userSessionConfig } from '../src/upstream/session.js';
+import {
+  loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, ServeError,
+  type MirrorCatalog, type RenderSettings, type Resolver,
+} from '../src/serve/translate.js';
+import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
+
+const server = await cluster(t);
+await loadParser();
+
+interface Outcome { rows: (string | null)[][]; names: string[]; types: number[]; error?: string }
+
+async function onPostgres(client: pg.Client, q: Q): Promise<Outcome> {
+  try {
+    const r = await client.query({ text: q.sql, values: q.params, rowMode: 'array', types: { getTypeParser: () => (v: string) => v } } as pg.QueryConfig);
+    const res = Array.isArray(r) ? r[r.length - 1] : r;
+    return { rows: res.rows ?? [], names: (res.fields ?? []).map((f: pg.FieldDef) => f.name), types: (res.fields ?? []).map((f: pg.FieldDef) => f.dataTypeID) };
+  } catch (e) {
+    return { rows: [], names: [], types: [], error: (e as { code?: string }).code ?? String(e) };
+  }
+}
+
+type Local = { local: false; reason: string } | { local: true; out: Outcome };
+
+const trace = (m: string) => { if (process.env.SERVE_SQL_TRACE) console.error(`trace: ${m}`); };
+
+function onSqlite(db: Database.Database, resolve: Resolver, q: Q, s: RenderSettings): Local {
+  trace('parse');
+  const p = parse(q.sql);
+  trace('route');
+  if ('error' in p) return { local: false, reason: `syntax: ${p.error}` };
+  const r = route(p, resolve);
+  if (!r.local) return r;
+  const tr = r.translation;
+  if (!tr.renderable(s)) return { local: false, reason: 'not renderable under these settings' };
+  const names = tr.columns.map((c) => c.name), types = tr.columns.map((c) => c.typeOid);
+  try {
+    trace('bind');
+    const values = tr.bind(q.params ?? [], s);
+    trace('run ' + tr.sql);
+    const rows = db.prepare(tr.sql).raw(true).safeIntegers(true).all(...values) as unknown[][];
+    trace('render');
+    return { local: true, out: { rows: rows.map((row) => tr.render(row, s)), names, types } };
+  } catch (e) {
+    if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
+    if (e instanceof ServeError) return { local: true, out: { rows: [], names, types, error: e.sqlState } };
+    throw new Error(`${q.sql}\n  → ${tr.sql}\n  ${(e as Error).message}`);
+  }
+}
+
+const sortRows = (rows: (string | null)[][]) => rows.map((r) => JSON.stringify(r)).sort();
+
+function difference(pgOut: Outcome, mine: Outcome, ordered: boolean): string | null {
+  if (pgOut.error || mine.error) return pgOut.error === mine.error ? null : `error ${pgOut.error} vs ${mine.error}`;
+  if (JSON.stringify(pgOut.names) !== JSON.stringify(mine.names)) return `names ${JSON.stringify(pgOut.names)} vs ${JSON.stringify(mine.names)}`;
+  if (JSON.stringify(pgOut.types) !== JSON.stringify(mine.types)) return `types ${JSON.stringify(pgOut.types)} vs ${JSON.stringify(mine.types)}`;
+  const a = ordered ? pgOut.rows.map((r) => JSON.stringify(r)) : sortRows(pgOut.rows);
+  const b = ordered ? mine.rows.map((r) => JSON.stringify(r)) : sortRows(mine.rows);
+  if (a.length !== b.length) return `${a.length} rows vs ${b.length}`;
+  const i = a.findIndex((x, k) => x !== b[k]);
+  return i < 0 ? null : `row ${i}: ${a[i]} vs ${b[i]}`;
+}
+
+const SETTINGS: RenderSettings[] = [
+  { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: 1, byteaOutput: 'hex' },
+  { timeZone: 'America/Sao_Paulo', dateStyle: 'ISO, DMY', intervalStyle: 'postgres', extraFloatDigits: 0, byteaOutput: 'escape' },
+  { timeZone: 'Asia/Kolkata', dateStyle: 'ISO, YMD', intervalStyle: 'postgres', extraFloatDigits: 3, byteaOutput: 'hex' },
+  { timeZone: 'Australia/Lord_Howe', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: -3, byteaOutput: 'hex' },
+];
+
+t.test('the corpus: local answers identical to Postgres, under several session settings', async (t) => {
+  const { conninfo, client } = await database(t, server);
+  await client.query(SCHEMA);
+  await client.query(DATA);
+  const file = path.join(tempDir(t), 'serve.db');
+  const f = await follow({ upstream: conninfo, sqlite: file });
+  t.teardown(() => f.stop({ dropSlot: true }).catch(() => {}));
+  await f.waitFor();
+
+  const db = new Database(file, { readonly: true });
+  t.teardown(() => db.close());
+  registerFunctions(db);
+  const mirror: MirrorCatalog = readMirrorCatalog(db);
+  const resolve: Resolver = (schema, name) => mirror.byName(schema ?? 'public', name);
+  t.ok(CORPUS.length >= 200, `the corpus has ${CORPUS.length} queries`);
+
+  const reader = await connect(userSessionConfig(conninfo));
+  t.teardown(() => reader.end().catch(() => {}));
+  const only = process.env.SERVE_SQL_SETTINGS?.split(',').map(Number);
+  for (const s of SETTINGS.filter((_, i) => !only || only.includes(i))) {
+    await reader.query(`SET TimeZone = '${s.timeZone}'; SET DateStyle = '${s.dateStyle}'; SET IntervalStyle = '${s.intervalStyle}'; SET extra_float_digits = ${s.extraFloatDigits}; SET bytea_output = '${s.byteaOutput}'`);
+    let local = 0, forwarded = 0;
+    const wrong: string[] = [], reasons = new Map<string, number>();
+    for (const q of CORPUS) {
+      // Statements that must be forwarded may write: they run in a transaction rolled back.
+      if (q.mustForward) await reader.query('BEGIN');
+      if (process.env.SERVE_SQL_TRACE) console.error(`trace: start ${q.sql}`);
+      const started = Date.now();
+      const expected = await onPostgres(reader, q);
+      if (q.mustForward) await reader.query('ROLLBACK');
+      const mid = Date.now();
+      if (process.env.SERVE_SQL_TRACE) console.error(`trace: pg done ${q.sql}`);
+      const mine = onSqlite(db, resolve, q, s);
+      if (Date.now() - started > 500) t.comment(`slow: ${q.sql} pg ${mid - started} ms, local ${Date.now() - mid} ms`);
+      if (!mine.local) {
+        forwarded++;
+        reasons.set(mine.reason, (reasons.get(mine.reason) ?? 0) + 1);
+        continue;
+      }
+      local++;
+      if (q.mustForward) { wrong.push(`${q.sql}: answered locally, must be forwarded`); continue; }
+      const d = difference(expected, mine.out, !!q.ordered);
+      if (d) wrong.push(`${q.sql} ${JSON.stringify(q.params ?? [])}: ${d}`);
+    }
+    const share = local / CORPUS.length;
+    t.comment(`${s.timeZone}, extra_float_digits ${s.extraFloatDigits}, ${s.dateStyle}, bytea ${s.byteaOutput}: ${CORPUS.length} queries, ${local} local (${(share * 100).toFixed(1)}%), ${forwarded} forwarded, ${wrong.length} wrong`);
+    t.comment('forwarded for: ' + [...reasons].map(([r, n]) => `${r} (${n})`).join('; '));
+    t.same(wrong, [], `no wrong answers under ${s.timeZone}`);
+    t.ok(share >= 0.75, `at least 75% served locally (${(share * 100).toFixed(1)}%)`);
+  }
+
+  t.test('forwarded whatever must go upstream', async (t) => {
+    for (const q of CORPUS.filter((x) => x.mustForward)) t.notOk(onSqlite(db, resolve, q, SETTINGS[0]).local, `forwarded: ${q.sql}`);
+  });
+
+  t.test('text order and case folding follow the upstream collation', async (t) => {
+    setUpstreamCollation('en_US.UTF-8');
+    t.teardown(() => setUpstreamCollation('C'));
+    for (const sql of ['SELECT name FROM customers ORDER BY name', 'SELECT id FROM customers WHERE name < $1', 'SELECT lower(name) FROM customers', "SELECT id FROM customers WHERE name ILIKE 'a%'", 'SELECT max(name) FROM customers', 'SELECT DISTINCT country FROM customers']) {
+      const r = onSqlite(db, resolve, { sql, params: ['x'] }, SETTINGS[0]);
+      t.notOk(r.local, `forwarded under en_US.UTF-8: ${sql}`);
+    }
+    t.ok(onSqlite(db, resolve, { sql: 'SELECT id FROM customers WHERE name = $1', params: ['x'] }, SETTINGS[0]).local, 'equality stays local (deterministic collation)');
+  });
+
+  t.test('settings whose output pgfollow does not render exactly are forwarded', async (t) => {
+    const q = { sql: 'SELECT id, born FROM customers ORDER BY id' };
+    t.notOk(onSqlite(db, resolve, q, { ...SETTINGS[0], dateStyle: 'SQL, DMY' }).local, 'DateStyle SQL');
+    t.notOk(onSqlite(db, resolve, { sql: 'SELECT created FROM customers' }, { ...SETTINGS[0], timeZone: '<+03>-03' }).local, 'a POSIX TimeZone Intl does not know');
+    t.ok(onSqlite(db, resolve, { sql: 'SELECT id FROM customers' }, { ...SETTINGS[0], dateStyle: 'SQL, DMY' }).local, 'no date/time: DateStyle does not matter');
+  });
+
+  t.test('reads name every table and column the statement touches', async (t) => {
+    const p = parse('SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.total > 1 ORDER BY c.id');
+    const r = route(p as never, resolve);
+    t.ok(r.local);
+    if (!r.local) return;
+    const reads = Object.fromEntries(r.translation.reads.map((x) => [x.table.name, x.columns.sort()]));
+    t.same(reads, { customers: ['id', 'name'], orders: ['customer_id', 'total'] });
+    const star = route(parse('SELECT count(*) FROM items') as never, resolve);
+    t.same(star.local && star.translation.reads.map((x) => [x.table.name, x.columns]), [['items', []]], 'count(*) reads the table, no column');
+  });
+});
