@@ -11,7 +11,7 @@ CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, placed timestamptz,
 CREATE TABLE items (order_id bigint, line int, product_id int2, qty int, unit_price numeric(12,2), PRIMARY KEY (order_id, line));
 CREATE TABLE "odd ""name""" ("select" int PRIMARY KEY, "Mixed Case" text, "sp ace" text);
 CREATE TABLE "order" (id int PRIMARY KEY, "group" text, "values" int);
-CREATE TABLE blobs (id int PRIMARY KEY, data bytea, big int8);
+CREATE TABLE blobs (id int PRIMARY KEY, data bytea, big int8, meta jsonb);
 `;
 
 export const DATA = `
@@ -43,7 +43,8 @@ INSERT INTO orders
 SELECT i, 1 + (i * 7) % 61,
   timestamptz '2024-03-01 12:00:00-03' + make_interval(hours => i * 13),
   (ARRAY['new', 'paid', 'shipped', 'Cancelled'])[1 + i % 4],
-  CASE i % 10 WHEN 0 THEN NULL WHEN 1 THEN 1.50 WHEN 2 THEN 1.5 WHEN 3 THEN -0.001 WHEN 4 THEN 100 ELSE (i * 3.333)::numeric END,
+  CASE WHEN i = 7 THEN 'NaN' WHEN i = 17 THEN 'Infinity' WHEN i = 27 THEN '-Infinity' ELSE
+  CASE i % 10 WHEN 0 THEN NULL WHEN 1 THEN 1.50 WHEN 2 THEN 1.5 WHEN 3 THEN -0.001 WHEN 4 THEN 100 ELSE (i * 3.333)::numeric END END,
   CASE WHEN i % 3 = 0 THEN NULL ELSE (i % 4) * 2.5 END,
   CASE WHEN i % 5 = 0 THEN NULL ELSE 'note ''' || i || '''' END
 FROM generate_series(1, 120) i;
@@ -52,7 +53,8 @@ SELECT o, l, 1 + (o * l) % 25, CASE WHEN (o + l) % 9 = 0 THEN NULL ELSE (o + l) 
 FROM generate_series(1, 120) o, generate_series(1, 1 + o % 4) l;
 INSERT INTO "odd ""name""" VALUES (1, 'One', 'a b'), (2, 'two', NULL), (3, NULL, 'c');
 INSERT INTO "order" VALUES (1, 'g1', 10), (2, 'g2', NULL), (3, 'g1', 30);
-INSERT INTO blobs VALUES (1, '\\x00ff5c41', 9223372036854775807), (2, NULL, -9223372036854775808), (3, '', 2147483647);
+INSERT INTO blobs VALUES (1, '\\x00ff5c41', 9223372036854775807, '{"k": "v", "a": {"10": "x", "b": [true, null, "q\\"uote"], "c": {}}}'),
+  (2, NULL, -9223372036854775808, '[1, "two", {"3": 3}]'), (3, '', 2147483647, '"just text"');
 `;
 
 export interface Q { sql: string; params?: (string | null)[]; ordered?: boolean; mustForward?: boolean }
@@ -266,6 +268,32 @@ export const CORPUS: Q[] = [
   o('SELECT 2 + 3, 7 / 2, 7 % 3, -7 / 2'),
   o("SELECT id FROM customers WHERE id::text LIKE '1%' ORDER BY id"),
   o('SELECT id FROM orders WHERE customer_id = (SELECT min(id) FROM customers WHERE country = $1)', ['IN']),
+  // Edge cases: jsonb key order, outer aggregates, correlated subqueries under GROUP BY, floats vs numeric constants.
+  o("SELECT id, meta -> 'a', meta ->> 'a', meta -> 'a' ->> '10', meta -> 'a' -> 'b', meta -> 'a' -> 'b' ->> 2, meta -> 'k', meta -> 1 FROM blobs ORDER BY id"),
+  o("SELECT id FROM blobs WHERE meta ->> 'k' = $1", ['v']),
+  o('SELECT c.id, (SELECT max(c.id) FROM orders o WHERE o.id = 1) FROM customers c WHERE c.id < 4 ORDER BY 1'),
+  o('SELECT country, (SELECT count(*) FROM orders o WHERE o.customer_id = c.id) FROM customers c GROUP BY country ORDER BY 1'),
+  o('SELECT country, (SELECT count(*) FROM orders o WHERE o.customer_id = min(c.id)) FROM customers c GROUP BY country ORDER BY 1'),
+  o('SELECT id, score FROM customers WHERE score > 1.5 ORDER BY id'),
+  o('SELECT id, score FROM customers WHERE score <= -3.25 ORDER BY id'),
+  o('SELECT id, total FROM orders WHERE total > 1000 ORDER BY id'),
+  o('SELECT id, total FROM orders WHERE total = $1 ORDER BY id', ['NaN']),
+  o('SELECT id FROM orders WHERE total IN (SELECT total FROM orders WHERE id = 2) ORDER BY id'),
+  o('SELECT id FROM customers WHERE name LIKE $1 ORDER BY id', ['%(%']),
+  o('SELECT id FROM customers WHERE name LIKE $1 ORDER BY id', ['%.%']),
+  o('SELECT id FROM customers WHERE email LIKE $1 ORDER BY id', ['user_@%']),
+  u("SELECT id FROM customers WHERE name LIKE 'x\\'"),
+  o('SELECT id, name FROM customers WHERE id = $1 OR name = $2 ORDER BY id', ['1; DELETE FROM customers', "') OR 1=1 --"]),
+  o('SELECT count(*), count(lucky), max(id) FROM customers WHERE $1 = ANY(lucky)', ['3']),
+  o('SELECT o.customer_id, max(o.total), min(o.total), sum(o.total) FROM orders o GROUP BY o.customer_id ORDER BY 1'),
+  o('SELECT id, total FROM orders ORDER BY total DESC, id LIMIT 10'),
+  o('SELECT status, sum(discount) FROM orders GROUP BY status ORDER BY 2 DESC NULLS LAST, 1'),
+  o('SELECT id, level, level * level * level * 1000 FROM customers ORDER BY id'),
+  u('SELECT id * 100000 * 100000 FROM customers'),
+  o("SELECT id, created FROM customers WHERE created BETWEEN '2023-03-01' AND '2023-04-01' ORDER BY id"),
+  o('SELECT id, born FROM customers WHERE born = $1::date ORDER BY id', ['1961-02-01']),
+  o('SELECT DISTINCT born FROM customers WHERE born > $1 ORDER BY born', ['2000-01-01']),
+  o('WITH x AS (SELECT customer_id, count(*) AS n FROM orders GROUP BY customer_id) SELECT c.name, x.n FROM customers c JOIN x ON x.customer_id = c.id WHERE x.n >= $1 ORDER BY x.n DESC, c.name', ['3']),
   // Must be forwarded: writes, locks, volatile and session-dependent functions, catalogs, sequences.
   fwd('INSERT INTO "order" VALUES (99, \'x\', 1)'),
   fwd('SELECT * FROM customers WHERE id = 1 FOR UPDATE'),

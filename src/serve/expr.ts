@@ -18,7 +18,7 @@ export interface ExprEnv {
 }
 
 const mk = (sql: string, t: PgType, parts: Ex[] = [], name = '?column?'): Ex =>
-  ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs) });
+  ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs), correlated: parts.some((p) => p.correlated) });
 
 export function expr(n: Node, env: ExprEnv): Ex {
   const [tag, v] = tagOf(n);
@@ -176,9 +176,13 @@ export function compare(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
   const out = (sql: string) => mk(`(${sql})`, { oid: T.bool }, [a, b]);
   if (fa === 'int' && fb === 'int') return out(`${a.sql} ${op} ${b.sql}`);
   if ((fa === 'numeric' || fa === 'int') && (fb === 'numeric' || fb === 'int')) return out(`pgf_numcmp(${a.sql}, ${b.sql}) ${op} 0`);
+  // A numeric constant meets a float as Postgres resolves it: converted to float8.
+  if (fa === 'float' && fb === 'numeric' && /^'[-0-9.]+'$/.test(b.sql)) b = { ...b, sql: String(Number(b.sql.slice(1, -1))), t: { oid: T.float8 } };
+  if (fb === 'float' && fa === 'numeric' && /^'[-0-9.]+'$/.test(a.sql)) a = { ...a, sql: String(Number(a.sql.slice(1, -1))), t: { oid: T.float8 } };
   if (fa === 'float' || fb === 'float') {
+    const fa2 = family(a.t), fb2 = family(b.t);
     const ok = (f: string, t: PgType) => f === 'float' || (f === 'int' && t.oid !== T.int8);
-    if (!ok(fa, a.t) || !ok(fb, b.t)) forward('float compared with numeric or bigint');
+    if (!ok(fa2, a.t) || !ok(fb2, b.t)) forward('float compared with numeric or bigint');
     return out(`${a.sql} ${op} ${b.sql}`);
   }
   if (fa !== fb) forward('comparison across types');
@@ -299,8 +303,10 @@ function inList(a: Ex, items: Node[], negate: boolean, env: ExprEnv): Ex {
 }
 
 function subLink(v: Node, env: ExprEnv): Ex {
+  const before = env.ctx.outerRefs;
   const sub = env.subselect(v.subselect, env.scope);
-  const wrap = (sql: string, t: PgType, name: string) => ({ ...mk(sql, t), name });
+  const correlated = env.ctx.outerRefs > before;
+  const wrap = (sql: string, t: PgType, name: string) => ({ ...mk(sql, t), name, correlated });
   switch (v.subLinkType) {
     case 'EXISTS_SUBLINK': return wrap(`EXISTS (${sub.sql})`, { oid: T.bool }, 'exists');
     case 'EXPR_SUBLINK':
@@ -314,7 +320,7 @@ function subLink(v: Node, env: ExprEnv): Ex {
       const eq = compare('=', a, probe, env);
       const m = /^\((.*) = x\)$/s.exec(eq.sql);
       if (!m) forward('IN subquery on this type');
-      return { ...mk(`(${m![1]} IN (SELECT c1 FROM (${sub.sql})))`, { oid: T.bool }, [a]), name: '?column?' };
+      return { ...mk(`(${m![1]} IN (SELECT c1 FROM (${sub.sql})))`, { oid: T.bool }, [a]), name: '?column?', correlated: correlated || a.correlated };
     }
     default: return forward(`${v.subLinkType} not translated`);
   }

@@ -94,7 +94,10 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
 function aggregate(name: string, v: Node, env: ExprEnv): Ex {
   if (!env.aggOk) forward(`${name} not allowed here`);
   const inner: ExprEnv = { ...env, aggOk: false };
+  const before = env.ctx.outerRefs;
   const args: Ex[] = (v.args ?? []).map((a: Node) => expr(a, inner));
+  // An aggregate over an enclosing query's columns belongs to that query (Postgres's rule).
+  if (env.ctx.outerRefs > before) forward('aggregate over an outer column');
   if (args.some((a) => a.agg)) forward('nested aggregate');
   const distinct = v.agg_distinct ? 'DISTINCT ' : '';
   let sql: string, t: PgType;
@@ -120,7 +123,7 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
       one();
       t = a0.t;
       if (f0 === 'int' || (f0 === 'text' && textOrderExact()) || f0 === 'uuid') sql = `${name}(${a0.sql})`;
-      else if (f0 === 'numeric') sql = `pgf_${name}_dec(${a0.sql})`;
+      // numeric: of equal values (1.5, 1.50) Postgres returns the one its scan met last: forwarded.
       else if (f0 === 'datetime') sql = `pgf_${name}_time(${a0.sql})`;
       else return forward(`${name} of ${f0}`);
       break;

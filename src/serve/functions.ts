@@ -54,7 +54,8 @@ function like(s: string, p: string, ci: number): boolean {
     for (let i = 0; i < chars.length; i++) {
       const c = chars[i];
       if (c === '\\') {
-        if (i + 1 >= chars.length) throw new ServeError('22025', 'LIKE pattern must not end with escape character');
+        // Postgres raises 22025 only if matching reaches the trailing escape: forwarded.
+        if (i + 1 >= chars.length) throw new ServeError('NOT_LOCAL', 'LIKE pattern ending with an escape');
         src += escapeRe(chars[++i]);
       } else if (c === '%') src += '[\\s\\S]*';
       else if (c === '_') src += '[\\s\\S]';
@@ -119,7 +120,9 @@ function jsonbOut(v: unknown): string {
   if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
   if (typeof v === 'number') throw new ServeError('NOT_LOCAL', 'jsonb number member');
   if (Array.isArray(v)) return '[' + v.map(jsonbOut).join(', ') + ']';
-  return '{' + Object.entries(v as Record<string, unknown>).map(([k, x]) => JSON.stringify(k) + ': ' + jsonbOut(x)).join(', ') + '}';
+  // jsonb keeps keys shorter first, then bytewise (JS objects put integer-like keys first).
+  const keys = Object.keys(v as object).sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return '{' + keys.map((k) => JSON.stringify(k) + ': ' + jsonbOut((v as Record<string, unknown>)[k])).join(', ') + '}';
 }
 
 /** x = ANY(array stored as JSON text): true, false, or NULL when no match and a NULL element. */
@@ -249,17 +252,6 @@ export function registerFunctions(db: Database): void {
     step: (st: { d: Dec | null }, v: V) => { if (v !== null) st.d = st.d ? addDec(st.d, dec(v)) : dec(v); },
     result: (st: { d: Dec | null }) => (st.d ? formatDec(st.d) : null),
   });
-  for (const [name, sign] of [['pgf_max_dec', 1], ['pgf_min_dec', -1]] as const) {
-    agg(name, {
-      safeIntegers: true, start: () => ({ d: null as Dec | null, v: null as V }),
-      step: (st: { d: Dec | null; v: V }, v: V) => {
-        if (v === null) return;
-        const d = dec(v);
-        if (!st.d || cmpDec(d, st.d) * sign > 0) { st.d = d; st.v = v; }
-      },
-      result: (st: { v: V }) => st.v,
-    });
-  }
   for (const [name, sign] of [['pgf_max_time', 1], ['pgf_min_time', -1]] as const) {
     agg(name, {
       start: () => ({ k: null as string | null, v: null as string | null }),

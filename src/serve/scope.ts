@@ -21,6 +21,8 @@ export interface Ex {
   agg: boolean;
   /** column references of this level outside aggregates (for the GROUP BY check) */
   refs: string[];
+  /** contains a subquery that references columns of enclosing queries */
+  correlated?: boolean;
   /** a literal not yet typed (unknown string, NULL) or a parameter whose type is open */
   lit?: { text: string | null };
   param?: number;
@@ -39,6 +41,8 @@ export class Ctx {
   paramTypes = new Map<number, PgType>();
   reads = new Map<MirrorTable, Set<string>>();
   usesTime = false;
+  /** how many references to enclosing queries' columns were resolved so far */
+  outerRefs = 0;
   constructor(readonly declared: number[]) {}
   alias(prefix: string): string { return `${prefix}${++this.n}`; }
   read(table: MirrorTable, col?: string): void {
@@ -65,6 +69,7 @@ export function resolveColumn(scope: Scope, fields: string[], ctx: Ctx): { col: 
     if (hits.length === 1) {
       const c = hits[0];
       if (c.table) ctx.read(c.table, c.name);
+      if (outer) ctx.outerRefs++;
       return { col: c, outer };
     }
     if (fields.length === 2 && s.entries.some((e) => e.alias === fields[0])) forward(`column ${fields.join('.')} not found`);

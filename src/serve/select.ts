@@ -138,6 +138,7 @@ export class SelectTranslator {
     });
     if (grouped) {
       if (targets.some((t) => /\bOVER \(/.test(t.sql))) forward('window functions with GROUP BY');
+      if ([...targets, ...(having ? [having] : []), ...orderKeys.map((k) => k.e)].some((e) => e.correlated)) forward('correlated subquery with GROUP BY');
       const gsql = new Set(groups.map((g) => g.sql));
       for (const e of [...targets, ...(having ? [having] : []), ...orderKeys.map((k) => k.e)]) {
         if (!gsql.has(e.sql) && e.refs.some((r) => !gsql.has(r))) forward('column not grouped');
