@@ -19,13 +19,14 @@ import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
 const server = await cluster(t);
 await loadParser();
 
-interface Outcome { rows: (string | null)[][]; names: string[]; types: number[]; error?: string }
+interface Outcome { rows: (string | null)[][]; names: string[]; types: number[]; origins?: string[]; error?: string }
 
 async function onPostgres(client: pg.Client, q: Q): Promise<Outcome> {
   try {
     const r = await client.query({ text: q.sql, values: q.params, rowMode: 'array', types: { getTypeParser: () => (v: string) => v } } as pg.QueryConfig);
     const res = Array.isArray(r) ? r[r.length - 1] : r;
-    return { rows: res.rows ?? [], names: (res.fields ?? []).map((f: pg.FieldDef) => f.name), types: (res.fields ?? []).map((f: pg.FieldDef) => f.dataTypeID) };
+    return { rows: res.rows ?? [], names: (res.fields ?? []).map((f: pg.FieldDef) => f.name), types: (res.fields ?? []).map((f: pg.FieldDef) => f.dataTypeID),
+      origins: (res.fields ?? []).map((f: pg.FieldDef) => `${f.dataTypeModifier}/${f.tableID}/${f.columnID}`) };
   } catch (e) {
     return { rows: [], names: [], types: [], error: (e as { code?: string }).code ?? String(e) };
   }
@@ -45,13 +46,14 @@ function onSqlite(db: Database.Database, resolve: Resolver, q: Q, s: RenderSetti
   const tr = r.translation;
   if (!tr.renderable(s)) return { local: false, reason: 'not renderable under these settings' };
   const names = tr.columns.map((c) => c.name), types = tr.columns.map((c) => c.typeOid);
+  const origins = tr.columns.map((c) => `${c.typmod}/${c.tableOid}/${c.attnum}`);
   try {
     trace('bind');
     const values = tr.bind(q.params ?? [], s);
     trace('run ' + tr.sql);
     const rows = db.prepare(tr.sql).raw(true).safeIntegers(true).all(...values) as unknown[][];
     trace('render');
-    return { local: true, out: { rows: rows.map((row) => tr.render(row, s)), names, types } };
+    return { local: true, out: { rows: rows.map((row) => tr.render(row, s)), names, types, origins } };
   } catch (e) {
     if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
     if (e instanceof ServeError) return { local: true, out: { rows: [], names, types, error: e.sqlState } };
@@ -65,6 +67,7 @@ function difference(pgOut: Outcome, mine: Outcome, ordered: boolean): string | n
   if (pgOut.error || mine.error) return pgOut.error === mine.error ? null : `error ${pgOut.error} vs ${mine.error}`;
   if (JSON.stringify(pgOut.names) !== JSON.stringify(mine.names)) return `names ${JSON.stringify(pgOut.names)} vs ${JSON.stringify(mine.names)}`;
   if (JSON.stringify(pgOut.types) !== JSON.stringify(mine.types)) return `types ${JSON.stringify(pgOut.types)} vs ${JSON.stringify(mine.types)}`;
+  if (JSON.stringify(pgOut.origins) !== JSON.stringify(mine.origins)) return `typmod/table/column ${JSON.stringify(pgOut.origins)} vs ${JSON.stringify(mine.origins)}`;
   const a = ordered ? pgOut.rows.map((r) => JSON.stringify(r)) : sortRows(pgOut.rows);
   const b = ordered ? mine.rows.map((r) => JSON.stringify(r)) : sortRows(mine.rows);
   if (a.length !== b.length) return `${a.length} rows vs ${b.length}`;

@@ -68,3 +68,40 @@ export function decKey(d: Dec): string {
   if (!neg) return '3' + String(exp).padStart(6, '0') + digits;
   return '1' + String(999999 - exp).padStart(6, '0') + digits.replace(/\d/g, (c) => String(9 - Number(c))) + '~';
 }
+
+/**
+ * avg() as Postgres computes it: numeric_div(sum, count) with select_div_scale()'s result scale
+ * (at least 16 significant digits, never fewer fraction digits than the sum has), rounded half
+ * away from zero (numeric.c, div_var and round_var).
+ */
+export function avgDec(sum: Dec, count: bigint): Dec {
+  if (sum.kind !== 'num') return sum;
+  const abs = sum.v < 0n ? -sum.v : sum.v;
+  // The first base-10000 digit of the sum and its weight, as numeric stores it.
+  let weight1 = 0, first1 = 0;
+  if (abs !== 0n) {
+    const digits = abs.toString().padStart(sum.scale + 1, '0');
+    const ip = digits.slice(0, digits.length - sum.scale).replace(/^0+/, '');
+    const fp = digits.slice(digits.length - sum.scale);
+    if (ip.length) {
+      weight1 = Math.ceil(ip.length / 4) - 1;
+      first1 = Number(ip.slice(0, ip.length % 4 || 4));
+    } else {
+      const padded = fp.padEnd(Math.ceil(fp.length / 4) * 4, '0');
+      for (let k = 0; k * 4 < padded.length; k++) {
+        const g = Number(padded.slice(k * 4, k * 4 + 4));
+        if (g !== 0) { weight1 = -(k + 1); first1 = g; break; }
+      }
+    }
+  }
+  const c = count.toString();
+  const weight2 = Math.ceil(c.length / 4) - 1;
+  const first2 = Number(c.slice(0, c.length % 4 || 4));
+  let qweight = weight1 - weight2;
+  if (first1 <= first2) qweight--;
+  const rscale = Math.min(Math.max(16 - qweight * 4, sum.scale, 0), 1000);
+  const num = abs * 10n ** BigInt(rscale), den = 10n ** BigInt(sum.scale) * count;
+  let q = num / den;
+  if ((num % den) * 2n >= den) q++;
+  return { kind: 'num', v: sum.v < 0n ? -q : q, scale: rscale };
+}

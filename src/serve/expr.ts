@@ -124,6 +124,8 @@ export function typeName(tn: Node): PgType {
 export function coerce(e: Ex, t: PgType, env: ExprEnv): Ex {
   if (!e.lit) return e;
   if (e.param !== undefined) {
+    // varchar has no operators of its own: Postgres resolves a parameter beside one as text.
+    if (t.oid === T.varchar) t = { oid: T.text };
     env.ctx.paramTypes.set(e.param, t);
     return { ...e, t, lit: undefined };
   }

@@ -11,7 +11,7 @@ import { sortKey } from './order.js';
 const mk = (sql: string, t: PgType, parts: Ex[], name: string): Ex =>
   ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs) });
 
-const AGGS = new Set(['count', 'sum', 'min', 'max', 'bool_and', 'bool_or', 'every', 'string_agg']);
+const AGGS = new Set(['count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'string_agg']);
 const WINDOWS = new Set(['row_number', 'rank', 'dense_rank', 'lag', 'lead']);
 
 export function translateFunc(v: Node, env: ExprEnv): Ex {
@@ -118,6 +118,11 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
       if (a0.t.oid === T.int2 || a0.t.oid === T.int4) { sql = `sum(${a0.sql})`; t = { oid: T.int8 }; }
       else if (a0.t.oid === T.int8 || a0.t.oid === T.numeric) { sql = `pgf_sum_dec(${a0.sql})`; t = { oid: T.numeric }; }
       else return forward(`sum of ${a0.t.oid}`);
+      break;
+    case 'avg':
+      one();
+      if (f0 !== 'int' && f0 !== 'numeric') forward(`avg of ${f0}`);
+      sql = `pgf_avg_dec(${a0.sql})`; t = { oid: T.numeric };
       break;
     case 'min': case 'max':
       one();

@@ -5,7 +5,7 @@
 
 import type { Database } from 'better-sqlite3';
 import { ServeError } from './errors.js';
-import { addDec, cmpDec, decKey, formatDec, parseDec, type Dec } from './decimal.js';
+import { addDec, avgDec, cmpDec, decKey, formatDec, parseDec, type Dec } from './decimal.js';
 
 type V = null | bigint | number | string | Buffer;
 const LIMITS: Record<number, [bigint, bigint, string]> = {
@@ -251,6 +251,11 @@ export function registerFunctions(db: Database): void {
     safeIntegers: true, start: () => ({ d: null as Dec | null }),
     step: (st: { d: Dec | null }, v: V) => { if (v !== null) st.d = st.d ? addDec(st.d, dec(v)) : dec(v); },
     result: (st: { d: Dec | null }) => (st.d ? formatDec(st.d) : null),
+  });
+  agg('pgf_avg_dec', {
+    safeIntegers: true, start: () => ({ d: null as Dec | null, n: 0n }),
+    step: (st: { d: Dec | null; n: bigint }, v: V) => { if (v !== null) { st.d = st.d ? addDec(st.d, dec(v)) : dec(v); st.n++; } },
+    result: (st: { d: Dec | null; n: bigint }) => (st.d ? formatDec(avgDec(st.d, st.n)) : null),
   });
   for (const [name, sign] of [['pgf_max_time', 1], ['pgf_min_time', -1]] as const) {
     agg(name, {
