@@ -119,6 +119,7 @@ t.test('the corpus: local answers identical to Postgres, under several session s
       if (!mine.local) {
         forwarded++;
         reasons.set(mine.reason, (reasons.get(mine.reason) ?? 0) + 1);
+        if (process.env.SERVE_SQL_REASONS) console.error(`forwarded: ${q.sql} → ${mine.reason}`);
         continue;
       }
       local++;

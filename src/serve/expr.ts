@@ -204,6 +204,9 @@ export function compare(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
 }
 
 function arith(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
+  // unknown || x resolves to text || x (textanycat), as Postgres does.
+  if (op === '||' && a.lit) a = coerce(a, { oid: T.text }, env);
+  if (op === '||' && b.lit) b = coerce(b, { oid: T.text }, env);
   if (a.lit && b.lit) forward('arithmetic on untyped literals');
   if (a.lit) a = coerce(a, b.t, env);
   if (b.lit) b = coerce(b, a.t, env);
@@ -336,6 +339,8 @@ function cast(e: Ex, t: PgType, env: ExprEnv): Ex {
   if (f === 'int' && g === 'int') return named(intBits(t.oid) >= intBits(e.t.oid) ? { ...e, t } : mk(`pgf_int('cast', ${intBits(t.oid)}, ${e.sql}, NULL)`, t, [e]));
   if (f === 'int' && (t.oid === T.text || t.oid === T.numeric)) return named(mk(`CAST(${e.sql} AS TEXT)`, t, [e]));
   if (f === 'int' && t.oid === T.float8) return named(mk(`CAST(${e.sql} AS REAL)`, t, [e]));
+  // A float4 is stored as the double holding its exact value: float4 → float8 changes nothing.
+  if (e.t.oid === T.float4 && t.oid === T.float8) return named({ ...e, t });
   if (f === 'text' && g === 'int') return named(mk(`pgf_text2int(${e.sql}, ${intBits(t.oid)})`, t, [e]));
   if (f === 'text' && g === 'text') return named({ ...e, t });
   if ((f === 'numeric' || f === 'uuid' || f === 'enum') && t.oid === T.text) return named({ ...e, t });

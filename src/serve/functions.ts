@@ -203,6 +203,7 @@ export function registerFunctions(db: Database): void {
       return f(s);
     });
   }
+  db.function('pgf_f4', det, (x: V) => (typeof x === 'number' ? Math.fround(x) : x));
   db.function('pgf_numcmp', det, (a: V, b: V) => (a === null || b === null ? null : cmpDec(dec(a), dec(b))));
   db.function('pgf_nkey', det, (a: V) => (a === null ? null : decKey(dec(a))));
   db.function('pgf_tkey', det, (a: string | null) => (a === null ? null : timeKey(a)));

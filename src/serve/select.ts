@@ -196,8 +196,10 @@ export class SelectTranslator {
         const table = this.resolve(v.schemaname ?? null, v.relname);
         if (!table) forward(`relation ${v.relname} not mirrored`);
         this.ctx.read(table!);
+        // float4 is stored as the double nearest its text ('0.37'); Postgres computes with the
+        // float4 itself (0.3700000047683716 as float8): pgf_f4 restores it.
         const cols: Col[] = table!.columns.map((c) => ({
-          name: c.name, sql: `${alias}.${q(c.name)}`, t: { oid: c.typeOid, category: c.category }, typmod: c.typmod,
+          name: c.name, sql: c.typeOid === T.float4 ? `pgf_f4(${alias}.${q(c.name)})` : `${alias}.${q(c.name)}`, t: { oid: c.typeOid, category: c.category }, typmod: c.typmod,
           tableOid: table!.oid, attnum: c.attnum, table: table!,
         }));
         into.push({ alias: visible, cols, table: table! });
