@@ -11,7 +11,7 @@ import { cluster, database, tempDir } from './helpers.js';
 import { follow } from '../src/index.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import {
-  loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, ServeError,
+  applyCollations, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, ServeError,
   type MirrorCatalog, type RenderSettings, type Resolver,
 } from '../src/serve/translate.js';
 import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
@@ -95,6 +95,13 @@ t.test('the corpus: local answers identical to Postgres, under several session s
   t.teardown(() => db.close());
   registerFunctions(db);
   const mirror: MirrorCatalog = readMirrorCatalog(db);
+  // What the proxy does once per upstream: the database's collation and each column's.
+  const { rows: [dbColl] } = await client.query('SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()');
+  setUpstreamCollation(dbColl.datcollate, dbColl.datctype);
+  const { rows: colls } = await client.query(`
+    SELECT a.attrelid::int AS "tableOid", a.attnum, CASE WHEN a.attcollation = 0 THEN NULL WHEN a.attcollation = 100 THEN 'default' ELSE co.collname END AS collation
+      FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [[...mirror.tables.keys()]]);
+  applyCollations(mirror, colls);
   const resolve: Resolver = (schema, name) => mirror.byName(schema ?? 'public', name);
   t.ok(CORPUS.length >= 200, `the corpus has ${CORPUS.length} queries`);
 
@@ -141,11 +148,22 @@ t.test('the corpus: local answers identical to Postgres, under several session s
   t.test('text order and case folding follow the upstream collation', async (t) => {
     setUpstreamCollation('en_US.UTF-8');
     t.teardown(() => setUpstreamCollation('C'));
+    t.ok(onSqlite(db, resolve, { sql: 'SELECT id FROM customers WHERE id = $1', params: ['1'] }, SETTINGS[0]).local, 'no text semantics: local');
     for (const sql of ['SELECT name FROM customers ORDER BY name', 'SELECT id FROM customers WHERE name < $1', 'SELECT lower(name) FROM customers', "SELECT id FROM customers WHERE name ILIKE 'a%'", 'SELECT max(name) FROM customers', 'SELECT DISTINCT country FROM customers']) {
       const r = onSqlite(db, resolve, { sql, params: ['x'] }, SETTINGS[0]);
       t.notOk(r.local, `forwarded under en_US.UTF-8: ${sql}`);
     }
-    t.ok(onSqlite(db, resolve, { sql: 'SELECT id FROM customers WHERE name = $1', params: ['x'] }, SETTINGS[0]).local, 'equality stays local (deterministic collation)');
+    t.notOk(onSqlite(db, resolve, { sql: 'SELECT id FROM customers WHERE name = $1', params: ['x'] }, SETTINGS[0]).local, 'equality on a default-collation column too (nondeterministic collations exist)');
+    setUpstreamCollation('C');
+    const name = mirror.byName('public', 'customers')!.columns.find((c) => c.name === 'name')!;
+    name.collation = 'en-x-icu';
+    t.teardown(() => { name.collation = 'default'; });
+    for (const sql of ['SELECT name FROM customers ORDER BY name', 'SELECT id FROM customers WHERE name = $1', "SELECT id FROM customers WHERE name LIKE 'a%'", 'SELECT id FROM customers c JOIN (SELECT name AS n FROM customers) s ON s.n = c.email']) {
+      t.notOk(onSqlite(db, resolve, { sql, params: ['x'] }, SETTINGS[0]).local, `forwarded, a column of another collation: ${sql}`);
+    }
+    t.ok(onSqlite(db, resolve, { sql: 'SELECT name FROM customers ORDER BY id' }, SETTINGS[0]).local, 'reading it without text semantics stays local');
+    name.collation = undefined;
+    t.notOk(onSqlite(db, resolve, { sql: 'SELECT id FROM customers ORDER BY name' }, SETTINGS[0]).local, 'a column of unknown collation: forwarded');
   });
 
   t.test('settings whose output pgfollow does not render exactly are forwarded', async (t) => {

@@ -4,7 +4,7 @@
 import { forward, ServeError } from './errors.js';
 import { tagOf, strs, type Node } from './parse.js';
 import { resolveColumn, type Ctx, type Ex, type Scope } from './scope.js';
-import { T, arrayOf, asciiCaseMapping, elementOf, family, intBits, textOrderExact, type PgType } from './types.js';
+import { T, arrayOf, asciiCaseMapping, elementOf, family, intBits, noteTextSemantics, textOrderExact, type PgType } from './types.js';
 import { inputValue, sqlLiteral } from './values.js';
 import { translateFunc } from './funcs.js';
 
@@ -190,6 +190,7 @@ export function compare(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
   if (fa !== fb) forward('comparison across types');
   switch (fa) {
     case 'text':
+      noteTextSemantics();
       if (ordering && !textOrderExact()) forward('text order under a non-C collation');
       return out(`${a.sql} ${op} ${b.sql}`);
     case 'bool': case 'uuid': return out(`${a.sql} ${op} ${b.sql}`);
@@ -263,6 +264,7 @@ function aExpr(v: Node, env: ExprEnv): Ex {
       const ea = coerce(a, { oid: elem! }, env);
       const fe = family({ oid: elem! }), fa = family(ea.t);
       if (fe !== fa || (fe !== 'int' && fe !== 'text' && fe !== 'bool')) forward('= ANY across types');
+      if (fe === 'text') noteTextSemantics();
       return mk(`pgf_any_eq(${ea.sql}, ${arr.sql})`, { oid: T.bool }, [ea, arr]);
     }
     case 'AEXPR_IN': return inList(expr(v.lexpr, env), v.rexpr.List?.items ?? forward('IN'), name === '<>', env);
@@ -291,6 +293,7 @@ function aExpr(v: Node, env: ExprEnv): Ex {
       if (ci && !asciiCaseMapping()) forward('ILIKE under a non-C ctype');
       const a = coerce(expr(v.lexpr, env), { oid: T.text }, env), p = coerce(expr(v.rexpr, env), { oid: T.text }, env);
       if (family(a.t) !== 'text' || family(p.t) !== 'text') forward('LIKE on non-text');
+      noteTextSemantics();
       const sql = `pgf_like(${a.sql}, ${p.sql}, ${ci})`;
       return mk(name.startsWith('!') ? `(NOT ${sql})` : sql, { oid: T.bool }, [a, p]);
     }

@@ -4,7 +4,7 @@
 import { forward } from './errors.js';
 import { strs, type Node } from './parse.js';
 import type { Ex } from './scope.js';
-import { T, asciiCaseMapping, family, textOrderExact, type PgType } from './types.js';
+import { T, asciiCaseMapping, family, noteTextSemantics, textOrderExact, type PgType } from './types.js';
 import { coerce, expr, type ExprEnv } from './expr.js';
 import { sortKey } from './order.js';
 
@@ -38,15 +38,16 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       arity(2, 3); text(0); int(1); if (args.length === 3) int(2);
       return out(`pgf_substr(${args.map((a) => a.sql).join(', ')})`, { oid: T.text });
     case 'position': case 'strpos':
-      arity(2); text(0); text(1);
+      arity(2); text(0); text(1); noteTextSemantics();
       return out(`instr(${args[0].sql}, ${args[1].sql})`, { oid: T.int4 });
     case 'btrim': case 'ltrim': case 'rtrim': {
       arity(1, 2); text(0); if (args.length === 2) text(1);
+      noteTextSemantics();
       const f = name === 'btrim' ? 'trim' : name;
       return out(`${f}(${args[0].sql}, ${args.length === 2 ? args[1].sql : "' '"})`, { oid: T.text });
     }
     case 'replace':
-      arity(3); text(0); text(1); text(2);
+      arity(3); text(0); text(1); text(2); noteTextSemantics();
       return out(`replace(${args.map((a) => a.sql).join(', ')})`, { oid: T.text });
     case 'left': case 'right':
       arity(2); text(0); int(1);

@@ -6,7 +6,7 @@ import { Forward, ServeError } from './errors.js';
 import type { Parsed } from './parse.js';
 import { Ctx, Scope } from './scope.js';
 import { SelectTranslator, type OutCol } from './select.js';
-import { T, family, type PgType } from './types.js';
+import { T, family, textUse, type PgType } from './types.js';
 import { inputValue } from './values.js';
 import { renderValue, renderableType } from './render.js';
 import type { RenderSettings, Resolver, Route, Translation } from './translate.js';
@@ -27,7 +27,10 @@ export function route(p: Parsed, resolve: Resolver, declared: number[] = []): Ro
 
 function translate(stmt: unknown, resolve: Resolver, declared: number[]): Translation {
   const ctx = new Ctx(declared);
+  textUse.semantics = false;
+  textUse.nonBinary = false;
   const sub = new SelectTranslator(ctx, resolve).select(stmt, new Scope());
+  if (textUse.semantics && textUse.nonBinary) throw new Forward('text column of a collation not known to be C');
   for (const c of sub.cols) checkOutput(c);
   const order: number[] = [];
   const sql = sub.sql.replace(/\u0001(\d+)\u0001/g, (_, n) => { order.push(Number(n)); return '?'; });

@@ -3,9 +3,9 @@
 
 import { forward } from './errors.js';
 import type { MirrorTable } from './mirror.js';
-import type { PgType } from './types.js';
+import { T, binaryCollation, textUse, type PgType } from './types.js';
 
-export interface Col { name: string; sql: string; t: PgType; typmod: number; tableOid: number; attnum: number; table?: MirrorTable }
+export interface Col { name: string; sql: string; t: PgType; typmod: number; tableOid: number; attnum: number; table?: MirrorTable; collation?: string }
 export interface Entry { alias: string; cols: Col[]; table?: MirrorTable }
 export interface Cte { sqlName: string; cols: Omit<Col, 'sql'>[] }
 
@@ -69,10 +69,17 @@ export function resolveColumn(scope: Scope, fields: string[], ctx: Ctx): { col: 
     if (hits.length === 1) {
       const c = hits[0];
       if (c.table) ctx.read(c.table, c.name);
+      noteCollation(c);
       if (outer) ctx.outerRefs++;
       return { col: c, outer };
     }
     if (fields.length === 2 && s.entries.some((e) => e.alias === fields[0])) forward(`column ${fields.join('.')} not found`);
   }
   return forward(`column ${fields.join('.')} not found`);
+}
+
+const COLLATABLE = new Set<number>([T.text, T.varchar, T.bpchar]);
+/** A table's text column of a collation not known to be bytewise taints the statement's text semantics. */
+export function noteCollation(c: Col): void {
+  if (c.table && COLLATABLE.has(c.t.oid) && !binaryCollation(c.collation)) textUse.nonBinary = true;
 }

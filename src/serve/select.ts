@@ -4,7 +4,7 @@
 
 import { forward } from './errors.js';
 import { strs, tagOf, type Node } from './parse.js';
-import { Scope, type Col, type Ctx, type Entry, type Ex } from './scope.js';
+import { Scope, noteCollation, type Col, type Ctx, type Entry, type Ex } from './scope.js';
 import { coerce, commonType, expr, toBool, type ExprEnv } from './expr.js';
 import { direction, keyOf } from './order.js';
 import { T, family, textOrderExact, type PgType } from './types.js';
@@ -173,6 +173,7 @@ export class SelectTranslator {
     if (qual.length > 1 || (qual.length && entries.length !== 1) || entries.length === 0) forward('* reference');
     return entries.flatMap((e) => e.cols.map((c) => {
       if (c.table) this.ctx.read(c.table, c.name);
+      noteCollation(c);
       if (family(c.t) === 'datetime') this.ctx.usesTime = true;
       return { sql: c.sql, t: c.t, typmod: c.typmod, name: c.name, src: c.attnum ? { tableOid: c.tableOid, attnum: c.attnum } : undefined, agg: false, refs: [c.sql] };
     }));
@@ -200,7 +201,7 @@ export class SelectTranslator {
         // float4 itself (0.3700000047683716 as float8): pgf_f4 restores it.
         const cols: Col[] = table!.columns.map((c) => ({
           name: c.name, sql: c.typeOid === T.float4 ? `pgf_f4(${alias}.${q(c.name)})` : `${alias}.${q(c.name)}`, t: { oid: c.typeOid, category: c.category }, typmod: c.typmod,
-          tableOid: table!.oid, attnum: c.attnum, table: table!,
+          tableOid: table!.oid, attnum: c.attnum, table: table!, collation: c.collation,
         }));
         into.push({ alias: visible, cols, table: table! });
         return `${q(table!.sqliteName)} AS ${alias}`;

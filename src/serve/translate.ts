@@ -22,14 +22,26 @@
 //   - Translation.bind(params, s?): may throw ServeError; code 'NOT_LOCAL' means "forward this
 //     execution" (e.g. a timestamp parameter in a form pgfollow does not parse exactly), any other
 //     error carries a SQLSTATE (22P02, 22003, ...) to report as Postgres would.
-//   - Errors raised while SQLite runs the statement (integer overflow, division by zero) are
-//     ServeError with a sqlState: report them as an ErrorResponse with that code.
+//   - Errors raised while SQLite runs the statement are ServeError: 'NOT_LOCAL' (a value met at run
+//     time that pgfollow does not handle exactly, e.g. lower() of non-ASCII text: forward the
+//     statement, nothing has been sent yet since rows are rendered after .all()), or a SQLSTATE
+//     (22003 integer out of range, 22012 division by zero, 21000 scalar subquery with several
+//     rows, 2201W negative LIMIT): report them as an ErrorResponse with that code.
+//   - Collations: setUpstreamCollation(datcollate, datctype) says whether the database's are C
+//     (default: not known, so text order and case mapping are forwarded); applyCollations()
+//     records each mirrored column's collation (pg_attribute.attcollation); a statement that
+//     compares, orders, groups or case-maps text and reads a text column of a collation not known
+//     to be bytewise is forwarded.
+//   - parse() may return {error} for reasons of its own ('parser busy', 'statement too long'):
+//     forward then, as for a syntax error.
+//   - The parser assumes standard_conforming_strings = on: forward everything in a session
+//     where it is off.
 //   - Statements must run with safeIntegers(true) and raw(true): int8 beyond 2^53 stays exact.
 //   - registerFunctions(db) and setUpstreamCollation() are new exports.
 //   - MirrorColumn.category: pg_type.typcategory of the column's type ('E' enum, 'A' array, ...).
 
 export type { MirrorColumn, MirrorTable, MirrorCatalog } from './mirror.js';
-export { readMirrorCatalog } from './mirror.js';
+export { readMirrorCatalog, applyCollations } from './mirror.js';
 export { loadParser, parse } from './parse.js';
 export type { Parsed } from './parse.js';
 export { registerFunctions } from './functions.js';
