@@ -307,6 +307,13 @@ export const CORPUS: Q[] = [
   o('SELECT id, weight FROM products WHERE weight = 0.74 ORDER BY id'),
   o('SELECT id, weight, weight * 1 FROM products WHERE weight < $1::float8 ORDER BY weight DESC', ['1.11']),
   o('SELECT id FROM products WHERE weight::float8 = 0.3700000047683716 ORDER BY id'),
+  o('SELECT id, coalesce(price, price), CASE WHEN id > 3 THEN price ELSE price END, CASE WHEN id > 3 THEN price END, nullif(sku, $1), (SELECT max(p2.sku) FROM products p2 WHERE p2.id = p.id) FROM products p ORDER BY id', ['SKU-001']),
+  o('SELECT id, (SELECT sku FROM products p2 WHERE p2.id = p.id) FROM products p ORDER BY id'),
+  o('SELECT id, sum(total) OVER (PARTITION BY status ORDER BY id), count(DISTINCT status) OVER () FROM orders ORDER BY id'),
+  o('SELECT id, sum(total) OVER (PARTITION BY status ORDER BY id) FROM orders ORDER BY id'),
+  o("SELECT id, date_trunc('week', added) FROM products ORDER BY id"),
+  o("SELECT id, CASE WHEN id > 2 THEN 'x' ELSE name END, CASE WHEN id > 2 THEN name ELSE 'x' END, (id + 1)::int8, (id + 1)::bigint, name::varchar, CASE WHEN vip THEN 1 ELSE coalesce(level, 0) END FROM customers ORDER BY id"),
+  o('SELECT id, CASE WHEN id > 2 THEN id IN (SELECT customer_id FROM orders) ELSE EXISTS (SELECT 1) END, CASE WHEN true THEN 1 ELSE (SELECT 2 AS two) END FROM customers ORDER BY id'),
   // Must be forwarded: writes, locks, volatile and session-dependent functions, catalogs, sequences.
   fwd('INSERT INTO "order" VALUES (99, \'x\', 1)'),
   fwd('SELECT * FROM customers WHERE id = 1 FOR UPDATE'),

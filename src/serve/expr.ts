@@ -36,7 +36,11 @@ export function expr(n: Node, env: ExprEnv): Ex {
       if (known) { env.ctx.paramTypes.set(v.number, known); return { ...mk(env.ctx.placeholder(v.number), known), param: v.number }; }
       return { ...mk(env.ctx.placeholder(v.number), { oid: T.unknown }), param: v.number, lit: { text: null } };
     }
-    case 'TypeCast': return cast(expr(v.arg, env), typeName(v.typeName), env);
+    case 'TypeCast': {
+      const e = cast(expr(v.arg, env), typeName(v.typeName), env);
+      // FigureColname: the argument's name when it is a strong one, else the type's name as written.
+      return { ...e, name: nameStrength(v.arg) === 2 ? e.name : strs(v.typeName.names).pop()! };
+    }
     case 'A_Expr': return aExpr(v, env);
     case 'BoolExpr': {
       const args = v.args.map((a: Node) => toBool(expr(a, env), env));
@@ -56,13 +60,13 @@ export function expr(n: Node, env: ExprEnv): Ex {
     }
     case 'CoalesceExpr': {
       const args = common(v.args.map((a: Node) => expr(a, env)), env, 'COALESCE');
-      return mk(`coalesce(${args.map((a) => a.sql).join(', ')}${args.length === 1 ? ', NULL' : ''})`, args[0].t, args, 'coalesce');
+      return { ...mk(`coalesce(${args.map((a) => a.sql).join(', ')}${args.length === 1 ? ', NULL' : ''})`, args[0].t, args, 'coalesce'), typmod: sameTypmod(args) };
     }
     case 'MinMaxExpr': {
       const args = common(v.args.map((a: Node) => expr(a, env)), env, 'GREATEST/LEAST');
       const f = family(args[0].t);
       if (f !== 'int' && !(f === 'text' && textOrderExact())) forward('GREATEST/LEAST on this type');
-      return mk(`pgf_greatest(${v.op === 'IS_GREATEST' ? 1 : -1}, ${args.map((a) => a.sql).join(', ')})`, args[0].t, args, v.op === 'IS_GREATEST' ? 'greatest' : 'least');
+      return { ...mk(`pgf_greatest(${v.op === 'IS_GREATEST' ? 1 : -1}, ${args.map((a) => a.sql).join(', ')})`, args[0].t, args, v.op === 'IS_GREATEST' ? 'greatest' : 'least'), typmod: sameTypmod(args) };
     }
     case 'CaseExpr': {
       const arg = v.arg ? expr(v.arg, env) : undefined;
@@ -73,7 +77,9 @@ export function expr(n: Node, env: ExprEnv): Ex {
       });
       const results = common([...whens.map((w: { result: Ex }) => w.result), ...(v.defresult ? [expr(v.defresult, env)] : [])], env, 'CASE');
       const sql = `(CASE ${whens.map((w: { cond: Ex }, i: number) => `WHEN ${w.cond.sql} THEN ${results[i].sql}`).join(' ')}${v.defresult ? ` ELSE ${results[results.length - 1].sql}` : ''} END)`;
-      return mk(sql, results[0].t, [...results, ...whens.map((w: { cond: Ex }) => w.cond), ...(arg ? [arg] : [])], 'case');
+      // Without ELSE, Postgres adds a NULL of typmod -1: the result's typmod is then -1.
+      const name = v.defresult && nameStrength(v.defresult) === 2 ? results[results.length - 1].name : 'case';
+      return { ...mk(sql, results[0].t, [...results, ...whens.map((w: { cond: Ex }) => w.cond), ...(arg ? [arg] : [])], name), typmod: v.defresult ? sameTypmod(results) : -1 };
     }
     case 'SubLink': return subLink(v, env);
     case 'FuncCall': return translateFunc(v, env);
@@ -159,6 +165,24 @@ export function commonType(ts: PgType[], what: string): PgType {
   if (f === 'text' && known[0].oid !== T.text) return { oid: known[0].oid === T.varchar ? T.varchar : T.text };
   return known[0];
 }
+
+/** How sure Postgres's FigureColname is of an expression's name: 2 a real name, 1 a type's, 0 none. */
+export function nameStrength(n: Node): number {
+  const [tag, v] = tagOf(n);
+  switch (tag) {
+    case 'ColumnRef': return v.fields.some((f: Node) => f.A_Star) ? 0 : 2;
+    case 'FuncCall': case 'CoalesceExpr': case 'MinMaxExpr': case 'A_ArrayExpr': case 'SQLValueFunction': return 2;
+    case 'SubLink': return ['EXISTS_SUBLINK', 'EXPR_SUBLINK', 'ARRAY_SUBLINK'].includes(v.subLinkType) ? 2 : 0;
+    case 'A_Expr': return v.kind === 'AEXPR_NULLIF' ? 2 : 0;
+    case 'TypeCast': return nameStrength(v.arg) === 2 ? 2 : 1;
+    case 'CaseExpr': return v.defresult && nameStrength(v.defresult) === 2 ? 2 : 1;
+    case 'CollateClause': return nameStrength(v.arg);
+    default: return 0;
+  }
+}
+
+/** Postgres keeps a typmod through CASE/COALESCE/GREATEST only when every input has the same one. */
+const sameTypmod = (args: Ex[]): number => (args.every((a) => a.typmod === args[0].typmod && a.t.oid === args[0].t.oid) ? args[0].typmod : -1);
 
 function common(args: Ex[], env: ExprEnv, what: string): Ex[] {
   const t = commonType(args.map((a) => a.t), what);
@@ -285,7 +309,9 @@ function aExpr(v: Node, env: ExprEnv): Ex {
       const eq = compare('=', a, b, env);
       if (eq.sql.includes('pgf_numcmp')) forward('NULLIF on numeric');
       const ca = a.lit ? coerce(a, eq.t, env) : a;
-      return mk(`(CASE WHEN ${eq.sql} THEN NULL ELSE ${ca.sql} END)`, ca.lit ? { oid: T.text } : ca.t, [a, b], 'nullif');
+      // The result has the type of the = operator's left input: varchar meets text's operator.
+      const rt = ca.lit || ca.t.oid === T.varchar ? { oid: T.text } : ca.t;
+      return { ...mk(`(CASE WHEN ${eq.sql} THEN NULL ELSE ${ca.sql} END)`, rt, [a, b], 'nullif'), typmod: rt === ca.t ? ca.typmod : -1 };
     }
     case 'AEXPR_LIKE': case 'AEXPR_ILIKE': {
       if (name !== '~~' && name !== '!~~' && name !== '~~*' && name !== '!~~*') forward('LIKE with ESCAPE');
@@ -319,7 +345,7 @@ function subLink(v: Node, env: ExprEnv): Ex {
     case 'EXISTS_SUBLINK': return wrap(`EXISTS (${sub.sql})`, { oid: T.bool }, 'exists');
     case 'EXPR_SUBLINK':
       if (sub.cols.length !== 1) forward('subquery must return one column');
-      return wrap(`(SELECT pgf_single(c1) FROM (${sub.sql}))`, sub.cols[0].t, sub.cols[0].name);
+      return { ...wrap(`(SELECT pgf_single(c1) FROM (${sub.sql}))`, sub.cols[0].t, sub.cols[0].name), typmod: sub.cols[0].typmod };
     case 'ANY_SUBLINK': {
       if (v.operName && strs(v.operName).join() !== '=') forward('op ANY (subquery)');
       if (sub.cols.length !== 1) forward('IN subquery with several columns');

@@ -76,6 +76,7 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       arity(2);
       const field = args[0].lit?.text?.toLowerCase();
       if (!field || args[0].param !== undefined || args[1].t.oid !== T.timestamp) forward('date_trunc form');
+      if (!['year', 'month', 'day', 'hour', 'minute', 'second'].includes(field!)) forward(`date_trunc ${field}`);
       env.ctx.usesTime = true;
       return out(`pgf_date_trunc('${field!.replace(/'/g, "''")}', ${args[1].sql})`, { oid: T.timestamp });
     }
@@ -127,7 +128,7 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
       break;
     case 'min': case 'max':
       one();
-      t = a0.t;
+      t = a0.t.oid === T.varchar ? { oid: T.text } : a0.t;  // max(varchar) is max(text)
       if (f0 === 'int' || (f0 === 'text' && textOrderExact()) || f0 === 'uuid') sql = `${name}(${a0.sql})`;
       // numeric: of equal values (1.5, 1.50) Postgres returns the one its scan met last: forwarded.
       else if (f0 === 'datetime') sql = `pgf_${name}_time(${a0.sql})`;
@@ -162,6 +163,9 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
     default: return forward(`aggregate ${name}`);
   }
   if (WINDOWS.has(name) && !v.over) forward(`${name} without OVER`);
+  // SQLite runs a JavaScript aggregate as a window function only with an inverse step, and has no
+  // DISTINCT or ORDER BY inside a window aggregate (Postgres has neither for DISTINCT either).
+  if (v.over && (sql.startsWith('pgf_') || v.agg_distinct || v.agg_order)) forward(`${name} as a window function`);
   if (v.over) sql += ' ' + windowSpec(v.over, inner);
   return { sql, t, typmod: -1, name, agg: true, refs: [] };
 }

@@ -65,6 +65,8 @@ function zoneFormat(tz: string): Intl.DateTimeFormat | null {
 }
 
 export function timeZoneKnown(tz: string): boolean {
+  // Postgres reads '+03:00', 'UTC+3', '<+03>-03' as POSIX specs (sign inverted): never guessed.
+  if (/^[+\-\d<]|:|[+-]\d/.test(tz) && !/^Etc\/GMT[+-]\d{1,2}$/.test(tz)) return false;
   return zoneFormat(tz) !== null;
 }
 
