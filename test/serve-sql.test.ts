@@ -173,6 +173,31 @@ t.test('the corpus: local answers identical to Postgres, under several session s
     t.ok(onSqlite(db, resolve, { sql: 'SELECT id FROM customers' }, { ...SETTINGS[0], dateStyle: 'SQL, DMY' }).local, 'no date/time: DateStyle does not matter');
   });
 
+  t.test('parameter types: declared ones kept, others inferred as Postgres does', async (t) => {
+    const typesOf = (sql: string, declared?: number[]) => {
+      const r = route(parse(sql) as never, resolve, declared);
+      return r.local ? r.translation.paramTypes : r.reason;
+    };
+    t.same(typesOf('SELECT id FROM customers WHERE id = $1 AND name = $2'), [23, 25]);
+    t.same(typesOf('SELECT id FROM customers WHERE id = $1', [20]), [20], 'a declared int8 against an int4 column');
+    t.same(typesOf('SELECT id FROM customers WHERE id = $1', [0]), [23], 'OID 0 is "infer"');
+    t.match(typesOf('SELECT id FROM customers WHERE id = $1', [25]), /comparison across types/, 'a declared text against an int4 column: Postgres fails, forwarded');
+    t.same(typesOf('SELECT id FROM products WHERE sku = $1 LIMIT $2'), [25, 20], 'varchar parameters are text, LIMIT is int8');
+    t.same(typesOf('SELECT id FROM customers WHERE id = ANY($1)'), [1007]);
+    t.same(typesOf('SELECT $1::int8, $2'), [20, 25], 'an untyped parameter in the output is text');
+    t.match(typesOf('SELECT id FROM customers WHERE $1 IS NULL'), /untyped/, 'a parameter Postgres cannot type: forwarded');
+    t.same(typesOf('SELECT id FROM customers WHERE id = $2', [0, 0]), 'type of parameter $1 not known', 'an unused parameter without a type: forwarded');
+    const r = route(parse('SELECT id FROM customers WHERE id = $1') as never, resolve);
+    t.ok(r.local);
+    if (r.local) {
+      const failure = (v: string) => { try { r.translation.bind([v]); return 'none'; } catch (e) { return `${(e as ServeError).sqlState}: ${(e as Error).message}`; } };
+      t.equal(failure('1e3'), '22P02: invalid input syntax for type integer: "1e3"');
+      t.equal(failure('99999999999'), '22003: value "99999999999" is out of range for type integer');
+      t.match(failure('0x1F'), /^NOT_LOCAL/, 'forms Postgres 16 accepts but pgfollow does not parse: forwarded');
+      t.same(r.translation.bind([' 42 ']), [42n]);
+    }
+  });
+
   t.test('reads name every table and column the statement touches', async (t) => {
     const p = parse('SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.total > 1 ORDER BY c.id');
     const r = route(p as never, resolve);

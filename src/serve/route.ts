@@ -11,7 +11,7 @@ import { inputValue } from './values.js';
 import { renderValue, renderableType } from './render.js';
 import type { RenderSettings, Resolver, Route, Translation } from './translate.js';
 
-const OUTPUT_OPAQUE = new Set<number>([T.json, T.time, T.timetz, T.interval, T.bpchar]);
+const OUTPUT_OPAQUE = new Set<number>([T.json, T.time, T.timetz, T.interval, T.bpchar, T.name]);
 
 export function route(p: Parsed, resolve: Resolver, declared: number[] = []): Route {
   if (p.stmts !== 1) return { local: false, reason: p.stmts === 0 ? 'empty statement' : 'multiple statements' };

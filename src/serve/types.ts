@@ -22,7 +22,7 @@ export function family(t: PgType): Family {
     case T.float4: case T.float8: return 'float';
     case T.numeric: return 'numeric';
     case T.bool: return 'bool';
-    case T.text: case T.varchar: case T.name: return 'text';
+    case T.text: case T.varchar: return 'text';
     case T.date: case T.timestamp: case T.timestamptz: return 'datetime';
     case T.uuid: return 'uuid';
     case T.jsonb: return 'jsonb';
