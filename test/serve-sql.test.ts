@@ -34,12 +34,8 @@ async function onPostgres(client: pg.Client, q: Q): Promise<Outcome> {
 
 type Local = { local: false; reason: string } | { local: true; out: Outcome };
 
-const trace = (m: string) => { if (process.env.SERVE_SQL_TRACE) console.error(`trace: ${m}`); };
-
 function onSqlite(db: Database.Database, resolve: Resolver, q: Q, s: RenderSettings): Local {
-  trace('parse');
   const p = parse(q.sql);
-  trace('route');
   if ('error' in p) return { local: false, reason: `syntax: ${p.error}` };
   const r = route(p, resolve);
   if (!r.local) return r;
@@ -48,11 +44,8 @@ function onSqlite(db: Database.Database, resolve: Resolver, q: Q, s: RenderSetti
   const names = tr.columns.map((c) => c.name), types = tr.columns.map((c) => c.typeOid);
   const origins = tr.columns.map((c) => `${c.typmod}/${c.tableOid}/${c.attnum}`);
   try {
-    trace('bind');
     const values = tr.bind(q.params ?? [], s);
-    trace('run ' + tr.sql);
     const rows = db.prepare(tr.sql).raw(true).safeIntegers(true).all(...values) as unknown[][];
-    trace('render');
     return { local: true, out: { rows: rows.map((row) => tr.render(row, s)), names, types, origins } };
   } catch (e) {
     if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
@@ -107,6 +100,7 @@ t.test('the corpus: local answers identical to Postgres, under several session s
 
   const reader = await connect(userSessionConfig(conninfo));
   t.teardown(() => reader.end().catch(() => {}));
+  // SERVE_SQL_SETTINGS=0,2 runs only those settings (while working on one).
   const only = process.env.SERVE_SQL_SETTINGS?.split(',').map(Number);
   for (const s of SETTINGS.filter((_, i) => !only || only.includes(i))) {
     await reader.query(`SET TimeZone = '${s.timeZone}'; SET DateStyle = '${s.dateStyle}'; SET IntervalStyle = '${s.intervalStyle}'; SET extra_float_digits = ${s.extraFloatDigits}; SET bytea_output = '${s.byteaOutput}'`);
@@ -115,17 +109,16 @@ t.test('the corpus: local answers identical to Postgres, under several session s
     for (const q of CORPUS) {
       // Statements that must be forwarded may write: they run in a transaction rolled back.
       if (q.mustForward) await reader.query('BEGIN');
-      if (process.env.SERVE_SQL_TRACE) console.error(`trace: start ${q.sql}`);
       const started = Date.now();
       const expected = await onPostgres(reader, q);
       if (q.mustForward) await reader.query('ROLLBACK');
       const mid = Date.now();
-      if (process.env.SERVE_SQL_TRACE) console.error(`trace: pg done ${q.sql}`);
       const mine = onSqlite(db, resolve, q, s);
       if (Date.now() - started > 500) t.comment(`slow: ${q.sql} pg ${mid - started} ms, local ${Date.now() - mid} ms`);
       if (!mine.local) {
         forwarded++;
         reasons.set(mine.reason, (reasons.get(mine.reason) ?? 0) + 1);
+        // SERVE_SQL_REASONS=1 lists each forwarded query with its reason.
         if (process.env.SERVE_SQL_REASONS) console.error(`forwarded: ${q.sql} → ${mine.reason}`);
         continue;
       }
@@ -196,6 +189,23 @@ t.test('the corpus: local answers identical to Postgres, under several session s
       t.match(failure('0x1F'), /^NOT_LOCAL/, 'forms Postgres 16 accepts but pgfollow does not parse: forwarded');
       t.same(r.translation.bind([' 42 ']), [42n]);
     }
+  });
+
+  t.test('binary output equals Postgres\'s send functions', async (t) => {
+    const sql = 'SELECT c.id, c.id::int8 AS big, c.level, c.score, p.weight, c.vip, c.name, p.sku, c.uid, b.data FROM customers c LEFT JOIN products p ON p.id = c.id LEFT JOIN blobs b ON b.id = c.id ORDER BY c.id';
+    const r = route(parse(sql) as never, resolve);
+    if (!r.local) return t.fail(r.reason);
+    t.same(r.translation.binaryColumns, r.translation.columns.map(() => true));
+    const rows = db.prepare(r.translation.sql).raw(true).safeIntegers(true).all() as unknown[][];
+    const mine = rows.map((row) => r.translation.renderFormats(row, [1], SETTINGS[0]).map((b) => (b === null ? null : (b as Buffer).toString('hex'))));
+    // Postgres's own send functions, called in SQL, give the binary forms to compare with.
+    const send = "SELECT int4send(c.id), int8send(c.id::int8), int2send(c.level), float8send(c.score), float4send(p.weight), boolsend(c.vip), textsend(c.name), varcharsend(p.sku), uuid_send(c.uid), byteasend(b.data) FROM customers c LEFT JOIN products p ON p.id = c.id LEFT JOIN blobs b ON b.id = c.id ORDER BY c.id";
+    await reader.query("SET bytea_output = 'hex'");
+    const theirs = await onPostgres(reader, { sql: send });
+    t.same(mine, theirs.rows.map((row) => row.map((b) => (b === null ? null : b.replace(/^\\x/, '')))));
+    const mixed = r.translation.renderFormats(rows[0], [0, 1], SETTINGS[0]);
+    t.equal(mixed[0], '1', 'format 0: text');
+    t.ok(Buffer.isBuffer(mixed[1]), 'format 1: binary');
   });
 
   t.test('reads name every table and column the statement touches', async (t) => {

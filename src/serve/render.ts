@@ -145,3 +145,26 @@ export function renderValue(v: unknown, t: PgType, s: RenderSettings): string | 
   if (elem !== undefined) return renderArray(String(v), elem);
   return String(v);
 }
+
+const BINARY = new Set<number>([T.int2, T.int4, T.int8, T.float4, T.float8, T.bool, T.text, T.varchar, T.name, T.bytea, T.uuid]);
+
+/** Whether renderBinaryValue() writes this type's binary (send) form. */
+export const binaryRenderable = (t: PgType): boolean => BINARY.has(t.oid);
+
+/** The binary (typsend) form of a value of a type binaryRenderable() accepts (int*send, float*send, ...). */
+export function renderBinaryValue(v: unknown, t: PgType): Buffer | null {
+  if (v === null || v === undefined) return null;
+  let b: Buffer;
+  switch (t.oid) {
+    case T.int2: b = Buffer.alloc(2); b.writeInt16BE(Number(v)); return b;
+    case T.int4: b = Buffer.alloc(4); b.writeInt32BE(Number(v)); return b;
+    case T.int8: b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(v as bigint)); return b;
+    case T.float4: b = Buffer.alloc(4); b.writeFloatBE(v === 'NaN' ? NaN : Number(v)); return b;
+    case T.float8: b = Buffer.alloc(8); b.writeDoubleBE(v === 'NaN' ? NaN : Number(v)); return b;
+    case T.bool: return Buffer.from([Number(v) ? 1 : 0]);
+    case T.bytea: return Buffer.from(v as Buffer);
+    case T.uuid: return Buffer.from(String(v).replace(/-/g, ''), 'hex');
+    case T.text: case T.varchar: case T.name: return Buffer.from(String(v), 'utf8');
+  }
+  throw new Error(`no binary form for type ${t.oid}`);
+}

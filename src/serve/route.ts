@@ -8,7 +8,7 @@ import { Ctx, Scope } from './scope.js';
 import { SelectTranslator, type OutCol } from './select.js';
 import { T, family, textUse, type PgType } from './types.js';
 import { inputValue } from './values.js';
-import { renderValue, renderableType } from './render.js';
+import { binaryRenderable, renderBinaryValue, renderValue, renderableType } from './render.js';
 import type { RenderSettings, Resolver, Route, Translation } from './translate.js';
 
 const OUTPUT_OPAQUE = new Set<number>([T.json, T.time, T.timetz, T.interval, T.bpchar, T.name]);
@@ -61,6 +61,11 @@ function translate(stmt: unknown, resolve: Resolver, declared: number[]): Transl
     },
     render(row: unknown[], s: RenderSettings): (string | null)[] {
       return sub.cols.map((c, i) => renderValue(row[i], c.t, s));
+    },
+    binaryColumns: sub.cols.map((c) => binaryRenderable(c.t)),
+    renderFormats(row: unknown[], formats: number[], s: RenderSettings): (Buffer | string | null)[] {
+      // Bind's result format codes: none means all text, one applies to all columns (protocol-message-formats).
+      return sub.cols.map((c, i) => ((formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? renderBinaryValue(row[i], c.t) : renderValue(row[i], c.t, s)));
     },
   };
 }

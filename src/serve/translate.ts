@@ -39,6 +39,7 @@
 //   - Statements must run with safeIntegers(true) and raw(true): int8 beyond 2^53 stays exact.
 //   - registerFunctions(db) and setUpstreamCollation() are new exports.
 //   - MirrorColumn.category: pg_type.typcategory of the column's type ('E' enum, 'A' array, ...).
+//   - Translation.binaryColumns / renderFormats(): binary output for the simple types.
 
 export type { MirrorColumn, MirrorTable, MirrorCatalog } from './mirror.js';
 export { readMirrorCatalog, applyCollations } from './mirror.js';
@@ -71,6 +72,13 @@ export interface Translation {
   renderable(s: RenderSettings): boolean;
   /** One SQLite row (raw, safe integers) → Postgres text output per column. */
   render(row: unknown[], s: RenderSettings): (string | null)[];
+  /** Per column: whether renderFormats() can send it in binary (int2/4/8, float4/8, bool, text, varchar, name, bytea, uuid). */
+  binaryColumns: boolean[];
+  /**
+   * One row under Bind's result format codes (0 text, 1 binary; one code for all columns, or one
+   * per column). Forward instead when binary is asked for a column binaryColumns says false.
+   */
+  renderFormats(row: unknown[], formats: number[], s: RenderSettings): (Buffer | string | null)[];
 }
 
 export type Route = { local: true; translation: Translation } | { local: false; reason: string };
