@@ -11,6 +11,7 @@ CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, placed timestamptz,
 CREATE TABLE items (order_id bigint, line int, product_id int2, qty int, unit_price numeric(12,2), PRIMARY KEY (order_id, line));
 CREATE TABLE "odd ""name""" ("select" int PRIMARY KEY, "Mixed Case" text, "sp ace" text);
 CREATE TABLE "order" (id int PRIMARY KEY, "group" text, "values" int);
+CREATE TABLE floats (id int PRIMARY KEY, f4 float4, f8 float8);
 CREATE TABLE blobs (id int PRIMARY KEY, data bytea, big int8, meta jsonb);
 `;
 
@@ -53,6 +54,11 @@ SELECT o, l, 1 + (o * l) % 25, CASE WHEN (o + l) % 9 = 0 THEN NULL ELSE (o + l) 
 FROM generate_series(1, 120) o, generate_series(1, 1 + o % 4) l;
 INSERT INTO "odd ""name""" VALUES (1, 'One', 'a b'), (2, 'two', NULL), (3, NULL, 'c');
 INSERT INTO "order" VALUES (1, 'g1', 10), (2, 'g2', NULL), (3, 'g1', 30);
+INSERT INTO floats SELECT row_number() OVER (), CASE WHEN abs(v::float8) BETWEEN 1e-45 AND 3.4e38 THEN v::float4 END, v::float8 FROM unnest(ARRAY[
+  '1234567', '123456', '999999', '1000000', '1e15', '1e16', '123456789012345678', '0.0001', '0.00001', '0.1', '0.3333333333333333',
+  '3.4e38', '1e-45', '1.17549435e-38', '2.2250738585072014e-308', '5e-324', '-1.5e300', '100', '1e-4', '12345.678', '-0.000123456789',
+  '9007199254740993', '0.5', '1.5e-7', '33554432', '16777217'
+]) v;
 INSERT INTO blobs VALUES (1, '\\x00ff5c41', 9223372036854775807, '{"k": "v", "a": {"10": "x", "b": [true, null, "q\\"uote"], "c": {}}}'),
   (2, NULL, -9223372036854775808, '[1, "two", {"3": 3}]'), (3, '', 2147483647, '"just text"');
 `;
@@ -314,6 +320,9 @@ export const CORPUS: Q[] = [
   o("SELECT id, date_trunc('week', added) FROM products ORDER BY id"),
   o("SELECT id, CASE WHEN id > 2 THEN 'x' ELSE name END, CASE WHEN id > 2 THEN name ELSE 'x' END, (id + 1)::int8, (id + 1)::bigint, name::varchar, CASE WHEN vip THEN 1 ELSE coalesce(level, 0) END FROM customers ORDER BY id"),
   o('SELECT id, CASE WHEN id > 2 THEN id IN (SELECT customer_id FROM orders) ELSE EXISTS (SELECT 1) END, CASE WHEN true THEN 1 ELSE (SELECT 2 AS two) END FROM customers ORDER BY id'),
+  o('SELECT id, f4, f8, f4::float8 FROM floats ORDER BY id'),
+  o('SELECT id FROM floats WHERE f4 = $1 ORDER BY id', ['0.1']),
+  o('SELECT id FROM floats WHERE f8 > $1 AND f4 < $2 ORDER BY id', ['1e-5', '1e6']),
   // Must be forwarded: writes, locks, volatile and session-dependent functions, catalogs, sequences.
   fwd('INSERT INTO "order" VALUES (99, \'x\', 1)'),
   fwd('SELECT * FROM customers WHERE id = 1 FOR UPDATE'),
