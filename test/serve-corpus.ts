@@ -323,6 +323,9 @@ export const CORPUS: Q[] = [
   o('SELECT id, f4, f8, f4::float8 FROM floats ORDER BY id'),
   o('SELECT id FROM floats WHERE f4 = $1 ORDER BY id', ['0.1']),
   o('SELECT id FROM floats WHERE f8 > $1 AND f4 < $2 ORDER BY id', ['1e-5', '1e6']),
+  o("SELECT id, created FROM customers WHERE created >= '2023-02-10 12:00' AND created < $1 ORDER BY id", ['2023-03-01 00:00:00']),
+  o("SELECT id FROM orders WHERE placed > '2024-03-20' ORDER BY id"),
+  o("SELECT id FROM orders WHERE placed = '2024-03-01 22:00:00' OR placed = $1 ORDER BY id", ['2024-03-02 11:00:00']),
   // Must be forwarded: writes, locks, volatile and session-dependent functions, catalogs, sequences.
   fwd('INSERT INTO "order" VALUES (99, \'x\', 1)'),
   fwd('SELECT * FROM customers WHERE id = 1 FOR UPDATE'),

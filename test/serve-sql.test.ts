@@ -208,6 +208,19 @@ t.test('the corpus: local answers identical to Postgres, under several session s
     t.ok(Buffer.isBuffer(mixed[1]), 'format 1: binary');
   });
 
+  t.test('timestamptz without an offset: the session TimeZone, never a guess in a DST gap or overlap', async (t) => {
+    const r = route(parse('SELECT id FROM orders WHERE placed = $1') as never, resolve);
+    if (!r.local) return t.fail(r.reason);
+    const sp = { ...SETTINGS[0], timeZone: 'America/Sao_Paulo' };
+    const outcome = (v: string, s = sp) => { try { return r.translation.bind([v], s)[0]; } catch (e) { return (e as ServeError).sqlState; } };
+    t.equal(outcome('2024-03-01 12:00:00'), '2024-03-01T15:00:00.000000Z');
+    t.equal(outcome('2018-11-04 00:30:00'), 'NOT_LOCAL', 'in the gap of 2018-11-04');
+    t.equal(outcome('2019-02-16 23:30:00'), 'NOT_LOCAL', 'in the overlap of 2019-02-16');
+    t.equal(outcome('2019-02-16 23:30:00-02'), '2019-02-17T01:30:00.000000Z', 'an explicit offset settles it');
+    t.equal(outcome('2024-03-01 12:00:00', { ...sp, timeZone: '+03:00' }), 'NOT_LOCAL', 'a POSIX-style zone');
+    t.throws(() => r.translation.bind(['2024-03-01 12:00:00']), 'no settings: the zone is unknown, forwarded');
+  });
+
   t.test('reads name every table and column the statement touches', async (t) => {
     const p = parse('SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.total > 1 ORDER BY c.id');
     const r = route(p as never, resolve);

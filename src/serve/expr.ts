@@ -140,6 +140,14 @@ export function coerce(e: Ex, t: PgType, env: ExprEnv): Ex {
   try {
     return { ...e, sql: sqlLiteral(inputValue(e.lit.text, t)), t, lit: undefined };
   } catch (err) {
+    // A timestamptz without an offset is read in the session's TimeZone: bound at bind().
+    if (!(err instanceof ServeError)) throw err;
+    if (!/session TimeZone unknown/.test(err.message)) forward(`literal for ${t.oid} not translated`);
+  }
+  try {
+    inputValue(e.lit.text, t, 'UTC');
+    return { ...e, sql: env.ctx.deferredLiteral(e.lit.text, t), t, lit: undefined };
+  } catch (err) {
     if (err instanceof ServeError) forward(`literal for ${t.oid} not translated`);
     throw err;
   }

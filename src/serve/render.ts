@@ -72,6 +72,32 @@ export function timeZoneKnown(tz: string): boolean {
 
 const p2 = (n: number) => String(n).padStart(2, '0');
 
+/** The zone's UTC offset in seconds at an instant, from Intl (the tz database). */
+export function zoneOffset(d: Date, tz: string): number {
+  const parts = Object.fromEntries(zoneFormat(tz)!.formatToParts(d).map((p) => [p.type, p.value]));
+  let year = Number(parts.year);
+  if (parts.era === 'BC' || parts.era === 'B') year = 1 - year;
+  const local = new Date(0);
+  local.setUTCFullYear(year, Number(parts.month) - 1, Number(parts.day));
+  local.setUTCHours(Number(parts.hour), Number(parts.minute), Number(parts.second), 0);
+  return Math.round((local.getTime() - Math.floor(d.getTime() / 1000) * 1000) / 1000);
+}
+
+/**
+ * The instant whose wall-clock time in `tz` is `wall` (given as if UTC), or null when there is
+ * none (a DST gap) or two (an overlap): Postgres picks one by rules pgfollow does not reproduce.
+ */
+export function wallToInstant(wall: number, tz: string): number | null {
+  if (!timeZoneKnown(tz)) return null;
+  const found = new Set<number>();
+  for (const probe of [wall - 86_400_000, wall, wall + 86_400_000]) {
+    const o = zoneOffset(new Date(probe), tz);
+    const instant = wall - o * 1000;
+    if (zoneOffset(new Date(instant), tz) === o) found.add(instant);
+  }
+  return found.size === 1 ? [...found][0] : null;
+}
+
 /** Stored timestamptz ('YYYY-MM-DDTHH:MM:SS.ffffffZ', UTC) → ISO output in the session's zone. */
 export function renderTimestamptz(s: string, tz: string): string {
   if (s === 'infinity' || s === '-infinity') return s;

@@ -32,9 +32,11 @@ function translate(stmt: unknown, resolve: Resolver, declared: number[]): Transl
   const sub = new SelectTranslator(ctx, resolve).select(stmt, new Scope());
   if (textUse.semantics && textUse.nonBinary) throw new Forward('text column of a collation not known to be C');
   for (const c of sub.cols) checkOutput(c);
+  // Placeholders in textual order: $n (\u0001n\u0001) and session-dependent literals (\u0002k\u0002, as -k).
   const order: number[] = [];
-  const sql = sub.sql.replace(/\u0001(\d+)\u0001/g, (_, n) => { order.push(Number(n)); return '?'; });
+  const sql = sub.sql.replace(/([\u0001\u0002])(\d+)[\u0001\u0002]/g, (_, kind, n) => { order.push(kind === '\u0001' ? Number(n) : -Number(n)); return '?'; });
   const count = Math.max(declared.length, ...order, 0);
+  const deferred = ctx.deferred;
   const paramTypes: PgType[] = [];
   for (let n = 1; n <= count; n++) {
     const t = ctx.paramTypes.get(n) ?? (declared[n - 1] ? { oid: declared[n - 1] } : undefined);
@@ -50,6 +52,7 @@ function translate(stmt: unknown, resolve: Resolver, declared: number[]): Transl
     reads: [...ctx.reads].map(([table, cols]) => ({ table, columns: [...cols] })),
     bind(params: (string | null)[], s?: RenderSettings): unknown[] {
       return order.map((n) => {
+        if (n < 0) return inputValue(deferred[-n - 1].text, deferred[-n - 1].t, s?.timeZone);
         const v = params[n - 1];
         if (v === undefined) throw new ServeError('08P01', `bind message supplies ${params.length} parameters, but the statement requires ${count}`);
         return v === null ? null : inputValue(v, paramTypes[n - 1], s?.timeZone);

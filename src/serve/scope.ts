@@ -50,6 +50,12 @@ export class Ctx {
     if (!s) this.reads.set(table, (s = new Set()));
     if (col !== undefined) s.add(col);
   }
+  /** Literals whose value depends on the session (timestamptz without an offset): bound at bind(). */
+  deferred: { text: string; t: PgType }[] = [];
+  deferredLiteral(text: string, t: PgType): string {
+    this.deferred.push({ text, t });
+    return `\u0002${this.deferred.length}\u0002`;
+  }
   /** The placeholder marker for $n; replaced by `?` in textual order at the end. */
   placeholder(n: number): string {
     if (n < 1 || n > 65535) forward('parameter number');
