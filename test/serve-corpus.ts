@@ -326,6 +326,11 @@ export const CORPUS: Q[] = [
   o("SELECT id, created FROM customers WHERE created >= '2023-02-10 12:00' AND created < $1 ORDER BY id", ['2023-03-01 00:00:00']),
   o("SELECT id FROM orders WHERE placed > '2024-03-20' ORDER BY id"),
   o("SELECT id FROM orders WHERE placed = '2024-03-01 22:00:00' OR placed = $1 ORDER BY id", ['2024-03-02 11:00:00']),
+  o('SELECT order_id, line, qty * unit_price, unit_price * qty - 1, unit_price + 0.005, -unit_price, unit_price * 1.10 FROM items ORDER BY 1, 2'),
+  o('SELECT id, total + discount, total - discount, total * discount, abs(total - 5), round(total), round(total, 1), round(total, -1), round(discount * 1.005, 2) FROM orders ORDER BY id'),
+  o('SELECT o.id, sum(i.qty * i.unit_price) AS amount FROM orders o JOIN items i ON i.order_id = o.id GROUP BY o.id ORDER BY amount DESC NULLS LAST, o.id LIMIT 10'),
+  o('SELECT id, price * $1 FROM products WHERE price * 2 > $2 ORDER BY id', ['1.5', '100']),
+  o("SELECT id, round(total, $1) FROM orders WHERE total IS NOT NULL ORDER BY id", ['2']),
   // Must be forwarded: writes, locks, volatile and session-dependent functions, catalogs, sequences.
   fwd('INSERT INTO "order" VALUES (99, \'x\', 1)'),
   fwd('SELECT * FROM customers WHERE id = 1 FOR UPDATE'),

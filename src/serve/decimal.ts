@@ -105,3 +105,35 @@ export function avgDec(sum: Dec, count: bigint): Dec {
   if ((num % den) * 2n >= den) q++;
   return { kind: 'num', v: sum.v < 0n ? -q : q, scale: rscale };
 }
+
+/** a * b exactly, with Postgres's result scale (the sum of the scales) and special values. */
+export function mulDec(a: Dec, b: Dec): Dec {
+  if (a.kind === 'nan' || b.kind === 'nan') return { kind: 'nan' };
+  const sign = (d: Dec) => (d.kind === 'inf' ? (d.neg ? -1 : 1) : d.kind === 'num' ? (d.v < 0n ? -1 : d.v > 0n ? 1 : 0) : 0);
+  if (a.kind === 'inf' || b.kind === 'inf') {
+    const s = sign(a) * sign(b);
+    return s === 0 ? { kind: 'nan' } : { kind: 'inf', neg: s < 0 };
+  }
+  const x = a as Extract<Dec, { kind: 'num' }>, y = b as Extract<Dec, { kind: 'num' }>;
+  return { kind: 'num', v: x.v * y.v, scale: x.scale + y.scale };
+}
+
+export function negDec(a: Dec): Dec {
+  if (a.kind === 'nan') return a;
+  if (a.kind === 'inf') return { kind: 'inf', neg: !a.neg };
+  return { ...a, v: -a.v };
+}
+
+/** round(x, s): half away from zero; a negative s zeroes digits left of the point (scale 0). */
+export function roundDec(a: Dec, s: number): Dec {
+  if (a.kind !== 'num') return a;
+  const target = Math.max(s, 0);
+  if (s >= a.scale) return { kind: 'num', v: a.v * 10n ** BigInt(target - a.scale), scale: target };
+  const drop = 10n ** BigInt(a.scale - s);
+  const abs = a.v < 0n ? -a.v : a.v;
+  let q = abs / drop;
+  if ((abs % drop) * 2n >= drop) q++;
+  let v = a.v < 0n ? -q : q;
+  if (s < 0) v *= 10n ** BigInt(-s);
+  return { kind: 'num', v, scale: target };
+}

@@ -256,6 +256,10 @@ function arith(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
     if (op === '%') return mk(`pgf_int('%', ${bits}, ${a.sql}, ${b.sql})`, t, [a, b]);
     return mk(`pgf_int('${op}', ${bits}, ${a.sql}, ${b.sql})`, t, [a, b]);
   }
+  // numeric + - * are exact on decimals: scale max(s1, s2) for + and -, s1 + s2 for *.
+  if ((fa === 'numeric' || fa === 'int') && (fb === 'numeric' || fb === 'int') && ['+', '-', '*'].includes(op)) {
+    return mk(`pgf_num('${op}', ${a.sql}, ${b.sql})`, { oid: T.numeric }, [a, b]);
+  }
   return forward(`operator ${op} on ${fa}, ${fb}`);
 }
 
@@ -269,6 +273,7 @@ function aExpr(v: Node, env: ExprEnv): Ex {
         const r = expr(v.rexpr, env);
         if (name === '-' && family(r.t) === 'int') return mk(`pgf_int('neg', ${intBits(r.t.oid)}, ${r.sql}, NULL)`, r.t, [r]);
         if (name === '+' && family(r.t) === 'int') return r;
+        if (name === '-' && family(r.t) === 'numeric') return mk(`pgf_num('neg', ${r.sql}, NULL)`, r.t, [r]);
         return forward(`prefix operator ${name}`);
       }
       const a = expr(v.lexpr, env), b = expr(v.rexpr, env);

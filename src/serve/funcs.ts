@@ -63,7 +63,13 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       });
       return out(`(${parts.join(' || ')})`, { oid: T.text });
     }
-    case 'abs': {
+    case 'abs': case 'round': {
+      if (args[0] && !args[0].lit && family(args[0].t) === 'numeric') {
+        if (name === 'abs') { arity(1); return out(`pgf_num('abs', ${args[0].sql}, NULL)`, { oid: T.numeric }); }
+        arity(1, 2); if (args.length === 2) int(1);
+        return out(`pgf_num('round', ${args[0].sql}, ${args.length === 2 ? args[1].sql : '0'})`, { oid: T.numeric });
+      }
+      if (name === 'round') forward('round of a non-numeric');
       arity(1); int(0);
       return out(`pgf_int('abs', ${args[0].t.oid === T.int8 ? 64 : args[0].t.oid === T.int4 ? 32 : 16}, ${args[0].sql}, NULL)`, args[0].t);
     }

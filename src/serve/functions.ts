@@ -5,7 +5,7 @@
 
 import type { Database } from 'better-sqlite3';
 import { ServeError } from './errors.js';
-import { addDec, avgDec, cmpDec, decKey, formatDec, parseDec, type Dec } from './decimal.js';
+import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from './decimal.js';
 
 type V = null | bigint | number | string | Buffer;
 const LIMITS: Record<number, [bigint, bigint, string]> = {
@@ -204,6 +204,23 @@ export function registerFunctions(db: Database): void {
     });
   }
   db.function('pgf_f4', det, (x: V) => (typeof x === 'number' ? Math.fround(x) : x));
+  db.function('pgf_num', det, (op: string, a: V, b: V) => {
+    if (a === null || (b === null && (op === '+' || op === '-' || op === '*' || op === 'round'))) return null;
+    const x = dec(a);
+    switch (op) {
+      case '+': return formatDec(addDec(x, dec(b)));
+      case '-': return formatDec(addDec(x, negDec(dec(b))));
+      case '*': return formatDec(mulDec(x, dec(b)));
+      case 'neg': return formatDec(negDec(x));
+      case 'abs': return formatDec(x.kind === 'num' && x.v < 0n ? negDec(x) : x.kind === 'inf' ? { kind: 'inf', neg: false } : x);
+      case 'round': {
+        const s = Number(b);
+        if (s > 1000 || s < -1000) throw new ServeError('NOT_LOCAL', 'round scale');
+        return formatDec(roundDec(x, s));
+      }
+    }
+    throw new Error(`pgf_num: ${op}`);
+  });
   db.function('pgf_numcmp', det, (a: V, b: V) => (a === null || b === null ? null : cmpDec(dec(a), dec(b))));
   db.function('pgf_nkey', det, (a: V) => (a === null ? null : decKey(dec(a))));
   db.function('pgf_tkey', det, (a: string | null) => (a === null ? null : timeKey(a)));
