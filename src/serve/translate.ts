@@ -6,22 +6,27 @@
 // Use, per connection and statement:
 //   await loadParser();                       once per process
 //   registerFunctions(db);                    once per SQLite connection (the pgf_* functions)
-//   setUpstreamCollation(datcollate, datctype) once per upstream (default 'C', 'C')
+//   setUpstreamCollation(datcollate, datctype) once per upstream (until then: not C, see below)
+//   applyCollations(catalog, rows)            after readMirrorCatalog(), from pg_attribute
 //   const p = parse(sql);                     'error' → forward (Postgres reports the real error)
 //   const r = route(p, resolve, declaredParamTypes);
 //   if (r.local && r.translation.renderable(settings)) {
 //     const values = r.translation.bind(textParams, settings);  // may throw, see bind()
 //     const rows = db.prepare(r.translation.sql).raw(true).safeIntegers(true).all(...values);
-//     rows.map((row) => r.translation.render(row, settings));
+//     rows.map((row) => r.translation.render(row, settings));   // or renderFormats(row, codes, settings)
 //   } else forward;
+// The proxy reads the catalog again when _pgfollow_tables changes (DDL applied).
 //
 // Refinements of the interface as first agreed (stable from here on):
 //   - Translation.renderable(s): false when the session settings make the output inexact
 //     (DateStyle not ISO, IntervalStyle not postgres with an interval column, a TimeZone Intl does
 //     not know): forward then.
-//   - Translation.bind(params, s?): may throw ServeError; code 'NOT_LOCAL' means "forward this
-//     execution" (e.g. a timestamp parameter in a form pgfollow does not parse exactly), any other
-//     error carries a SQLSTATE (22P02, 22003, ...) to report as Postgres would.
+//   - Translation.bind(params, s): pass the session's settings: a timestamptz literal or parameter
+//     without an offset is read in s.timeZone. It may throw ServeError; code 'NOT_LOCAL' means
+//     "forward this execution" (a value in a form pgfollow does not parse exactly, a local time in
+//     a DST gap or overlap, no settings given), any other error carries the SQLSTATE and message
+//     Postgres gives (22P02, 22003, ...).
+//   - Translation.reads: an entry with columns [] is the table itself (count(*), SELECT 1 FROM t).
 //   - Errors raised while SQLite runs the statement are ServeError: 'NOT_LOCAL' (a value met at run
 //     time that pgfollow does not handle exactly, e.g. lower() of non-ASCII text: forward the
 //     statement, nothing has been sent yet since rows are rendered after .all()), or a SQLSTATE
@@ -60,7 +65,7 @@ export interface RenderSettings { timeZone: string; dateStyle: string; intervalS
 export interface Translation {
   /** SQLite SQL with positional `?` placeholders. */
   sql: string;
-  /** Text-format values of $1..$n → SQLite values in placeholder order. */
+  /** Text-format values of $1..$n → SQLite values in placeholder order (see the notes above). */
   bind(params: (string | null)[], s?: RenderSettings): unknown[];
   /** OID of $1..$n, declared or inferred, for ParameterDescription. */
   paramTypes: number[];
