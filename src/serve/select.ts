@@ -56,7 +56,8 @@ export class SelectTranslator {
       const sub = this.select(cte.ctequery.SelectStmt, new Scope(scope));
       const names = strs(cte.aliascolnames);
       if (names.length > sub.cols.length) forward('CTE column aliases');
-      const sqlName = this.ctx.alias('w');
+      // SQLite lets a CTE shadow a table of the same name: CTEs take names the catalog never gives a table.
+      const sqlName = this.ctx.alias('_pgfollow_w');
       scope.ctes.set(cte.ctename, { sqlName, cols: sub.cols.map((col, i) => ({ ...col, name: names[i] ?? col.name })) });
       parts.push(`${sqlName} AS (${sub.sql})`);
     }
