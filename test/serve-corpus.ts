@@ -11,6 +11,11 @@ CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, placed timestamptz,
 CREATE TABLE items (order_id bigint, line int, product_id int2, qty int, unit_price numeric(12,2), PRIMARY KEY (order_id, line));
 CREATE TABLE "odd ""name""" ("select" int PRIMARY KEY, "Mixed Case" text, "sp ace" text);
 CREATE TABLE "order" (id int PRIMARY KEY, "group" text, "values" int);
+CREATE TABLE animals (id int PRIMARY KEY, name text);
+CREATE TABLE dogs (breed text) INHERITS (animals);
+CREATE TABLE events (id int, at date, kind text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE TABLE events_2023 PARTITION OF events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
+CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
 CREATE TABLE floats (id int PRIMARY KEY, f4 float4, f8 float8);
 CREATE TABLE blobs (id int PRIMARY KEY, data bytea, big int8, meta jsonb);
 `;
@@ -54,6 +59,9 @@ SELECT o, l, 1 + (o * l) % 25, CASE WHEN (o + l) % 9 = 0 THEN NULL ELSE (o + l) 
 FROM generate_series(1, 120) o, generate_series(1, 1 + o % 4) l;
 INSERT INTO "odd ""name""" VALUES (1, 'One', 'a b'), (2, 'two', NULL), (3, NULL, 'c');
 INSERT INTO "order" VALUES (1, 'g1', 10), (2, 'g2', NULL), (3, 'g1', 30);
+INSERT INTO animals VALUES (1, 'cat'), (2, 'cow');
+INSERT INTO dogs VALUES (3, 'rex', 'collie'), (4, 'fido', NULL);
+INSERT INTO events SELECT i, date '2023-06-01' + i * 17, (ARRAY['click', 'view'])[1 + i % 2] FROM generate_series(1, 30) i;
 INSERT INTO floats SELECT row_number() OVER (), CASE WHEN abs(v::float8) BETWEEN 1e-45 AND 3.4e38 THEN v::float4 END, v::float8 FROM unnest(ARRAY[
   '1234567', '123456', '999999', '1000000', '1e15', '1e16', '123456789012345678', '0.0001', '0.00001', '0.1', '0.3333333333333333',
   '3.4e38', '1e-45', '1.17549435e-38', '2.2250738585072014e-308', '5e-324', '-1.5e300', '100', '1e-4', '12345.678', '-0.000123456789',
@@ -331,6 +339,13 @@ export const CORPUS: Q[] = [
   o('SELECT o.id, sum(i.qty * i.unit_price) AS amount FROM orders o JOIN items i ON i.order_id = o.id GROUP BY o.id ORDER BY amount DESC NULLS LAST, o.id LIMIT 10'),
   o('SELECT id, price * $1 FROM products WHERE price * 2 > $2 ORDER BY id', ['1.5', '100']),
   o("SELECT id, round(total, $1) FROM orders WHERE total IS NOT NULL ORDER BY id", ['2']),
+  o('SELECT * FROM ONLY animals ORDER BY id'),
+  o('SELECT * FROM dogs ORDER BY id'),
+  o('SELECT id, at, kind FROM events WHERE at >= $1 ORDER BY at', ['2024-01-01']),
+  o('SELECT kind, count(*), min(at), max(at) FROM events GROUP BY kind ORDER BY kind'),
+  fwd('SELECT * FROM animals ORDER BY id'),
+  fwd('SELECT * FROM ONLY events ORDER BY id'),
+  fwd('SELECT * FROM events_2023 ORDER BY id'),
   // Must be forwarded: writes, locks, volatile and session-dependent functions, catalogs, sequences.
   fwd('INSERT INTO "order" VALUES (99, \'x\', 1)'),
   fwd('SELECT * FROM customers WHERE id = 1 FOR UPDATE'),

@@ -11,7 +11,7 @@ import { cluster, database, tempDir } from './helpers.js';
 import { follow } from '../src/index.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import {
-  applyCollations, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, ServeError,
+  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, ServeError,
   type MirrorCatalog, type RenderSettings, type Resolver,
 } from '../src/serve/translate.js';
 import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
@@ -95,6 +95,8 @@ t.test('the corpus: local answers identical to Postgres, under several session s
     SELECT a.attrelid::int AS "tableOid", a.attnum, CASE WHEN a.attcollation = 0 THEN NULL WHEN a.attcollation = 100 THEN 'default' ELSE co.collname END AS collation
       FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [[...mirror.tables.keys()]]);
   applyCollations(mirror, colls);
+  const { rows: parents } = await client.query('SELECT DISTINCT i.inhparent::int AS parent FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE NOT c.relispartition');
+  applyInheritance(mirror, parents.map((r) => r.parent));
   const resolve: Resolver = (schema, name) => mirror.byName(schema ?? 'public', name);
   t.ok(CORPUS.length >= 200, `the corpus has ${CORPUS.length} queries`);
 

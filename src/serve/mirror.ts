@@ -27,7 +27,15 @@ export interface MirrorColumn {
   collation?: string;
 }
 
-export interface MirrorTable { oid: number; schema: string; name: string; sqliteName: string; columns: MirrorColumn[]; partitioned: boolean }
+export interface MirrorTable {
+  oid: number; schema: string; name: string; sqliteName: string; columns: MirrorColumn[]; partitioned: boolean;
+  /**
+   * Whether tables inherit from this one upstream (INHERITS, not partitions): their rows are
+   * mirrored in tables of their own, so `FROM t` (which includes them) is local only when this is
+   * known to be false. Undefined until the proxy says (applyInheritance).
+   */
+  inherited?: boolean;
+}
 
 export interface MirrorCatalog { tables: Map<number, MirrorTable>; byName(schema: string, name: string): MirrorTable | undefined }
 
@@ -62,4 +70,10 @@ export function applyCollations(catalog: MirrorCatalog, rows: { tableOid: number
     const col = catalog.tables.get(r.tableOid)?.columns.find((c) => c.attnum === r.attnum);
     if (col && r.collation !== null) col.collation = r.collation;
   }
+}
+
+/** Sets MirrorTable.inherited for every table: true for the parents listed (pg_inherits, partitions excluded). */
+export function applyInheritance(catalog: MirrorCatalog, parents: number[]): void {
+  const set = new Set(parents);
+  for (const t of catalog.tables.values()) t.inherited = set.has(t.oid);
 }

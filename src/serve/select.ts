@@ -194,9 +194,11 @@ export class SelectTranslator {
           into.push({ alias: visible, cols: cte.cols.map((c, i) => ({ ...c, sql: `${alias}.c${i + 1}` })) });
           return `${cte.sqlName} AS ${alias}`;
         }
-        if (!v.inh) forward('ONLY');
         const table = this.resolve(v.schemaname ?? null, v.relname);
         if (!table) forward(`relation ${v.relname} not mirrored`);
+        // FROM t includes the rows of tables inheriting from t; ONLY t of a partitioned table has none.
+        if (!v.inh && table!.partitioned) forward('ONLY on a partitioned table');
+        if (v.inh && !table!.partitioned && table!.inherited !== false) forward(table!.inherited ? 'table with inheriting tables' : 'inheritance not known');
         this.ctx.read(table!);
         // float4 is stored as the double nearest its text ('0.37'); Postgres computes with the
         // float4 itself (0.3700000047683716 as float8): pgf_f4 restores it.

@@ -8,6 +8,7 @@
 //   registerFunctions(db);                    once per SQLite connection (the pgf_* functions)
 //   setUpstreamCollation(datcollate, datctype) once per upstream (until then: not C, see below)
 //   applyCollations(catalog, rows)            after readMirrorCatalog(), from pg_attribute
+//   applyInheritance(catalog, parents)        and from pg_inherits (until then FROM t is forwarded)
 //   const p = parse(sql);                     'error' → forward (Postgres reports the real error)
 //   const r = route(p, resolve, declaredParamTypes);
 //   if (r.local && r.translation.renderable(settings)) {
@@ -47,7 +48,7 @@
 //   - Translation.binaryColumns / renderFormats(): binary output for the simple types.
 
 export type { MirrorColumn, MirrorTable, MirrorCatalog } from './mirror.js';
-export { readMirrorCatalog, applyCollations } from './mirror.js';
+export { readMirrorCatalog, applyCollations, applyInheritance } from './mirror.js';
 export { loadParser, parse } from './parse.js';
 export type { Parsed } from './parse.js';
 export { registerFunctions } from './functions.js';
