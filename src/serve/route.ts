@@ -21,7 +21,8 @@ export function route(p: Parsed, resolve: Resolver, declared: number[] = []): Ro
   } catch (e) {
     if (e instanceof Forward) return { local: false, reason: e.reason };
     if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
-    throw e;
+    // A parse tree of a shape the translator did not expect: forwarding is always right.
+    return { local: false, reason: `not translated (${e instanceof Error ? e.message : String(e)})` };
   }
 }
 
