@@ -68,3 +68,72 @@ export function decKey(d: Dec): string {
   if (!neg) return '3' + String(exp).padStart(6, '0') + digits;
   return '1' + String(999999 - exp).padStart(6, '0') + digits.replace(/\d/g, (c) => String(9 - Number(c))) + '~';
 }
+
+/**
+ * avg() as Postgres computes it: numeric_div(sum, count) with select_div_scale()'s result scale
+ * (at least 16 significant digits, never fewer fraction digits than the sum has), rounded half
+ * away from zero (numeric.c, div_var and round_var).
+ */
+export function avgDec(sum: Dec, count: bigint): Dec {
+  if (sum.kind !== 'num') return sum;
+  const abs = sum.v < 0n ? -sum.v : sum.v;
+  // The first base-10000 digit of the sum and its weight, as numeric stores it.
+  let weight1 = 0, first1 = 0;
+  if (abs !== 0n) {
+    const digits = abs.toString().padStart(sum.scale + 1, '0');
+    const ip = digits.slice(0, digits.length - sum.scale).replace(/^0+/, '');
+    const fp = digits.slice(digits.length - sum.scale);
+    if (ip.length) {
+      weight1 = Math.ceil(ip.length / 4) - 1;
+      first1 = Number(ip.slice(0, ip.length % 4 || 4));
+    } else {
+      const padded = fp.padEnd(Math.ceil(fp.length / 4) * 4, '0');
+      for (let k = 0; k * 4 < padded.length; k++) {
+        const g = Number(padded.slice(k * 4, k * 4 + 4));
+        if (g !== 0) { weight1 = -(k + 1); first1 = g; break; }
+      }
+    }
+  }
+  const c = count.toString();
+  const weight2 = Math.ceil(c.length / 4) - 1;
+  const first2 = Number(c.slice(0, c.length % 4 || 4));
+  let qweight = weight1 - weight2;
+  if (first1 <= first2) qweight--;
+  const rscale = Math.min(Math.max(16 - qweight * 4, sum.scale, 0), 1000);
+  const num = abs * 10n ** BigInt(rscale), den = 10n ** BigInt(sum.scale) * count;
+  let q = num / den;
+  if ((num % den) * 2n >= den) q++;
+  return { kind: 'num', v: sum.v < 0n ? -q : q, scale: rscale };
+}
+
+/** a * b exactly, with Postgres's result scale (the sum of the scales) and special values. */
+export function mulDec(a: Dec, b: Dec): Dec {
+  if (a.kind === 'nan' || b.kind === 'nan') return { kind: 'nan' };
+  const sign = (d: Dec) => (d.kind === 'inf' ? (d.neg ? -1 : 1) : d.kind === 'num' ? (d.v < 0n ? -1 : d.v > 0n ? 1 : 0) : 0);
+  if (a.kind === 'inf' || b.kind === 'inf') {
+    const s = sign(a) * sign(b);
+    return s === 0 ? { kind: 'nan' } : { kind: 'inf', neg: s < 0 };
+  }
+  const x = a as Extract<Dec, { kind: 'num' }>, y = b as Extract<Dec, { kind: 'num' }>;
+  return { kind: 'num', v: x.v * y.v, scale: x.scale + y.scale };
+}
+
+export function negDec(a: Dec): Dec {
+  if (a.kind === 'nan') return a;
+  if (a.kind === 'inf') return { kind: 'inf', neg: !a.neg };
+  return { ...a, v: -a.v };
+}
+
+/** round(x, s): half away from zero; a negative s zeroes digits left of the point (scale 0). */
+export function roundDec(a: Dec, s: number): Dec {
+  if (a.kind !== 'num') return a;
+  const target = Math.max(s, 0);
+  if (s >= a.scale) return { kind: 'num', v: a.v * 10n ** BigInt(target - a.scale), scale: target };
+  const drop = 10n ** BigInt(a.scale - s);
+  const abs = a.v < 0n ? -a.v : a.v;
+  let q = abs / drop;
+  if ((abs % drop) * 2n >= drop) q++;
+  let v = a.v < 0n ? -q : q;
+  if (s < 0) v *= 10n ** BigInt(-s);
+  return { kind: 'num', v, scale: target };
+}

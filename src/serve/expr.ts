@@ -4,7 +4,7 @@
 import { forward, ServeError } from './errors.js';
 import { tagOf, strs, type Node } from './parse.js';
 import { resolveColumn, type Ctx, type Ex, type Scope } from './scope.js';
-import { T, arrayOf, asciiCaseMapping, elementOf, family, intBits, textOrderExact, type PgType } from './types.js';
+import { T, arrayOf, asciiCaseMapping, elementOf, family, intBits, noteTextSemantics, textOrderExact, type PgType } from './types.js';
 import { inputValue, sqlLiteral } from './values.js';
 import { translateFunc } from './funcs.js';
 
@@ -18,7 +18,7 @@ export interface ExprEnv {
 }
 
 const mk = (sql: string, t: PgType, parts: Ex[] = [], name = '?column?'): Ex =>
-  ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs) });
+  ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs), correlated: parts.some((p) => p.correlated) });
 
 export function expr(n: Node, env: ExprEnv): Ex {
   const [tag, v] = tagOf(n);
@@ -36,7 +36,11 @@ export function expr(n: Node, env: ExprEnv): Ex {
       if (known) { env.ctx.paramTypes.set(v.number, known); return { ...mk(env.ctx.placeholder(v.number), known), param: v.number }; }
       return { ...mk(env.ctx.placeholder(v.number), { oid: T.unknown }), param: v.number, lit: { text: null } };
     }
-    case 'TypeCast': return cast(expr(v.arg, env), typeName(v.typeName), env);
+    case 'TypeCast': {
+      const e = cast(expr(v.arg, env), typeName(v.typeName), env);
+      // FigureColname: the argument's name when it is a strong one, else the type's name as written.
+      return { ...e, name: nameStrength(v.arg) === 2 ? e.name : strs(v.typeName.names).pop()! };
+    }
     case 'A_Expr': return aExpr(v, env);
     case 'BoolExpr': {
       const args = v.args.map((a: Node) => toBool(expr(a, env), env));
@@ -56,13 +60,13 @@ export function expr(n: Node, env: ExprEnv): Ex {
     }
     case 'CoalesceExpr': {
       const args = common(v.args.map((a: Node) => expr(a, env)), env, 'COALESCE');
-      return mk(`coalesce(${args.map((a) => a.sql).join(', ')}${args.length === 1 ? ', NULL' : ''})`, args[0].t, args, 'coalesce');
+      return { ...mk(`coalesce(${args.map((a) => a.sql).join(', ')}${args.length === 1 ? ', NULL' : ''})`, args[0].t, args, 'coalesce'), typmod: sameTypmod(args) };
     }
     case 'MinMaxExpr': {
       const args = common(v.args.map((a: Node) => expr(a, env)), env, 'GREATEST/LEAST');
       const f = family(args[0].t);
       if (f !== 'int' && !(f === 'text' && textOrderExact())) forward('GREATEST/LEAST on this type');
-      return mk(`pgf_greatest(${v.op === 'IS_GREATEST' ? 1 : -1}, ${args.map((a) => a.sql).join(', ')})`, args[0].t, args, v.op === 'IS_GREATEST' ? 'greatest' : 'least');
+      return { ...mk(`pgf_greatest(${v.op === 'IS_GREATEST' ? 1 : -1}, ${args.map((a) => a.sql).join(', ')})`, args[0].t, args, v.op === 'IS_GREATEST' ? 'greatest' : 'least'), typmod: sameTypmod(args) };
     }
     case 'CaseExpr': {
       const arg = v.arg ? expr(v.arg, env) : undefined;
@@ -73,7 +77,9 @@ export function expr(n: Node, env: ExprEnv): Ex {
       });
       const results = common([...whens.map((w: { result: Ex }) => w.result), ...(v.defresult ? [expr(v.defresult, env)] : [])], env, 'CASE');
       const sql = `(CASE ${whens.map((w: { cond: Ex }, i: number) => `WHEN ${w.cond.sql} THEN ${results[i].sql}`).join(' ')}${v.defresult ? ` ELSE ${results[results.length - 1].sql}` : ''} END)`;
-      return mk(sql, results[0].t, [...results, ...whens.map((w: { cond: Ex }) => w.cond), ...(arg ? [arg] : [])], 'case');
+      // Without ELSE, Postgres adds a NULL of typmod -1: the result's typmod is then -1.
+      const name = v.defresult && nameStrength(v.defresult) === 2 ? results[results.length - 1].name : 'case';
+      return { ...mk(sql, results[0].t, [...results, ...whens.map((w: { cond: Ex }) => w.cond), ...(arg ? [arg] : [])], name), typmod: v.defresult ? sameTypmod(results) : -1 };
     }
     case 'SubLink': return subLink(v, env);
     case 'FuncCall': return translateFunc(v, env);
@@ -124,6 +130,8 @@ export function typeName(tn: Node): PgType {
 export function coerce(e: Ex, t: PgType, env: ExprEnv): Ex {
   if (!e.lit) return e;
   if (e.param !== undefined) {
+    // varchar has no operators of its own: Postgres resolves a parameter beside one as text.
+    if (t.oid === T.varchar) t = { oid: T.text };
     env.ctx.paramTypes.set(e.param, t);
     return { ...e, t, lit: undefined };
   }
@@ -131,6 +139,14 @@ export function coerce(e: Ex, t: PgType, env: ExprEnv): Ex {
   if (family(t) === 'datetime') env.ctx.usesTime = true;
   try {
     return { ...e, sql: sqlLiteral(inputValue(e.lit.text, t)), t, lit: undefined };
+  } catch (err) {
+    // A timestamptz without an offset is read in the session's TimeZone: bound at bind().
+    if (!(err instanceof ServeError)) throw err;
+    if (!/session TimeZone unknown/.test(err.message)) forward(`literal for ${t.oid} not translated`);
+  }
+  try {
+    inputValue(e.lit.text, t, 'UTC');
+    return { ...e, sql: env.ctx.deferredLiteral(e.lit.text, t), t, lit: undefined };
   } catch (err) {
     if (err instanceof ServeError) forward(`literal for ${t.oid} not translated`);
     throw err;
@@ -158,6 +174,24 @@ export function commonType(ts: PgType[], what: string): PgType {
   return known[0];
 }
 
+/** How sure Postgres's FigureColname is of an expression's name: 2 a real name, 1 a type's, 0 none. */
+export function nameStrength(n: Node): number {
+  const [tag, v] = tagOf(n);
+  switch (tag) {
+    case 'ColumnRef': return v.fields.some((f: Node) => f.A_Star) ? 0 : 2;
+    case 'FuncCall': case 'CoalesceExpr': case 'MinMaxExpr': case 'A_ArrayExpr': case 'SQLValueFunction': return 2;
+    case 'SubLink': return ['EXISTS_SUBLINK', 'EXPR_SUBLINK', 'ARRAY_SUBLINK'].includes(v.subLinkType) ? 2 : 0;
+    case 'A_Expr': return v.kind === 'AEXPR_NULLIF' ? 2 : 0;
+    case 'TypeCast': return nameStrength(v.arg) === 2 ? 2 : 1;
+    case 'CaseExpr': return v.defresult && nameStrength(v.defresult) === 2 ? 2 : 1;
+    case 'CollateClause': return nameStrength(v.arg);
+    default: return 0;
+  }
+}
+
+/** Postgres keeps a typmod through CASE/COALESCE/GREATEST only when every input has the same one. */
+const sameTypmod = (args: Ex[]): number => (args.every((a) => a.typmod === args[0].typmod && a.t.oid === args[0].t.oid) ? args[0].typmod : -1);
+
 function common(args: Ex[], env: ExprEnv, what: string): Ex[] {
   const t = commonType(args.map((a) => a.t), what);
   return args.map((a) => { const c = coerce(a, t, env); return { ...c, t }; });
@@ -176,14 +210,19 @@ export function compare(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
   const out = (sql: string) => mk(`(${sql})`, { oid: T.bool }, [a, b]);
   if (fa === 'int' && fb === 'int') return out(`${a.sql} ${op} ${b.sql}`);
   if ((fa === 'numeric' || fa === 'int') && (fb === 'numeric' || fb === 'int')) return out(`pgf_numcmp(${a.sql}, ${b.sql}) ${op} 0`);
+  // A numeric constant meets a float as Postgres resolves it: converted to float8.
+  if (fa === 'float' && fb === 'numeric' && /^'[-0-9.]+'$/.test(b.sql)) b = { ...b, sql: String(Number(b.sql.slice(1, -1))), t: { oid: T.float8 } };
+  if (fb === 'float' && fa === 'numeric' && /^'[-0-9.]+'$/.test(a.sql)) a = { ...a, sql: String(Number(a.sql.slice(1, -1))), t: { oid: T.float8 } };
   if (fa === 'float' || fb === 'float') {
+    const fa2 = family(a.t), fb2 = family(b.t);
     const ok = (f: string, t: PgType) => f === 'float' || (f === 'int' && t.oid !== T.int8);
-    if (!ok(fa, a.t) || !ok(fb, b.t)) forward('float compared with numeric or bigint');
+    if (!ok(fa2, a.t) || !ok(fb2, b.t)) forward('float compared with numeric or bigint');
     return out(`${a.sql} ${op} ${b.sql}`);
   }
   if (fa !== fb) forward('comparison across types');
   switch (fa) {
     case 'text':
+      noteTextSemantics();
       if (ordering && !textOrderExact()) forward('text order under a non-C collation');
       return out(`${a.sql} ${op} ${b.sql}`);
     case 'bool': case 'uuid': return out(`${a.sql} ${op} ${b.sql}`);
@@ -198,6 +237,9 @@ export function compare(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
 }
 
 function arith(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
+  // unknown || x resolves to text || x (textanycat), as Postgres does.
+  if (op === '||' && a.lit) a = coerce(a, { oid: T.text }, env);
+  if (op === '||' && b.lit) b = coerce(b, { oid: T.text }, env);
   if (a.lit && b.lit) forward('arithmetic on untyped literals');
   if (a.lit) a = coerce(a, b.t, env);
   if (b.lit) b = coerce(b, a.t, env);
@@ -214,6 +256,10 @@ function arith(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
     if (op === '%') return mk(`pgf_int('%', ${bits}, ${a.sql}, ${b.sql})`, t, [a, b]);
     return mk(`pgf_int('${op}', ${bits}, ${a.sql}, ${b.sql})`, t, [a, b]);
   }
+  // numeric + - * are exact on decimals: scale max(s1, s2) for + and -, s1 + s2 for *.
+  if ((fa === 'numeric' || fa === 'int') && (fb === 'numeric' || fb === 'int') && ['+', '-', '*'].includes(op)) {
+    return mk(`pgf_num('${op}', ${a.sql}, ${b.sql})`, { oid: T.numeric }, [a, b]);
+  }
   return forward(`operator ${op} on ${fa}, ${fb}`);
 }
 
@@ -227,6 +273,7 @@ function aExpr(v: Node, env: ExprEnv): Ex {
         const r = expr(v.rexpr, env);
         if (name === '-' && family(r.t) === 'int') return mk(`pgf_int('neg', ${intBits(r.t.oid)}, ${r.sql}, NULL)`, r.t, [r]);
         if (name === '+' && family(r.t) === 'int') return r;
+        if (name === '-' && family(r.t) === 'numeric') return mk(`pgf_num('neg', ${r.sql}, NULL)`, r.t, [r]);
         return forward(`prefix operator ${name}`);
       }
       const a = expr(v.lexpr, env), b = expr(v.rexpr, env);
@@ -254,6 +301,7 @@ function aExpr(v: Node, env: ExprEnv): Ex {
       const ea = coerce(a, { oid: elem! }, env);
       const fe = family({ oid: elem! }), fa = family(ea.t);
       if (fe !== fa || (fe !== 'int' && fe !== 'text' && fe !== 'bool')) forward('= ANY across types');
+      if (fe === 'text') noteTextSemantics();
       return mk(`pgf_any_eq(${ea.sql}, ${arr.sql})`, { oid: T.bool }, [ea, arr]);
     }
     case 'AEXPR_IN': return inList(expr(v.lexpr, env), v.rexpr.List?.items ?? forward('IN'), name === '<>', env);
@@ -274,7 +322,9 @@ function aExpr(v: Node, env: ExprEnv): Ex {
       const eq = compare('=', a, b, env);
       if (eq.sql.includes('pgf_numcmp')) forward('NULLIF on numeric');
       const ca = a.lit ? coerce(a, eq.t, env) : a;
-      return mk(`(CASE WHEN ${eq.sql} THEN NULL ELSE ${ca.sql} END)`, ca.lit ? { oid: T.text } : ca.t, [a, b], 'nullif');
+      // The result has the type of the = operator's left input: varchar meets text's operator.
+      const rt = ca.lit || ca.t.oid === T.varchar ? { oid: T.text } : ca.t;
+      return { ...mk(`(CASE WHEN ${eq.sql} THEN NULL ELSE ${ca.sql} END)`, rt, [a, b], 'nullif'), typmod: rt === ca.t ? ca.typmod : -1 };
     }
     case 'AEXPR_LIKE': case 'AEXPR_ILIKE': {
       if (name !== '~~' && name !== '!~~' && name !== '~~*' && name !== '!~~*') forward('LIKE with ESCAPE');
@@ -282,6 +332,7 @@ function aExpr(v: Node, env: ExprEnv): Ex {
       if (ci && !asciiCaseMapping()) forward('ILIKE under a non-C ctype');
       const a = coerce(expr(v.lexpr, env), { oid: T.text }, env), p = coerce(expr(v.rexpr, env), { oid: T.text }, env);
       if (family(a.t) !== 'text' || family(p.t) !== 'text') forward('LIKE on non-text');
+      noteTextSemantics();
       const sql = `pgf_like(${a.sql}, ${p.sql}, ${ci})`;
       return mk(name.startsWith('!') ? `(NOT ${sql})` : sql, { oid: T.bool }, [a, p]);
     }
@@ -299,13 +350,15 @@ function inList(a: Ex, items: Node[], negate: boolean, env: ExprEnv): Ex {
 }
 
 function subLink(v: Node, env: ExprEnv): Ex {
+  const before = env.ctx.outerRefs;
   const sub = env.subselect(v.subselect, env.scope);
-  const wrap = (sql: string, t: PgType, name: string) => ({ ...mk(sql, t), name });
+  const correlated = env.ctx.outerRefs > before;
+  const wrap = (sql: string, t: PgType, name: string) => ({ ...mk(sql, t), name, correlated });
   switch (v.subLinkType) {
     case 'EXISTS_SUBLINK': return wrap(`EXISTS (${sub.sql})`, { oid: T.bool }, 'exists');
     case 'EXPR_SUBLINK':
       if (sub.cols.length !== 1) forward('subquery must return one column');
-      return wrap(`(SELECT pgf_single(c1) FROM (${sub.sql}))`, sub.cols[0].t, sub.cols[0].name);
+      return { ...wrap(`(SELECT pgf_single(c1) FROM (${sub.sql}))`, sub.cols[0].t, sub.cols[0].name), typmod: sub.cols[0].typmod };
     case 'ANY_SUBLINK': {
       if (v.operName && strs(v.operName).join() !== '=') forward('op ANY (subquery)');
       if (sub.cols.length !== 1) forward('IN subquery with several columns');
@@ -314,7 +367,7 @@ function subLink(v: Node, env: ExprEnv): Ex {
       const eq = compare('=', a, probe, env);
       const m = /^\((.*) = x\)$/s.exec(eq.sql);
       if (!m) forward('IN subquery on this type');
-      return { ...mk(`(${m![1]} IN (SELECT c1 FROM (${sub.sql})))`, { oid: T.bool }, [a]), name: '?column?' };
+      return { ...mk(`(${m![1]} IN (SELECT c1 FROM (${sub.sql})))`, { oid: T.bool }, [a]), name: '?column?', correlated: correlated || a.correlated };
     }
     default: return forward(`${v.subLinkType} not translated`);
   }
@@ -328,6 +381,8 @@ function cast(e: Ex, t: PgType, env: ExprEnv): Ex {
   if (f === 'int' && g === 'int') return named(intBits(t.oid) >= intBits(e.t.oid) ? { ...e, t } : mk(`pgf_int('cast', ${intBits(t.oid)}, ${e.sql}, NULL)`, t, [e]));
   if (f === 'int' && (t.oid === T.text || t.oid === T.numeric)) return named(mk(`CAST(${e.sql} AS TEXT)`, t, [e]));
   if (f === 'int' && t.oid === T.float8) return named(mk(`CAST(${e.sql} AS REAL)`, t, [e]));
+  // A float4 is stored as the double holding its exact value: float4 → float8 changes nothing.
+  if (e.t.oid === T.float4 && t.oid === T.float8) return named({ ...e, t });
   if (f === 'text' && g === 'int') return named(mk(`pgf_text2int(${e.sql}, ${intBits(t.oid)})`, t, [e]));
   if (f === 'text' && g === 'text') return named({ ...e, t });
   if ((f === 'numeric' || f === 'uuid' || f === 'enum') && t.oid === T.text) return named({ ...e, t });

@@ -4,14 +4,14 @@
 import { forward } from './errors.js';
 import { strs, type Node } from './parse.js';
 import type { Ex } from './scope.js';
-import { T, asciiCaseMapping, family, textOrderExact, type PgType } from './types.js';
+import { T, asciiCaseMapping, family, noteTextSemantics, textOrderExact, type PgType } from './types.js';
 import { coerce, expr, type ExprEnv } from './expr.js';
 import { sortKey } from './order.js';
 
 const mk = (sql: string, t: PgType, parts: Ex[], name: string): Ex =>
   ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs) });
 
-const AGGS = new Set(['count', 'sum', 'min', 'max', 'bool_and', 'bool_or', 'every', 'string_agg']);
+const AGGS = new Set(['count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'string_agg']);
 const WINDOWS = new Set(['row_number', 'rank', 'dense_rank', 'lag', 'lead']);
 
 export function translateFunc(v: Node, env: ExprEnv): Ex {
@@ -30,7 +30,7 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
     case 'lower': case 'upper':
       arity(1); text(0);
       if (!asciiCaseMapping()) forward(`${name} under a non-C ctype`);
-      return out(`${name}(${args[0].sql})`, { oid: T.text });
+      return out(`pgf_${name}(${args[0].sql})`, { oid: T.text });
     case 'length': case 'char_length': case 'character_length':
       arity(1); text(0);
       return out(`length(${args[0].sql})`, { oid: T.int4 });
@@ -38,15 +38,16 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       arity(2, 3); text(0); int(1); if (args.length === 3) int(2);
       return out(`pgf_substr(${args.map((a) => a.sql).join(', ')})`, { oid: T.text });
     case 'position': case 'strpos':
-      arity(2); text(0); text(1);
+      arity(2); text(0); text(1); noteTextSemantics();
       return out(`instr(${args[0].sql}, ${args[1].sql})`, { oid: T.int4 });
     case 'btrim': case 'ltrim': case 'rtrim': {
       arity(1, 2); text(0); if (args.length === 2) text(1);
+      noteTextSemantics();
       const f = name === 'btrim' ? 'trim' : name;
       return out(`${f}(${args[0].sql}, ${args.length === 2 ? args[1].sql : "' '"})`, { oid: T.text });
     }
     case 'replace':
-      arity(3); text(0); text(1); text(2);
+      arity(3); text(0); text(1); text(2); noteTextSemantics();
       return out(`replace(${args.map((a) => a.sql).join(', ')})`, { oid: T.text });
     case 'left': case 'right':
       arity(2); text(0); int(1);
@@ -62,7 +63,13 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       });
       return out(`(${parts.join(' || ')})`, { oid: T.text });
     }
-    case 'abs': {
+    case 'abs': case 'round': {
+      if (args[0] && !args[0].lit && family(args[0].t) === 'numeric') {
+        if (name === 'abs') { arity(1); return out(`pgf_num('abs', ${args[0].sql}, NULL)`, { oid: T.numeric }); }
+        arity(1, 2); if (args.length === 2) int(1);
+        return out(`pgf_num('round', ${args[0].sql}, ${args.length === 2 ? args[1].sql : '0'})`, { oid: T.numeric });
+      }
+      if (name === 'round') forward('round of a non-numeric');
       arity(1); int(0);
       return out(`pgf_int('abs', ${args[0].t.oid === T.int8 ? 64 : args[0].t.oid === T.int4 ? 32 : 16}, ${args[0].sql}, NULL)`, args[0].t);
     }
@@ -75,6 +82,7 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       arity(2);
       const field = args[0].lit?.text?.toLowerCase();
       if (!field || args[0].param !== undefined || args[1].t.oid !== T.timestamp) forward('date_trunc form');
+      if (!['year', 'month', 'day', 'hour', 'minute', 'second'].includes(field!)) forward(`date_trunc ${field}`);
       env.ctx.usesTime = true;
       return out(`pgf_date_trunc('${field!.replace(/'/g, "''")}', ${args[1].sql})`, { oid: T.timestamp });
     }
@@ -94,7 +102,10 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
 function aggregate(name: string, v: Node, env: ExprEnv): Ex {
   if (!env.aggOk) forward(`${name} not allowed here`);
   const inner: ExprEnv = { ...env, aggOk: false };
+  const before = env.ctx.outerRefs;
   const args: Ex[] = (v.args ?? []).map((a: Node) => expr(a, inner));
+  // An aggregate over an enclosing query's columns belongs to that query (Postgres's rule).
+  if (env.ctx.outerRefs > before) forward('aggregate over an outer column');
   if (args.some((a) => a.agg)) forward('nested aggregate');
   const distinct = v.agg_distinct ? 'DISTINCT ' : '';
   let sql: string, t: PgType;
@@ -116,11 +127,16 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
       else if (a0.t.oid === T.int8 || a0.t.oid === T.numeric) { sql = `pgf_sum_dec(${a0.sql})`; t = { oid: T.numeric }; }
       else return forward(`sum of ${a0.t.oid}`);
       break;
+    case 'avg':
+      one();
+      if (f0 !== 'int' && f0 !== 'numeric') forward(`avg of ${f0}`);
+      sql = `pgf_avg_dec(${a0.sql})`; t = { oid: T.numeric };
+      break;
     case 'min': case 'max':
       one();
-      t = a0.t;
+      t = a0.t.oid === T.varchar ? { oid: T.text } : a0.t;  // max(varchar) is max(text)
       if (f0 === 'int' || (f0 === 'text' && textOrderExact()) || f0 === 'uuid') sql = `${name}(${a0.sql})`;
-      else if (f0 === 'numeric') sql = `pgf_${name}_dec(${a0.sql})`;
+      // numeric: of equal values (1.5, 1.50) Postgres returns the one its scan met last: forwarded.
       else if (f0 === 'datetime') sql = `pgf_${name}_time(${a0.sql})`;
       else return forward(`${name} of ${f0}`);
       break;
@@ -153,6 +169,9 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
     default: return forward(`aggregate ${name}`);
   }
   if (WINDOWS.has(name) && !v.over) forward(`${name} without OVER`);
+  // SQLite runs a JavaScript aggregate as a window function only with an inverse step, and has no
+  // DISTINCT or ORDER BY inside a window aggregate (Postgres has neither for DISTINCT either).
+  if (v.over && (sql.startsWith('pgf_') || v.agg_distinct || v.agg_order)) forward(`${name} as a window function`);
   if (v.over) sql += ' ' + windowSpec(v.over, inner);
   return { sql, t, typmod: -1, name, agg: true, refs: [] };
 }

@@ -5,7 +5,7 @@
 
 import type { Database } from 'better-sqlite3';
 import { ServeError } from './errors.js';
-import { addDec, cmpDec, decKey, formatDec, parseDec, type Dec } from './decimal.js';
+import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from './decimal.js';
 
 type V = null | bigint | number | string | Buffer;
 const LIMITS: Record<number, [bigint, bigint, string]> = {
@@ -45,6 +45,7 @@ function dec(v: V): Dec {
 /** Postgres LIKE: `\` escapes, `_` one character, `%` any; ILIKE folds ASCII only (C ctype). */
 const likeCache = new Map<string, RegExp>();
 function like(s: string, p: string, ci: number): boolean {
+  if (ci && (/[^\x00-\x7f]/.test(s) || /[^\x00-\x7f]/.test(p))) throw new ServeError('NOT_LOCAL', 'ILIKE on non-ASCII text');
   const key = ci + p;
   let re = likeCache.get(key);
   if (!re) {
@@ -53,7 +54,8 @@ function like(s: string, p: string, ci: number): boolean {
     for (let i = 0; i < chars.length; i++) {
       const c = chars[i];
       if (c === '\\') {
-        if (i + 1 >= chars.length) throw new ServeError('22025', 'LIKE pattern must not end with escape character');
+        // Postgres raises 22025 only if matching reaches the trailing escape: forwarded.
+        if (i + 1 >= chars.length) throw new ServeError('NOT_LOCAL', 'LIKE pattern ending with an escape');
         src += escapeRe(chars[++i]);
       } else if (c === '%') src += '[\\s\\S]*';
       else if (c === '_') src += '[\\s\\S]';
@@ -118,7 +120,9 @@ function jsonbOut(v: unknown): string {
   if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
   if (typeof v === 'number') throw new ServeError('NOT_LOCAL', 'jsonb number member');
   if (Array.isArray(v)) return '[' + v.map(jsonbOut).join(', ') + ']';
-  return '{' + Object.entries(v as Record<string, unknown>).map(([k, x]) => JSON.stringify(k) + ': ' + jsonbOut(x)).join(', ') + '}';
+  // jsonb keeps keys shorter first, then bytewise (JS objects put integer-like keys first).
+  const keys = Object.keys(v as object).sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return '{' + keys.map((k) => JSON.stringify(k) + ': ' + jsonbOut((v as Record<string, unknown>)[k])).join(', ') + '}';
 }
 
 /** x = ANY(array stored as JSON text): true, false, or NULL when no match and a NULL element. */
@@ -191,6 +195,32 @@ export function registerFunctions(db: Database): void {
     if (v < 0n) throw new ServeError('2201W', dflt === 0n ? 'OFFSET must not be negative' : 'LIMIT must not be negative');
     return v;
   });
+  // Case mapping of non-ASCII letters depends on the upstream's ctype and library: forwarded.
+  for (const [name, f] of [['pgf_lower', (x: string) => x.toLowerCase()], ['pgf_upper', (x: string) => x.toUpperCase()]] as const) {
+    db.function(name, det, (s: string | null) => {
+      if (s === null) return null;
+      if (/[^\x00-\x7f]/.test(s)) throw new ServeError('NOT_LOCAL', 'case mapping of non-ASCII text');
+      return f(s);
+    });
+  }
+  db.function('pgf_f4', det, (x: V) => (typeof x === 'number' ? Math.fround(x) : x));
+  db.function('pgf_num', det, (op: string, a: V, b: V) => {
+    if (a === null || (b === null && (op === '+' || op === '-' || op === '*' || op === 'round'))) return null;
+    const x = dec(a);
+    switch (op) {
+      case '+': return formatDec(addDec(x, dec(b)));
+      case '-': return formatDec(addDec(x, negDec(dec(b))));
+      case '*': return formatDec(mulDec(x, dec(b)));
+      case 'neg': return formatDec(negDec(x));
+      case 'abs': return formatDec(x.kind === 'num' && x.v < 0n ? negDec(x) : x.kind === 'inf' ? { kind: 'inf', neg: false } : x);
+      case 'round': {
+        const s = Number(b);
+        if (s > 1000 || s < -1000) throw new ServeError('NOT_LOCAL', 'round scale');
+        return formatDec(roundDec(x, s));
+      }
+    }
+    throw new Error(`pgf_num: ${op}`);
+  });
   db.function('pgf_numcmp', det, (a: V, b: V) => (a === null || b === null ? null : cmpDec(dec(a), dec(b))));
   db.function('pgf_nkey', det, (a: V) => (a === null ? null : decKey(dec(a))));
   db.function('pgf_tkey', det, (a: string | null) => (a === null ? null : timeKey(a)));
@@ -240,17 +270,11 @@ export function registerFunctions(db: Database): void {
     step: (st: { d: Dec | null }, v: V) => { if (v !== null) st.d = st.d ? addDec(st.d, dec(v)) : dec(v); },
     result: (st: { d: Dec | null }) => (st.d ? formatDec(st.d) : null),
   });
-  for (const [name, sign] of [['pgf_max_dec', 1], ['pgf_min_dec', -1]] as const) {
-    agg(name, {
-      safeIntegers: true, start: () => ({ d: null as Dec | null, v: null as V }),
-      step: (st: { d: Dec | null; v: V }, v: V) => {
-        if (v === null) return;
-        const d = dec(v);
-        if (!st.d || cmpDec(d, st.d) * sign > 0) { st.d = d; st.v = v; }
-      },
-      result: (st: { v: V }) => st.v,
-    });
-  }
+  agg('pgf_avg_dec', {
+    safeIntegers: true, start: () => ({ d: null as Dec | null, n: 0n }),
+    step: (st: { d: Dec | null; n: bigint }, v: V) => { if (v !== null) { st.d = st.d ? addDec(st.d, dec(v)) : dec(v); st.n++; } },
+    result: (st: { d: Dec | null; n: bigint }) => (st.d ? formatDec(avgDec(st.d, st.n)) : null),
+  });
   for (const [name, sign] of [['pgf_max_time', 1], ['pgf_min_time', -1]] as const) {
     agg(name, {
       start: () => ({ k: null as string | null, v: null as string | null }),

@@ -18,9 +18,24 @@ export interface MirrorColumn {
   kind: string;
   /** arrays: the element type's OID */
   elementOid?: number;
+  /**
+   * The column's collation upstream: 'default' (the database's), a collation name ('C', ...), or
+   * undefined while unknown. The SQLite file does not record it: the proxy fills it in from
+   * pg_attribute.attcollation (applyCollations). Text comparison, order and case mapping on a
+   * column whose collation is not known to be bytewise are forwarded.
+   */
+  collation?: string;
 }
 
-export interface MirrorTable { oid: number; schema: string; name: string; sqliteName: string; columns: MirrorColumn[]; partitioned: boolean }
+export interface MirrorTable {
+  oid: number; schema: string; name: string; sqliteName: string; columns: MirrorColumn[]; partitioned: boolean;
+  /**
+   * Whether tables inherit from this one upstream (INHERITS, not partitions): their rows are
+   * mirrored in tables of their own, so `FROM t` (which includes them) is local only when this is
+   * known to be false. Undefined until the proxy says (applyInheritance).
+   */
+  inherited?: boolean;
+}
 
 export interface MirrorCatalog { tables: Map<number, MirrorTable>; byName(schema: string, name: string): MirrorTable | undefined }
 
@@ -47,4 +62,18 @@ export function readMirrorCatalog(db: Database): MirrorCatalog {
     named.set(JSON.stringify([t.schema, t.name]), t);
   }
   return { tables, byName: (schema, name) => named.get(JSON.stringify([schema, name])) };
+}
+
+/** Sets MirrorColumn.collation from the upstream's pg_attribute (attcollation 100 is 'default'). */
+export function applyCollations(catalog: MirrorCatalog, rows: { tableOid: number; attnum: number; collation: string | null }[]): void {
+  for (const r of rows) {
+    const col = catalog.tables.get(r.tableOid)?.columns.find((c) => c.attnum === r.attnum);
+    if (col && r.collation !== null) col.collation = r.collation;
+  }
+}
+
+/** Sets MirrorTable.inherited for every table: true for the parents listed (pg_inherits, partitions excluded). */
+export function applyInheritance(catalog: MirrorCatalog, parents: number[]): void {
+  const set = new Set(parents);
+  for (const t of catalog.tables.values()) t.inherited = set.has(t.oid);
 }

@@ -14,21 +14,71 @@ export interface Parsed {
   ast?: Node;
 }
 
-let mod: { parse(sql: string): { parse_tree: { stmts: { stmt: Node }[] }; error: { message: string } | null } } | null = null;
+type Instance = { parse(sql: string): { parse_tree: { stmts: { stmt: Node }[] }; error: { message: string } | null } };
+
+// pg-query-emscripten 5.1 (the asm.js build) never frees a parse's memory: its heap grows by
+// about half a megabyte per statement until, after some hundreds, it hangs or exits the process
+// ("FATAL error", pg_query memory context at 512 MB). So each instance parses at most
+// PARSES_PER_INSTANCE statements; a fresh one is loaded ahead of time and swapped in. Should no
+// fresh instance be ready (a burst), parse() reports an error and the proxy forwards.
+// Statements longer than MAX_SQL_BYTES also fail inside it (a TypeError from the heap): forwarded.
+const PARSES_PER_INSTANCE = 40;
+const HARD_LIMIT = 120;
+const MAX_SQL_BYTES = 16_384;
+
+let factory: (() => Promise<Instance>) | null = null;
+let current: Instance | null = null;
+let used = 0;
+let spare: Instance | null = null;
+let loading: Promise<void> | null = null;
+
+function loadSpare(): void {
+  if (spare || loading || !factory) return;
+  loading = factory().then((m) => { spare = m; }, () => {}).finally(() => { loading = null; });
+}
 
 export async function loadParser(): Promise<void> {
-  if (mod) return;
+  if (current) return;
   const name = 'pg-query-emscripten';
   const m: any = await import(name);
-  mod = await m.default();
+  factory = () => m.default();
+  current = await factory!();
+  used = 0;
+  loadSpare();
+}
+
+function instance(): Instance | null {
+  if (used >= PARSES_PER_INSTANCE && spare) { current = spare; spare = null; used = 0; }
+  if (used >= PARSES_PER_INSTANCE) loadSpare();
+  return used >= HARD_LIMIT ? null : current;
 }
 
 export function parse(sql: string): Parsed | { error: string } {
-  if (!mod) throw new Error('loadParser() was not awaited');
+  if (!current) throw new Error('loadParser() was not awaited');
+  if (Buffer.byteLength(sql) > MAX_SQL_BYTES) return { error: 'statement too long to parse locally' };
+  const mod = instance();
+  if (!mod) return { error: 'parser busy' };
+  used++;
   let r;
-  try { r = mod.parse(sql); } catch (e) { return { error: e instanceof Error ? e.message : String(e) }; }
+  try { r = mod.parse(sql); } catch (e) {
+    used = HARD_LIMIT;
+    loadSpare();
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
   if (r.error) return { error: r.error.message };
   const stmts = r.parse_tree.stmts;
+  // This build of libpg_query drops negative integer constants to an empty {ival: {}} (as it does
+  // zero): read such constants back from the statement text at their (byte) location.
+  const bytes = Buffer.from(sql);
+  let unreadable = false;
+  walk(stmts, (n) => {
+    const c = n?.A_Const;
+    if (!c?.ival || c.ival.ival !== undefined) return;
+    const m = /^(-?)\s*(\d+)/.exec(bytes.subarray(c.location ?? 0, (c.location ?? 0) + 40).toString());
+    if (!m || c.location === undefined) { unreadable = true; return; }
+    c.ival.ival = Number(m[1] + m[2]);
+  });
+  if (unreadable) return { stmts: stmts.length, kind: 'other', relations: [] };
   const relations: Parsed['relations'] = [];
   walk(stmts, (n) => {
     if (n && typeof n === 'object' && n.RangeVar) relations.push({ schema: n.RangeVar.schemaname ?? null, name: n.RangeVar.relname });

@@ -65,10 +65,38 @@ function zoneFormat(tz: string): Intl.DateTimeFormat | null {
 }
 
 export function timeZoneKnown(tz: string): boolean {
+  // Postgres reads '+03:00', 'UTC+3', '<+03>-03' as POSIX specs (sign inverted): never guessed.
+  if (/^[+\-\d<]|:|[+-]\d/.test(tz) && !/^Etc\/GMT[+-]\d{1,2}$/.test(tz)) return false;
   return zoneFormat(tz) !== null;
 }
 
 const p2 = (n: number) => String(n).padStart(2, '0');
+
+/** The zone's UTC offset in seconds at an instant, from Intl (the tz database). */
+export function zoneOffset(d: Date, tz: string): number {
+  const parts = Object.fromEntries(zoneFormat(tz)!.formatToParts(d).map((p) => [p.type, p.value]));
+  let year = Number(parts.year);
+  if (parts.era === 'BC' || parts.era === 'B') year = 1 - year;
+  const local = new Date(0);
+  local.setUTCFullYear(year, Number(parts.month) - 1, Number(parts.day));
+  local.setUTCHours(Number(parts.hour), Number(parts.minute), Number(parts.second), 0);
+  return Math.round((local.getTime() - Math.floor(d.getTime() / 1000) * 1000) / 1000);
+}
+
+/**
+ * The instant whose wall-clock time in `tz` is `wall` (given as if UTC), or null when there is
+ * none (a DST gap) or two (an overlap): Postgres picks one by rules pgfollow does not reproduce.
+ */
+export function wallToInstant(wall: number, tz: string): number | null {
+  if (!timeZoneKnown(tz)) return null;
+  const found = new Set<number>();
+  for (const probe of [wall - 86_400_000, wall, wall + 86_400_000]) {
+    const o = zoneOffset(new Date(probe), tz);
+    const instant = wall - o * 1000;
+    if (zoneOffset(new Date(instant), tz) === o) found.add(instant);
+  }
+  return found.size === 1 ? [...found][0] : null;
+}
 
 /** Stored timestamptz ('YYYY-MM-DDTHH:MM:SS.ffffffZ', UTC) → ISO output in the session's zone. */
 export function renderTimestamptz(s: string, tz: string): string {
@@ -142,4 +170,27 @@ export function renderValue(v: unknown, t: PgType, s: RenderSettings): string | 
   const elem = elementOf(t.oid);
   if (elem !== undefined) return renderArray(String(v), elem);
   return String(v);
+}
+
+const BINARY = new Set<number>([T.int2, T.int4, T.int8, T.float4, T.float8, T.bool, T.text, T.varchar, T.name, T.bytea, T.uuid]);
+
+/** Whether renderBinaryValue() writes this type's binary (send) form. */
+export const binaryRenderable = (t: PgType): boolean => BINARY.has(t.oid);
+
+/** The binary (typsend) form of a value of a type binaryRenderable() accepts (int*send, float*send, ...). */
+export function renderBinaryValue(v: unknown, t: PgType): Buffer | null {
+  if (v === null || v === undefined) return null;
+  let b: Buffer;
+  switch (t.oid) {
+    case T.int2: b = Buffer.alloc(2); b.writeInt16BE(Number(v)); return b;
+    case T.int4: b = Buffer.alloc(4); b.writeInt32BE(Number(v)); return b;
+    case T.int8: b = Buffer.alloc(8); b.writeBigInt64BE(BigInt(v as bigint)); return b;
+    case T.float4: b = Buffer.alloc(4); b.writeFloatBE(v === 'NaN' ? NaN : Number(v)); return b;
+    case T.float8: b = Buffer.alloc(8); b.writeDoubleBE(v === 'NaN' ? NaN : Number(v)); return b;
+    case T.bool: return Buffer.from([Number(v) ? 1 : 0]);
+    case T.bytea: return Buffer.from(v as Buffer);
+    case T.uuid: return Buffer.from(String(v).replace(/-/g, ''), 'hex');
+    case T.text: case T.varchar: case T.name: return Buffer.from(String(v), 'utf8');
+  }
+  throw new Error(`no binary form for type ${t.oid}`);
 }

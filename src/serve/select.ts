@@ -4,7 +4,7 @@
 
 import { forward } from './errors.js';
 import { strs, tagOf, type Node } from './parse.js';
-import { Scope, type Col, type Ctx, type Entry, type Ex } from './scope.js';
+import { Scope, noteCollation, type Col, type Ctx, type Entry, type Ex } from './scope.js';
 import { coerce, commonType, expr, toBool, type ExprEnv } from './expr.js';
 import { direction, keyOf } from './order.js';
 import { T, family, textOrderExact, type PgType } from './types.js';
@@ -56,7 +56,8 @@ export class SelectTranslator {
       const sub = this.select(cte.ctequery.SelectStmt, new Scope(scope));
       const names = strs(cte.aliascolnames);
       if (names.length > sub.cols.length) forward('CTE column aliases');
-      const sqlName = this.ctx.alias('w');
+      // SQLite lets a CTE shadow a table of the same name: CTEs take names the catalog never gives a table.
+      const sqlName = this.ctx.alias('_pgfollow_w');
       scope.ctes.set(cte.ctename, { sqlName, cols: sub.cols.map((col, i) => ({ ...col, name: names[i] ?? col.name })) });
       parts.push(`${sqlName} AS (${sub.sql})`);
     }
@@ -138,6 +139,7 @@ export class SelectTranslator {
     });
     if (grouped) {
       if (targets.some((t) => /\bOVER \(/.test(t.sql))) forward('window functions with GROUP BY');
+      if ([...targets, ...(having ? [having] : []), ...orderKeys.map((k) => k.e)].some((e) => e.correlated)) forward('correlated subquery with GROUP BY');
       const gsql = new Set(groups.map((g) => g.sql));
       for (const e of [...targets, ...(having ? [having] : []), ...orderKeys.map((k) => k.e)]) {
         if (!gsql.has(e.sql) && e.refs.some((r) => !gsql.has(r))) forward('column not grouped');
@@ -172,6 +174,7 @@ export class SelectTranslator {
     if (qual.length > 1 || (qual.length && entries.length !== 1) || entries.length === 0) forward('* reference');
     return entries.flatMap((e) => e.cols.map((c) => {
       if (c.table) this.ctx.read(c.table, c.name);
+      noteCollation(c);
       if (family(c.t) === 'datetime') this.ctx.usesTime = true;
       return { sql: c.sql, t: c.t, typmod: c.typmod, name: c.name, src: c.attnum ? { tableOid: c.tableOid, attnum: c.attnum } : undefined, agg: false, refs: [c.sql] };
     }));
@@ -191,13 +194,17 @@ export class SelectTranslator {
           into.push({ alias: visible, cols: cte.cols.map((c, i) => ({ ...c, sql: `${alias}.c${i + 1}` })) });
           return `${cte.sqlName} AS ${alias}`;
         }
-        if (!v.inh) forward('ONLY');
         const table = this.resolve(v.schemaname ?? null, v.relname);
         if (!table) forward(`relation ${v.relname} not mirrored`);
+        // FROM t includes the rows of tables inheriting from t; ONLY t of a partitioned table has none.
+        if (!v.inh && table!.partitioned) forward('ONLY on a partitioned table');
+        if (v.inh && !table!.partitioned && table!.inherited !== false) forward(table!.inherited ? 'table with inheriting tables' : 'inheritance not known');
         this.ctx.read(table!);
+        // float4 is stored as the double nearest its text ('0.37'); Postgres computes with the
+        // float4 itself (0.3700000047683716 as float8): pgf_f4 restores it.
         const cols: Col[] = table!.columns.map((c) => ({
-          name: c.name, sql: `${alias}.${q(c.name)}`, t: { oid: c.typeOid, category: c.category }, typmod: c.typmod,
-          tableOid: table!.oid, attnum: c.attnum, table: table!,
+          name: c.name, sql: c.typeOid === T.float4 ? `pgf_f4(${alias}.${q(c.name)})` : `${alias}.${q(c.name)}`, t: { oid: c.typeOid, category: c.category }, typmod: c.typmod,
+          tableOid: table!.oid, attnum: c.attnum, table: table!, collation: c.collation,
         }));
         into.push({ alias: visible, cols, table: table! });
         return `${q(table!.sqliteName)} AS ${alias}`;

@@ -22,7 +22,7 @@ export function family(t: PgType): Family {
     case T.float4: case T.float8: return 'float';
     case T.numeric: return 'numeric';
     case T.bool: return 'bool';
-    case T.text: case T.varchar: case T.name: return 'text';
+    case T.text: case T.varchar: return 'text';
     case T.date: case T.timestamp: case T.timestamptz: return 'datetime';
     case T.uuid: return 'uuid';
     case T.jsonb: return 'jsonb';
@@ -36,20 +36,37 @@ export function family(t: PgType): Family {
 
 export const intBits = (oid: number): number => (oid === T.int2 ? 16 : oid === T.int4 ? 32 : 64);
 
-let textOrderIsBinary = true;
-let caseMappingIsAscii = true;
+let textOrderIsBinary = false;
+let caseMappingIsAscii = false;
 /**
- * The upstream database's collation and ctype (pg_database.datcollate, datctype). Text order is
- * SQLite's BINARY order only under C/POSIX (and C.UTF-8, which compares code points); lower(),
- * upper() and ILIKE fold only ASCII letters only under a C ctype.
+ * The upstream database's collation and ctype (pg_database.datcollate, datctype); until told,
+ * pgfollow assumes neither is C and forwards whatever depends on them. Text order is SQLite's
+ * BINARY order only under C/POSIX (and C.UTF-8, which compares code points); lower(), upper()
+ * and ILIKE fold ASCII letters only (pgfollow forwards non-ASCII text) under a C ctype.
  */
 export function setUpstreamCollation(collate: string, ctype: string = collate): void {
-  const c = (s: string) => /^(C|POSIX|C\.UTF-?8)$/i.test(s);
-  textOrderIsBinary = c(collate);
-  caseMappingIsAscii = /^(C|POSIX)$/i.test(ctype);
+  textOrderIsBinary = /^(C|POSIX|C\.UTF-?8)$/i.test(collate);
+  caseMappingIsAscii = /^(C|POSIX|C\.UTF-?8)$/i.test(ctype);
 }
-export const textOrderExact = (): boolean => textOrderIsBinary;
-export const asciiCaseMapping = (): boolean => caseMappingIsAscii;
+
+// What the statement being translated needs of collations: whether it compares, orders, groups or
+// case-maps text, and whether it reads a text column whose collation is not known to be binary.
+// Translation is synchronous, so module state serves (route.ts resets and reads it).
+export const textUse = { semantics: false, nonBinary: false };
+
+export const textOrderExact = (): boolean => { textUse.semantics = true; return textOrderIsBinary; };
+export const asciiCaseMapping = (): boolean => { textUse.semantics = true; return caseMappingIsAscii; };
+export const noteTextSemantics = (): void => { textUse.semantics = true; };
+
+/**
+ * Whether a column's collation (MirrorColumn.collation: 'default', a collation name, or
+ * undefined when the proxy did not say) orders, compares and case-maps as bytes.
+ */
+export function binaryCollation(collation: string | undefined): boolean {
+  if (collation === undefined) return false;
+  if (collation === 'default') return textOrderIsBinary && caseMappingIsAscii;
+  return /^(C|POSIX|ucs_basic)$/.test(collation);
+}
 
 /** Types whose stored SQLite value is already Postgres's text output (rendered as is). */
 export function storedIsText(oid: number, category?: string): boolean {

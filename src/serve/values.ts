@@ -5,6 +5,7 @@
 import { ServeError } from './errors.js';
 import { formatDec, parseDec } from './decimal.js';
 import { T, elementOf, family, intBits, type PgType } from './types.js';
+import { wallToInstant } from './render.js';
 
 const INT_NAMES: Record<number, string> = { 16: 'smallint', 32: 'integer', 64: 'bigint' };
 
@@ -51,15 +52,20 @@ function toTimestamp(s: string, withTz: boolean, timeZone: string | undefined): 
   const frac = (m[7] ?? '').replace(/0+$/, '');
   if (!withTz) return `${m[1]}-${m[2]}-${m[3]}T${m[4] ?? '00'}:${m[5] ?? '00'}:${m[6] ?? '00'}${frac ? '.' + frac : ''}`;
   let offsetMin = 0;
+  const d = new Date(0);
+  d.setUTCFullYear(+m[1], +m[2] - 1, +m[3]);
+  d.setUTCHours(+(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0), 0);
   if (m[8] && m[8].toUpperCase() !== 'Z') {
     const o = m[8].replace(':', '');
     offsetMin = (o[0] === '-' ? -1 : 1) * (Number(o.slice(1, 3)) * 60 + Number(o.slice(3, 5) || 0));
-  } else if (!m[8] && !/^(UTC|Etc\/UTC|GMT|Etc\/GMT|UCT|Zulu)$/i.test(timeZone ?? '')) {
-    throw new ServeError('NOT_LOCAL', 'timestamptz without an offset outside UTC');
+    d.setTime(d.getTime() - offsetMin * 60_000);
+  } else if (!m[8]) {
+    // No offset: the session's TimeZone applies.
+    if (timeZone === undefined) throw new ServeError('NOT_LOCAL', 'timestamptz without an offset, session TimeZone unknown');
+    const instant = wallToInstant(d.getTime(), timeZone);
+    if (instant === null) throw new ServeError('NOT_LOCAL', 'timestamptz in a DST gap or overlap, or an unknown TimeZone');
+    d.setTime(instant);
   }
-  const d = new Date(0);
-  d.setUTCFullYear(+m[1], +m[2] - 1, +m[3]);
-  d.setUTCHours(+(m[4] ?? 0), +(m[5] ?? 0) - offsetMin, +(m[6] ?? 0), 0);
   if (d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999) throw new ServeError('NOT_LOCAL', 'timestamptz range');
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${(m[7] ?? '').padEnd(6, '0')}Z`;
