@@ -24,6 +24,8 @@ export interface ServeContext {
   log: Logger;
   policy: SessionPolicy;
   stats: ServeStats;
+  /** Completes the catalog with the upstream's collations and inheritance (see server.ts). */
+  catalogInfo(cat: import('./translator.js').MirrorCatalog): Promise<void>;
   /** A new TCP (or Unix socket) connection to the upstream. */
   connectUpstream(): net.Socket;
   register(s: Session): void;

@@ -9,7 +9,7 @@ import { Replica } from './replica.js';
 import { UpstreamWatch } from './watch.js';
 import { defaultPolicy, type ServeDefaults } from './policy.js';
 import { Session } from './session.js';
-import { loadParser, setUpstreamCollation } from './translator.js';
+import { applyCollations, applyInheritance, loadParser, setUpstreamCollation, type MirrorCatalog } from './translator.js';
 import type { ServeContext, ServeStats } from './context.js';
 
 export interface ServeOptions {
@@ -51,8 +51,35 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   const watch = new UpstreamWatch({ conninfo: opts.upstream, log, onCollation: setUpstreamCollation });
   const sessions = new Map<string, Session>();
   const stats: ServeStats = { sessions: 0, local: 0, forwarded: 0, refused: 0, protocolErrors: 0, reasons: new Map() };
+  // Collations and inheritance come from the upstream: read for each new catalog (awaited), then
+  // again at most every second in the background; a change redoes every translation.
+  let infoFor: MirrorCatalog | null = null;
+  let infoAt = 0;
+  let infoSig = '';
+  let infoLoading: Promise<void> | null = null;
+  const catalogInfo = async (cat: MirrorCatalog): Promise<void> => {
+    if (infoFor === cat && Date.now() - infoAt < 1000) return;
+    infoLoading ??= (async () => {
+      try {
+        const info = await watch.catalogInfo([...cat.tables.keys()]);
+        applyCollations(cat, info.collations);
+        applyInheritance(cat, info.parents);
+        const sig = JSON.stringify(info);
+        if (infoFor === cat && sig !== infoSig) replica.catalogVersion++;
+        infoFor = cat;
+        infoSig = sig;
+        infoAt = Date.now();
+      } catch {
+        // Unreachable: what was read last stands; a new catalog stays without (its text order
+        // and inheriting tables are forwarded).
+      } finally {
+        infoLoading = null;
+      }
+    })();
+    if (infoFor !== cat) await infoLoading;
+  };
   const ctx: ServeContext = {
-    replica, watch, log, stats, policy: defaultPolicy(opts.defaults),
+    replica, watch, log, stats, policy: defaultPolicy(opts.defaults), catalogInfo,
     connectUpstream: () => (upHost.startsWith('/') ? net.connect({ path: `${upHost}/.s.PGSQL.${upPort}` }) : net.connect({ host: upHost, port: upPort })),
     register: (s) => { sessions.set(`${s.pid}:${s.secret}`, s); stats.sessions++; },
     unregister: (s) => { sessions.delete(`${s.pid}:${s.secret}`); },

@@ -53,6 +53,8 @@ export class Session {
   readonly settings: RenderSettings = { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: 1, byteaOutput: 'hex' };
   readonly policy: SessionPolicy;
   lastRoute = 'none';
+  /** The parser reads string literals as with standard_conforming_strings = on. */
+  private standardStrings = true;
   private fence: Promise<Lsn | null> | null = null;
   private fenceWaited = false;
   skipToSync = false;
@@ -162,6 +164,7 @@ export class Session {
         if (name === 'TimeZone') this.settings.timeZone = value;
         else if (name === 'DateStyle') this.settings.dateStyle = value;
         else if (name === 'IntervalStyle') this.settings.intervalStyle = value;
+        else if (name === 'standard_conforming_strings') this.standardStrings = value === 'on';
         break;
       }
       case '1':
@@ -430,6 +433,7 @@ export class Session {
     if (this.policy.read === 'upstream') return 'pgfollow.read is upstream';
     await this.waitIdle();
     if (this.status !== 'I' && !this.upstreamLost) return 'inside a transaction block';
+    if (!this.standardStrings) return 'standard_conforming_strings is off';
     const replica = this.ctx.replica;
     if (!replica.catalog()) return 'the SQLite file is unavailable';
     if (!this.ctx.watch.collationKnown) return 'the upstream\'s collation is not known yet';
@@ -462,6 +466,7 @@ export class Session {
       if (st.translation) return st.translation;
       throw new ForwardInstead(st.reason ?? 'not translatable');
     }
+    await this.ctx.catalogInfo(cat);
     const p = parsed ?? parse(st.sql);
     if ('error' in p) throw new ForwardInstead('parse error (the upstream reports it)');
     if (p.stmts !== 1 || p.kind !== 'select') throw new ForwardInstead('not a single SELECT');

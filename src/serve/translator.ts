@@ -30,6 +30,7 @@ export async function loadParser(): Promise<void> {
 
 export function parse(sql: string): Parsed | { error: string } {
   if (!mod) throw new Error('loadParser() was not awaited');
+  if (sql.length > 1 << 20) return { error: 'statement too long to parse locally' };
   let tree: { stmts: { stmt: unknown }[] };
   try {
     const ptr = mod.allocate(Buffer.from(sql + '\0', 'utf8'), ALLOC_NORMAL);
@@ -45,6 +46,18 @@ export function parse(sql: string): Parsed | { error: string } {
     return { error: e instanceof Error ? e.message : String(e) };
   }
   const stmts = tree.stmts ?? [];
+  // As translate.ts's parse(): this build of libpg_query drops negative integer constants to an
+  // empty {ival: {}} (as it does zero); they are read back from the text at their byte location.
+  const bytes = Buffer.from(sql);
+  let unreadable = false;
+  walk(stmts, (n) => {
+    const c = (n as { A_Const?: { ival?: { ival?: number }; location?: number } }).A_Const;
+    if (!c?.ival || c.ival.ival !== undefined) return;
+    const m = /^(-?)\s*(\d+)/.exec(bytes.subarray(c.location ?? 0, (c.location ?? 0) + 40).toString());
+    if (!m || c.location === undefined) { unreadable = true; return; }
+    c.ival.ival = Number(m[1] + m[2]);
+  });
+  if (unreadable) return { stmts: stmts.length, kind: 'other', relations: [] };
   const relations: Parsed['relations'] = [];
   walk(stmts, (n) => {
     const rv = (n as { RangeVar?: { schemaname?: string; relname: string } }).RangeVar;

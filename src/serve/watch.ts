@@ -101,6 +101,26 @@ export class UpstreamWatch {
     return true;
   }
 
+  /**
+   * What the SQLite file does not hold about mirrored tables: each column's collation
+   * (pg_attribute.attcollation) and which tables have inheritance children (not partitions).
+   */
+  async catalogInfo(oids: number[]): Promise<{ collations: { tableOid: number; attnum: number; collation: string | null }[]; parents: number[] }> {
+    const c = await this.connection();
+    const { rows: cols } = await this.run(c, `
+      SELECT a.attrelid::pg_catalog.int8 AS t, a.attnum::pg_catalog.int4 AS n, co.collname::pg_catalog.text AS coll
+        FROM pg_catalog.pg_attribute a LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+       WHERE a.attrelid = ANY ($1::pg_catalog.oid[]) AND a.attnum > 0 AND NOT a.attisdropped`, [oids]);
+    const { rows: parents } = await this.run(c, `
+      SELECT DISTINCT i.inhparent::pg_catalog.int8 AS p
+        FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class k ON k.oid = i.inhrelid
+       WHERE NOT k.relispartition AND i.inhparent = ANY ($1::pg_catalog.oid[])`, [oids]);
+    return {
+      collations: cols.map((r) => ({ tableOid: Number(r.t), attnum: r.n, collation: r.coll })),
+      parents: parents.map((r) => Number(r.p)),
+    };
+  }
+
   private async lookup(role: string, oid: number): Promise<Grant | undefined> {
     const c = await this.connection();
     // has_*_privilege() raise for a role that does not exist (dropped meanwhile): checked first.
