@@ -13,7 +13,14 @@ import type { Session } from './session.js';
 export type BatchResult = { messages: Buffer[] } | { forward: string };
 
 export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchResult> {
-  const stmts = new Map(s.stmts);
+  // Parse/Close of this batch, applied to the session's statements only if it is answered locally.
+  const changed = new Map<string, Statement | null>();
+  const stmts = {
+    get: (name: string) => (changed.has(name) ? changed.get(name) ?? undefined : s.stmts.get(name)),
+    has: (name: string) => (changed.has(name) ? changed.get(name) !== null : s.stmts.has(name)),
+    set: (name: string, st: Statement) => { changed.set(name, st); },
+    delete: (name: string) => { changed.set(name, null); },
+  };
   const portals = new Map<string, Portal>();
   const out: Buffer[] = [];
   let gateChecked = false;
@@ -124,8 +131,10 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
     throw e;
   }
   // Committed only now that the whole batch is local.
-  s.stmts.clear();
-  for (const [k, v] of stmts) s.stmts.set(k, v);
+  for (const [k, v] of changed) {
+    if (v) s.stmts.set(k, v);
+    else s.stmts.delete(k);
+  }
   s.skipToSync = failed;
   for (let i = 0; i < executed; i++) s.routed(null);
   return { messages: out };

@@ -19,6 +19,7 @@ export class Replica {
   private stmts = new Map<string, Database.Statement>();
   private appliedStmt: Database.Statement | null = null;
   private schemaStmt: Database.Statement | null = null;
+  private checkedAt = 0;
   /** Bumped whenever the catalog is re-read: translations made before are redone. */
   catalogVersion = 0;
 
@@ -47,6 +48,11 @@ export class Replica {
 
   /** The catalog of mirrored tables, current with the file's schema; null when the file is unavailable. */
   catalog(): MirrorCatalog | null {
+    // The schema check costs a statement: done at most every millisecond (a statement that runs
+    // against a schema changed in between fails in SQLite and is forwarded).
+    const now = performance.now();
+    if (this.cat && this.db && now - this.checkedAt < 1) return this.cat;
+    this.checkedAt = now;
     const db = this.open();
     if (!db) return null;
     try {
