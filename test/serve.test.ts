@@ -4,14 +4,14 @@
 // refused without harm to other sessions, and reads that keep working while the upstream is down.
 
 import t from 'tap';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import postgres from 'postgres';
-import { cluster, database, startWorker, tempDir, waitFor } from './helpers.js';
+import { CLI, cluster, database, startWorker, tempDir, waitFor } from './helpers.js';
 import { freePort } from '../src/dev/cluster.js';
 import { follow } from '../src/index.js';
 import { serve, type ServeHandle } from '../src/serve/server.js';
@@ -276,4 +276,21 @@ t.test('the worker runs serve beside a follow: option {"serve": {"listen": …}}
   await waitFor(async () => (await c.query("SELECT v FROM w WHERE id = 1")).rows[0]?.v === 'one' && (await route(c)) === 'replica', { what: 'a local read through the worker\'s serve' });
   t.pass('served by the worker');
   await w.stop();
+});
+
+t.test('pgfollow serve as a process: listens, answers locally, stops on SIGTERM', async (t) => {
+  const p = await freePort();
+  const proc = spawn(process.execPath, [CLI, 'serve', '--listen', `127.0.0.1:${p}`, '--upstream', conninfo, '--sqlite', file, '--log', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
+  await waitFor(() => out.includes('serve.listening'), { what: `serve to listen\n${out}` });
+  const c = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${p}/${db}` });
+  await c.connect();
+  await waitFor(async () => (await c.query('SELECT name FROM items WHERE id = 3')).rows[0].name === 'item 3' && (await route(c)) === 'replica', { what: 'a local read' });
+  await c.end();
+  proc.kill('SIGTERM');
+  t.equal(await exited, 0, 'clean exit');
 });
