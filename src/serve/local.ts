@@ -52,7 +52,12 @@ export function execute(replica: Replica, t: Translation, values: unknown[], s: 
     if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw e;
     throw new ForwardInstead(`SQLite: ${(e as Error).message}`);
   }
-  return rows.map((r) => t.render(r, s));
+  try {
+    return rows.map((r) => t.render(r, s));
+  } catch (e) {
+    if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw e;
+    throw new ForwardInstead(`rendering: ${(e as Error).message}`);
+  }
 }
 
 /** Text parameters → the translator's values; ServeError NOT_LOCAL becomes ForwardInstead. */

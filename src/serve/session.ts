@@ -472,10 +472,17 @@ export class Session {
     if (p.stmts !== 1 || p.kind !== 'select') throw new ForwardInstead('not a single SELECT');
     await this.resolve(p.relations);
     if (!this.searchPathOk) throw new ForwardInstead('pg_catalog is not first in search_path');
-    const r = route(p, (schema, name) => {
-      const oid = this.names.get(nameKey(schema, name));
-      return oid ? cat.tables.get(oid) : undefined;
-    }, st.types);
+    let r: ReturnType<typeof route>;
+    try {
+      r = route(p, (schema, name) => {
+        const oid = this.names.get(nameKey(schema, name));
+        return oid ? cat.tables.get(oid) : undefined;
+      }, st.types);
+    } catch (e) {
+      // A translator failure is never the client's problem: the upstream answers instead.
+      this.ctx.log('warn', 'serve.translator_failed', { error: (e as Error)?.message ?? String(e) });
+      throw new ForwardInstead('the translator failed on this statement');
+    }
     st.epoch = this.epoch;
     st.catalogVersion = replica.catalogVersion;
     st.translation = r.local ? r.translation : null;
