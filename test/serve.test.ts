@@ -232,6 +232,17 @@ t.test('garbage gets a protocol error; other sessions go on', async (t) => {
   t.match(await send(Buffer.from([0, 0, 0, 8, 0, 9, 0, 0])), /08P01/, 'unknown protocol version');
   t.match(await send(Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3])), /08P01/, 'huge length');
   for (let i = 0; i < 40; i++) await send(crypto.randomBytes(1 + (i * 37) % 300));
+  // After login: a Bind that claims more than it holds, and a Query claiming 2 GB.
+  for (const bad of [Buffer.from([0x42, 0, 0, 0, 12, 0, 0, 0, 5, 0, 0, 0, 0, 0x53, 0, 0, 0, 4]), Buffer.from([0x51, 0x7f, 0xff, 0xff, 0xff, 0x41])]) {
+    const victim = await pgClient();
+    const died = new Promise<{ code?: string }>((resolve) => {
+      victim.on('error', (e) => resolve(e as { code?: string }));
+      victim.on('end', () => resolve({}));
+      setTimeout(() => resolve({ code: 'no answer within 10 s' }), 10_000).unref();
+    });
+    (victim as unknown as { connection: { stream: net.Socket } }).connection.stream.write(bad);
+    t.match(await died, { code: '08P01' }, `an authenticated session sending ${bad.subarray(0, 6).toString('hex')}… is ended with 08P01`);
+  }
   t.ok(proxy.sessions() >= 1);
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 51, 'an established session is unharmed');
   t.ok(proxy.stats.protocolErrors >= 2, 'counted');
