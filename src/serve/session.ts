@@ -19,6 +19,7 @@ import { ForwardInstead, bind, errorOf, execute, rowDescription, showDescription
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import type { Lsn } from '../upstream/lsn.js';
+import { isRead, nameKey, probeQuery, readProbe } from './names.js';
 
 const PROBE = 'pgfollow_probe';
 
@@ -507,18 +508,14 @@ export class Session {
     const missing = [...new Set(relations.map((r) => nameKey(r.schema, r.name)))].filter((k) => !this.names.has(k));
     if (!missing.length && this.role !== null) return;
     if (this.upstreamLost) throw new ForwardInstead('names cannot be resolved while the upstream is unreachable');
-    const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
-    const params = missing.map((k) => { const [s, n] = JSON.parse(k) as [string | null, string]; return s === null ? quote(n) : `${quote(s)}.${quote(n)}`; });
-    const sql = `SELECT current_user::text, pg_catalog.array_to_string(pg_catalog.current_schemas(true), ','), pg_catalog.current_setting('extra_float_digits'), pg_catalog.current_setting('bytea_output')${params.map((_, i) => `, pg_catalog.to_regclass($${i + 1})::pg_catalog.oid::pg_catalog.text`).join('')}`;
-    const rows = await this.probe(sql, params);
-    const r = rows[0];
+    const q = probeQuery(missing);
+    const r = readProbe((await this.probe(q.sql, q.params))[0], missing.length);
     if (!r) throw new ForwardInstead('names could not be resolved');
-    this.role = r[0];
-    const schemas = (r[1] ?? '').split(',').filter((s) => !s.startsWith('pg_temp'));
-    this.searchPathOk = schemas[0] === 'pg_catalog';
-    this.settings.extraFloatDigits = Number(r[2]);
-    this.settings.byteaOutput = r[3] ?? 'hex';
-    missing.forEach((k, i) => this.names.set(k, r[4 + i] === null ? null : Number(r[4 + i])));
+    this.role = r.role;
+    this.searchPathOk = r.searchPathOk;
+    this.settings.extraFloatDigits = r.extraFloatDigits;
+    this.settings.byteaOutput = r.byteaOutput;
+    missing.forEach((k, i) => this.names.set(k, r.oids[i]));
   }
 
   /** Runs one query on the client's upstream session; only while it is idle outside a transaction. */
@@ -544,22 +541,5 @@ export class Session {
 
 const lostError: wire.ErrorFields = { code: '08006', message: 'pgfollow serve: the connection to the upstream was lost; only reads served from the SQLite file work in this session' };
 
-function nameKey(schema: string | null, name: string): string {
-  return JSON.stringify([schema, name]);
-}
-
-/** Statements that change no table data: no read-your-writes fence after them. */
-const NO_DATA_CHANGE = new Set(['SelectStmt', 'VariableSetStmt', 'VariableShowStmt', 'TransactionStmt', 'VacuumStmt', 'DeallocateStmt',
-  'ListenStmt', 'UnlistenStmt', 'DiscardStmt', 'CheckPointStmt']);
-
-/**
- * False when the statement may change table data. A SELECT calling a function that writes is not
- * caught (the next local read may not see that write): said in the README.
- */
-function isRead(p: Parsed | { error: string }): boolean {
-  if ('error' in p || p.stmts !== 1) return false;
-  const ast = (p as { ast?: Record<string, unknown> }).ast;
-  return p.kind === 'select' || (ast !== undefined && Object.keys(ast).every((k) => NO_DATA_CHANGE.has(k)));
-}
 
 export type { Portal } from './local.js';
