@@ -18,6 +18,7 @@ import { oltpWorkload } from './workloads/oltp.js';
 import { latencyWorkload } from './workloads/latency.js';
 import { memoryWorkload } from './workloads/memory.js';
 import { fanoutWorkload } from './workloads/fanout.js';
+import { serveWorkload } from './workloads/serve.js';
 
 const WORKLOADS: Record<string, (env: Env) => Promise<WorkloadResult>> = {
   copy: copyWorkload,
@@ -27,6 +28,7 @@ const WORKLOADS: Record<string, (env: Env) => Promise<WorkloadResult>> = {
   latency5k: (env) => latencyWorkload(env, 5 * env.scale.latencyRate, 10),
   memory: memoryWorkload,
   fanout: fanoutWorkload,
+  serve: serveWorkload,
 };
 
 function options(): { quick: boolean; only: string[]; out: string; runs: number } {

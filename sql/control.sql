@@ -546,13 +546,22 @@ BEGIN
       USING HINT = 'For example ''{"tables": ["orders", "sales.customers"]}''.', ERRCODE = 'invalid_parameter_value';
   END IF;
   FOR k IN SELECT jsonb_object_keys(options) LOOP
-    IF k NOT IN ('tables', 'schemas', 'row_filters', 'feed') THEN
+    IF k NOT IN ('tables', 'schemas', 'row_filters', 'feed', 'serve') THEN
       RAISE EXCEPTION 'pgfollow: unknown option "%"', k
-        USING HINT = 'The options are "tables", "schemas", "row_filters" and "feed".', ERRCODE = 'invalid_parameter_value';
+        USING HINT = 'The options are "tables", "schemas", "row_filters", "feed" and "serve".', ERRCODE = 'invalid_parameter_value';
     END IF;
   END LOOP;
   IF options ? 'feed' THEN
     PERFORM pgfollow.check_feed_options(options -> 'feed');
+  END IF;
+  -- "serve": {"listen": "host:port"}, an IP address or localhost and a port (start_follow: superusers only).
+  v := options -> 'serve';
+  IF v IS NOT NULL AND (jsonb_typeof(v) <> 'object' OR (SELECT count(*) FROM jsonb_object_keys(v)) <> 1
+      OR jsonb_typeof(v -> 'listen') IS DISTINCT FROM 'string'
+      OR NOT (v ->> 'listen') ~ '^(localhost|[0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$'
+      OR substring(v ->> 'listen' from ':([0-9]{1,5})$')::int NOT BETWEEN 1 AND 65535) THEN
+    RAISE EXCEPTION 'pgfollow: option "serve" must be {"listen": "host:port"} with an IP address or localhost'
+      USING HINT = 'For example ''{"serve": {"listen": "127.0.0.1:6433"}}''.', ERRCODE = 'invalid_parameter_value';
   END IF;
   FOREACH k IN ARRAY ARRAY['tables', 'schemas'] LOOP
     v := options -> k;
@@ -798,6 +807,10 @@ BEGIN
   PERFORM pgfollow.check_sqlite_path(sqlite_path, privileged);
   options := coalesce(options, '{}');
   PERFORM pgfollow.check_options(options);
+  IF options ? 'serve' AND NOT privileged THEN
+    RAISE EXCEPTION 'pgfollow: PRIVILEGE: only a superuser may start a follow with option "serve" (the worker would listen on a network address)'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
   PERFORM pgfollow.check_options_here(conninfo, options, privileged);
   new_id := nextval(pg_get_serial_sequence('pgfollow.follows', 'id'));
   -- Two followers writing one file would corrupt it.

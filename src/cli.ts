@@ -117,6 +117,31 @@ program
   });
 
 program
+  .command('serve')
+  .description('a Postgres endpoint: reads it can answer exactly come from the SQLite file, everything else goes to the upstream')
+  .requiredOption('--listen <host:port>', 'where clients connect, e.g. 127.0.0.1:6433')
+  .requiredOption('--upstream <conninfo>', 'the followed database: clients log in there through the proxy; this conninfo itself is used for privilege checks and WAL positions')
+  .requiredOption('--sqlite <file>', 'the SQLite file a follow keeps in step (read only)')
+  .option('--follow', 'also follow the upstream into the file in this process (else another process follows it)', false)
+  .option('--slot <name>', 'with --follow: replication slot and publication name', 'pgfollow_cli')
+  .option('--max-lag <duration>', 'default pgfollow.max_lag', '1s')
+  .addOption(logOption)
+  .action(async (o: { listen: string; upstream: string; sqlite: string; follow: boolean; slot: string; maxLag: string; log: string }) => {
+    const log = loggerFor(o.log);
+    const { serve } = await import('./serve/server.js');
+    const { parseDuration } = await import('./serve/policy.js');
+    const maxLagMs = parseDuration(o.maxLag);
+    if (maxLagMs === null) throw new PgFollowError('BAD_OPTIONS', `--max-lag expects a duration such as 2s or 500ms, not "${o.maxLag}"`);
+    const follower = o.follow ? new Follower({ conninfo: o.upstream, sqlitePath: o.sqlite, slot: o.slot, publication: o.slot, log }) : null;
+    const done = follower?.run();
+    const server = await serve({ listen: o.listen, upstream: o.upstream, sqlite: o.sqlite, log, defaults: { maxLagMs } });
+    await untilSignal();
+    await server.close();
+    await follower?.stop();
+    await done;
+  });
+
+program
   .command('follow')
   .description('follow one upstream into one SQLite file, without a control table')
   .argument('<conninfo>', 'libpq connection string of the upstream database')

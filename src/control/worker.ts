@@ -24,6 +24,8 @@ import { connect, isConnectionError, serializeQueries, upstreamConfig } from '..
 import { dropSlotAndPublication } from '../upstream/publication.js';
 import { maskConninfo } from '../upstream/conninfo.js';
 import { parseOptions } from '../upstream/tableset.js';
+import { serveOption } from '../serve/option.js';
+import type { ServeHandle } from '../serve/server.js';
 import { checkPasswordAuth, checkPathFree, connectFollow, followConfig, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
 
 export interface WorkerOptions {
@@ -67,6 +69,8 @@ interface Running {
 export class Worker {
   private readonly log: Logger;
   private readonly running = new Map<string, Running>();
+  /** Option "serve": the endpoint each follow with it runs (null when it could not start). */
+  private readonly serving = new Map<string, Promise<ServeHandle | null>>();
   /** Last refusal logged per follow, so a standing refusal is logged once, not every poll. */
   private readonly refused = new Map<string, string>();
   /** The SQLite file each follow that is not stopped resolves to, as of the last sync. */
@@ -261,6 +265,27 @@ export class Worker {
     log('info', 'follow started', { upstream: maskConninfo(row.conninfo), sqlite: sqlitePath, slot: row.slot_name, options: row.options });
     await this.writeStatus(row, { ...follower.status, state: 'starting' });
     run.done = follower.run().catch((e) => log('error', 'follower crashed', { error: describeError(e) }));
+    this.startServe(row, sqlitePath, log);
+  }
+
+  /** Option "serve": `pgfollow serve` on the follow's file, for follows a superuser started. */
+  private startServe(row: FollowRow, sqlitePath: string, log: Logger): void {
+    let opt: { listen: string } | null;
+    try {
+      opt = serveOption(row.options);
+    } catch (e) {
+      log('error', 'serve refused', { error: describeError(e) });
+      return;
+    }
+    if (!opt) return;
+    if (row.privileged !== true) {
+      log('error', 'serve refused', { error: 'option "serve" is only run for follows started by a superuser' });
+      return;
+    }
+    const listen = opt.listen;
+    this.serving.set(row.id, import('../serve/server.js')
+      .then(({ serve }) => serve({ listen, upstream: row.conninfo, sqlite: sqlitePath, log: log.child({ serve: listen }) }))
+      .catch((e) => { log('error', 'serve failed', { listen, error: describeError(e) }); return null; }));
   }
 
   private checkPathFree(id: string, file: string, any: boolean): void {
@@ -271,6 +296,9 @@ export class Worker {
     const run = this.running.get(id);
     if (!run) return;
     this.running.delete(id);
+    const serving = this.serving.get(id);
+    this.serving.delete(id);
+    await (await serving)?.close();
     if (run.timer) clearTimeout(run.timer);
     await run.follower.stop();
     await run.done;

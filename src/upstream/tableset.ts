@@ -18,8 +18,8 @@ export interface TableSet {
   rowFilters?: Record<string, string>;
 }
 
-/** 'feed' is read by src/fanout/options.ts. */
-const OPTION_NAMES = ['tables', 'schemas', 'row_filters', 'feed'];
+/** 'feed' is read by src/fanout/options.ts, 'serve' by src/serve/option.ts. */
+const OPTION_NAMES = ['tables', 'schemas', 'row_filters', 'feed', 'serve'];
 
 function bad(message: string, hint = 'see "Options" in the README: tables, schemas, row_filters'): PgFollowError {
   return new PgFollowError('BAD_OPTIONS', message, { hint });

@@ -1,0 +1,35 @@
+// What every session of one `pgfollow serve` shares: the SQLite file, the privileged watch on the
+// upstream, the way to reach the upstream, the cancel keys and the counters.
+
+import type net from 'node:net';
+import type { Logger } from '../log.js';
+import type { Replica } from './replica.js';
+import type { UpstreamWatch } from './watch.js';
+import type { SessionPolicy } from './policy.js';
+import type { Session } from './session.js';
+
+/** Counters since start: statements answered locally and forwarded (with why), sessions. */
+export interface ServeStats {
+  sessions: number;
+  local: number;
+  forwarded: number;
+  refused: number;
+  protocolErrors: number;
+  reasons: Map<string, number>;
+}
+
+export interface ServeContext {
+  replica: Replica;
+  watch: UpstreamWatch;
+  log: Logger;
+  policy: SessionPolicy;
+  stats: ServeStats;
+  /** Completes the catalog with the upstream's collations and inheritance (see server.ts). */
+  catalogInfo(cat: import('./translator.js').MirrorCatalog): Promise<void>;
+  /** A new TCP (or Unix socket) connection to the upstream. */
+  connectUpstream(): net.Socket;
+  register(s: Session): void;
+  unregister(s: Session): void;
+  /** A client's CancelRequest with the key this proxy gave it. */
+  cancel(pid: number, secret: number): void;
+}

@@ -1,0 +1,112 @@
+// The SQLite side of serve: the followed file opened read-only (WAL mode lets it be read while the
+// follower writes, in this process or another), its applied position, and the mirrored tables'
+// catalog, re-read when the file's schema changes. A missing or unreadable file makes serve
+// forward everything (logged once) and is retried every few seconds.
+
+import Database from 'better-sqlite3';
+import { parseLsn, type Lsn } from '../upstream/lsn.js';
+import type { Logger } from '../log.js';
+import { readMirrorCatalog, registerFunctions, type MirrorCatalog } from './translator.js';
+
+const RETRY_MS = 2000;
+
+export class Replica {
+  private db: Database.Database | null = null;
+  private failedAt = 0;
+  private logged = false;
+  private schemaVersion = -1;
+  private cat: MirrorCatalog | null = null;
+  private stmts = new Map<string, Database.Statement>();
+  private appliedStmt: Database.Statement | null = null;
+  private schemaStmt: Database.Statement | null = null;
+  private checkedAt = 0;
+  /** Bumped whenever the catalog is re-read: translations made before are redone. */
+  catalogVersion = 0;
+
+  constructor(private readonly file: string, private readonly log: Logger) {}
+
+  /** The open file, or null while it cannot be read (then everything is forwarded). */
+  private open(): Database.Database | null {
+    if (this.db) return this.db;
+    if (Date.now() - this.failedAt < RETRY_MS) return null;
+    try {
+      const db = new Database(this.file, { readonly: true, fileMustExist: true });
+      registerFunctions(db);
+      this.appliedStmt = db.prepare("SELECT value FROM _pgfollow_state WHERE key = 'applied_lsn'").pluck();
+      this.schemaStmt = db.prepare('PRAGMA schema_version').pluck();
+      this.db = db;
+      this.logged = false;
+      this.log('info', 'serve.sqlite_open', { sqlite: this.file });
+      return db;
+    } catch (e) {
+      this.failedAt = Date.now();
+      if (!this.logged) this.log('warn', 'serve.sqlite_unavailable', { sqlite: this.file, error: (e as Error).message, effect: 'every statement is forwarded' });
+      this.logged = true;
+      return null;
+    }
+  }
+
+  /** The catalog of mirrored tables, current with the file's schema; null when the file is unavailable. */
+  catalog(): MirrorCatalog | null {
+    // The schema check costs a statement: done at most every millisecond (a statement that runs
+    // against a schema changed in between fails in SQLite and is forwarded).
+    const now = performance.now();
+    if (this.cat && this.db && now - this.checkedAt < 1) return this.cat;
+    this.checkedAt = now;
+    const db = this.open();
+    if (!db) return null;
+    try {
+      const v = Number(this.schemaStmt!.get());
+      if (v !== this.schemaVersion || !this.cat) {
+        this.cat = readMirrorCatalog(db);
+        this.schemaVersion = v;
+        this.catalogVersion++;
+        this.stmts.clear();
+      }
+      return this.cat;
+    } catch (e) {
+      this.fail(e);
+      return null;
+    }
+  }
+
+  /** End position of the last upstream transaction the file holds (0 when none, or unavailable). */
+  appliedLsn(): Lsn {
+    const db = this.open();
+    if (!db) return 0n;
+    try {
+      const v = this.appliedStmt!.get() as string | undefined;
+      return v ? parseLsn(v) : 0n;
+    } catch (e) {
+      this.fail(e);
+      return 0n;
+    }
+  }
+
+  /** Runs a translated statement: raw rows, int8 as BigInt (as the translator expects). */
+  all(sql: string, values: unknown[]): unknown[][] {
+    const db = this.open();
+    if (!db) throw new Error('the SQLite file is unavailable');
+    let st = this.stmts.get(sql);
+    if (!st) {
+      st = db.prepare(sql).raw(true).safeIntegers(true);
+      if (this.stmts.size > 1000) this.stmts.clear();
+      this.stmts.set(sql, st);
+    }
+    return st.all(...values) as unknown[][];
+  }
+
+  close(): void {
+    this.db?.close();
+    this.db = null;
+  }
+
+  private fail(e: unknown): void {
+    this.log('warn', 'serve.sqlite_unavailable', { sqlite: this.file, error: (e as Error).message, effect: 'every statement is forwarded' });
+    this.logged = true;
+    this.failedAt = Date.now();
+    this.close();
+    this.stmts.clear();
+    this.cat = null;
+  }
+}

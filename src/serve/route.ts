@@ -1,0 +1,84 @@
+// route(): a statement is answered from SQLite only when it is one read-only SELECT over mirrored
+// tables and every construct in it translates exactly; otherwise it goes to the upstream with a
+// short reason (what `SHOW pgfollow.last_route` reports).
+
+import { Forward, ServeError } from './errors.js';
+import type { Parsed } from './parse.js';
+import { Ctx, Scope } from './scope.js';
+import { SelectTranslator, type OutCol } from './select.js';
+import { T, family, textUse, type PgType } from './types.js';
+import { inputValue } from './values.js';
+import { binaryRenderable, renderBinaryValue, renderValue, renderableType } from './render.js';
+import type { RenderSettings, Resolver, Route, Translation } from './translate.js';
+
+const OUTPUT_OPAQUE = new Set<number>([T.json, T.time, T.timetz, T.interval, T.bpchar, T.name]);
+
+export function route(p: Parsed, resolve: Resolver, declared: number[] = []): Route {
+  if (p.stmts !== 1) return { local: false, reason: p.stmts === 0 ? 'empty statement' : 'multiple statements' };
+  if (p.kind !== 'select' || !p.ast?.SelectStmt) return { local: false, reason: 'not a SELECT' };
+  try {
+    return { local: true, translation: translate(p.ast.SelectStmt, resolve, declared) };
+  } catch (e) {
+    if (e instanceof Forward) return { local: false, reason: e.reason };
+    if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
+    // A parse tree of a shape the translator did not expect: forwarding is always right.
+    return { local: false, reason: `not translated (${e instanceof Error ? e.message : String(e)})` };
+  }
+}
+
+function translate(stmt: unknown, resolve: Resolver, declared: number[]): Translation {
+  const ctx = new Ctx(declared);
+  textUse.semantics = false;
+  textUse.nonBinary = false;
+  const sub = new SelectTranslator(ctx, resolve).select(stmt, new Scope());
+  if (textUse.semantics && textUse.nonBinary) throw new Forward('text column of a collation not known to be C');
+  for (const c of sub.cols) checkOutput(c);
+  // Placeholders in textual order: $n (\u0001n\u0001) and session-dependent literals (\u0002k\u0002, as -k).
+  const order: number[] = [];
+  const sql = sub.sql.replace(/([\u0001\u0002])(\d+)[\u0001\u0002]/g, (_, kind, n) => { order.push(kind === '\u0001' ? Number(n) : -Number(n)); return '?'; });
+  const count = Math.max(declared.length, ...order, 0);
+  const deferred = ctx.deferred;
+  const paramTypes: PgType[] = [];
+  for (let n = 1; n <= count; n++) {
+    const t = ctx.paramTypes.get(n) ?? (declared[n - 1] ? { oid: declared[n - 1] } : undefined);
+    if (!t) throw new Forward(`type of parameter $${n} not known`);
+    if (!['int', 'float', 'numeric', 'bool', 'text', 'uuid', 'datetime', 'array'].includes(family(t))) throw new Forward(`parameter of type ${t.oid}`);
+    paramTypes.push(t);
+  }
+  const usesTime = ctx.usesTime || sub.cols.some((c) => family(c.t) === 'datetime') || paramTypes.some((t) => family(t) === 'datetime');
+  return {
+    sql,
+    paramTypes: paramTypes.map((t) => t.oid),
+    columns: sub.cols.map((c) => ({ name: c.name, typeOid: c.t.oid, typmod: c.typmod, tableOid: c.tableOid, attnum: c.attnum })),
+    reads: [...ctx.reads].map(([table, cols]) => ({ table, columns: [...cols] })),
+    bind(params: (string | null)[], s?: RenderSettings): unknown[] {
+      return order.map((n) => {
+        if (n < 0) return inputValue(deferred[-n - 1].text, deferred[-n - 1].t, s?.timeZone);
+        const v = params[n - 1];
+        if (v === undefined) throw new ServeError('08P01', `bind message supplies ${params.length} parameters, but the statement requires ${count}`);
+        return v === null ? null : inputValue(v, paramTypes[n - 1], s?.timeZone);
+      });
+    },
+    renderable(s: RenderSettings): boolean {
+      if (usesTime && !/^\s*iso/i.test(s.dateStyle)) return false;
+      return sub.cols.every((c) => renderableType(c.t, s));
+    },
+    render(row: unknown[], s: RenderSettings): (string | null)[] {
+      return sub.cols.map((c, i) => renderValue(row[i], c.t, s));
+    },
+    binaryColumns: sub.cols.map((c) => binaryRenderable(c.t)),
+    renderFormats(row: unknown[], formats: number[], s: RenderSettings): (Buffer | string | null)[] {
+      // Bind's result format codes: none means all text, one applies to all columns (protocol-message-formats).
+      return sub.cols.map((c, i) => ((formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? renderBinaryValue(row[i], c.t) : renderValue(row[i], c.t, s)));
+    },
+  };
+}
+
+function checkOutput(c: OutCol): void {
+  const f = family(c.t);
+  if (f === 'opaque' && !OUTPUT_OPAQUE.has(c.t.oid)) throw new Forward(`output of type ${c.t.oid} not rendered`);
+  if (f === 'unknown') throw new Forward('untyped output column');
+  // The mirror drops custom lower bounds ('[0:1]={7,8}' is stored as [7,8]): an array's text
+  // cannot be rebuilt exactly, so array values are not output locally (= ANY over them is fine).
+  if (f === 'array') throw new Forward('array output (lower bounds are not mirrored)');
+}

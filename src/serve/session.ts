@@ -1,0 +1,545 @@
+// One client of `pgfollow serve`: its own upstream session, through which it logged in (the
+// startup and authentication exchange relayed unchanged: SCRAM, md5 or password, the proxy never
+// sees a password), and which runs everything not answered locally. Reads are answered from
+// SQLite (local.ts, batch.ts) only when the session is idle outside a transaction block, the file
+// is fresh enough and has this session's own writes, the statement translates exactly and the
+// session's role may SELECT everything it reads.
+//
+// Ordering: client messages are handled one after another; a local answer is only produced once
+// every forwarded message before it has been answered by the upstream, so responses reach the
+// client in the order of its requests.
+
+import net from 'node:net';
+import crypto from 'node:crypto';
+import { serialize } from 'pg-protocol';
+import * as wire from './wire.js';
+import { parse, route, type Parsed, type RenderSettings, type Translation } from './translator.js';
+import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
+import { ForwardInstead, bind, errorOf, execute, rowDescription, showDescription, type Statement } from './local.js';
+import type { ServeContext } from './context.js';
+import { runBatch } from './batch.js';
+import type { Lsn } from '../upstream/lsn.js';
+import { isRead, nameKey, probeQuery, readProbe } from './names.js';
+
+const PROBE = 'pgfollow_probe';
+
+export class Session {
+  readonly pid = crypto.randomInt(1, 2 ** 31 - 1);
+  readonly secret = crypto.randomInt(0, 2 ** 31 - 1);
+  private up: net.Socket | null = null;
+  private readonly cr = new wire.FrameReader({ untyped: true });
+  private readonly ur = new wire.FrameReader({ untyped: false, maxLength: 1 << 30 });
+  private phase: 'startup' | 'auth' | 'ready' | 'closed' = 'startup';
+  private queue: wire.Frame[] = [];
+  private pumping = false;
+  private upKey: Buffer | null = null;
+  /** Forwarded Query/Sync messages not yet answered with ReadyForQuery. */
+  private pending = 0;
+  private idleWaiters: (() => void)[] = [];
+  private copyIn = false;
+  /** ParseComplete answers to swallow: statements the proxy prepared upstream on its own. */
+  private swallow = 0;
+  private probeState: { rows: (string | null)[][]; error: string | null; done: () => void } | null = null;
+  private batch: wire.Frame[] = [];
+  private batchForwarding = false;
+  private mayWrite = false;
+  upstreamLost = false;
+  status = 'I';
+  readonly stmts = new Map<string, Statement>();
+  // Per-session resolution cache, cleared by any forwarded statement.
+  private names = new Map<string, number | null>();
+  epoch = 0;
+  role: string | null = null;
+  private searchPathOk = false;
+  readonly settings: RenderSettings = { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: 1, byteaOutput: 'hex' };
+  readonly policy: SessionPolicy;
+  lastRoute = 'none';
+  /** The parser reads string literals as with standard_conforming_strings = on. */
+  private standardStrings = true;
+  private fence: Promise<Lsn | null> | null = null;
+  private fenceWaited = false;
+  skipToSync = false;
+
+  constructor(private readonly client: net.Socket, readonly ctx: ServeContext) {
+    this.policy = { ...ctx.policy };
+    client.setNoDelay(true);
+    client.on('data', (d) => this.onClientData(d));
+    client.on('error', () => this.close());
+    client.on('close', () => this.close());
+  }
+
+  // ---- plumbing ----
+
+  private onClientData(d: Buffer): void {
+    if (this.phase === 'closed') return;
+    try {
+      this.cr.push(d);
+      for (let f = this.cr.next(); f; f = this.cr.next()) {
+        if (this.phase === 'startup') this.startup(f);
+        else this.queue.push(f);
+        if ((this.phase as string) === 'closed') return;
+      }
+    } catch (e) {
+      return this.fatal(e);
+    }
+    if (this.queue.length > 256) this.client.pause();
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length && this.phase !== 'closed') {
+        const f = this.queue.shift()!;
+        if (this.phase === 'auth') this.toUpstream(f.raw);
+        else await this.handle(f);
+        if (this.queue.length < 64 && this.client.isPaused()) this.client.resume();
+      }
+    } catch (e) {
+      this.fatal(e);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private startup(f: wire.Frame): void {
+    const code = f.body.length >= 4 ? f.body.readInt32BE(0) : -1;
+    if (code === wire.SSL_REQUEST || code === wire.GSSENC_REQUEST) {
+      this.client.write('N'); // no TLS and no GSS encryption on the proxy's listening side
+      return;
+    }
+    if (code === wire.CANCEL_REQUEST) {
+      if (f.body.length >= 12) this.ctx.cancel(f.body.readInt32BE(4), f.body.readInt32BE(8));
+      this.close();
+      return;
+    }
+    if (code >> 16 !== 3) throw new wire.ProtocolError(`unsupported frontend protocol ${code >> 16}.${code & 0xffff}`);
+    wire.readStartupParams(f.body); // well-formed, or ProtocolError
+    this.cr.untyped = false;
+    this.phase = 'auth';
+    const up = this.ctx.connectUpstream();
+    this.up = up;
+    up.setNoDelay(true);
+    up.on('connect', () => up.write(f.raw));
+    up.on('data', (d) => this.onUpstreamData(d));
+    up.on('error', (e) => this.upstreamGone(e));
+    up.on('close', () => this.upstreamGone(null));
+    this.ctx.register(this);
+  }
+
+  private onUpstreamData(d: Buffer): void {
+    if (this.phase === 'closed') return;
+    this.client.cork();
+    try {
+      this.ur.push(d);
+      for (let f = this.ur.next(); f; f = this.ur.next()) this.fromUpstream(f);
+    } catch (e) {
+      this.ctx.log('warn', 'serve.upstream_protocol', { error: (e as Error).message });
+      this.up?.destroy();
+    } finally {
+      this.client.uncork();
+    }
+    if (this.client.writableNeedDrain && this.up && !this.up.isPaused()) {
+      this.up.pause();
+      this.client.once('drain', () => this.up?.resume());
+    }
+  }
+
+  private fromUpstream(f: wire.Frame): void {
+    const t = String.fromCharCode(f.type);
+    if (this.probeState && t !== 'S' && t !== 'N' && t !== 'A') {
+      const p = this.probeState;
+      if (t === 'D') p.rows.push(wire.readDataRow(f.body));
+      else if (t === 'E') p.error = wire.readErrorFields(f.body).get('M') ?? 'error';
+      else if (t === 'Z') { this.status = String.fromCharCode(f.body[0]); this.probeState = null; p.done(); }
+      return;
+    }
+    switch (t) {
+      case 'K':
+        this.upKey = Buffer.from(f.body);
+        this.client.write(wire.backendKeyData(this.pid, this.secret));
+        return;
+      case 'S': {
+        const [name, value] = f.body.toString('utf8').split('\0');
+        if (name === 'TimeZone') this.settings.timeZone = value;
+        else if (name === 'DateStyle') this.settings.dateStyle = value;
+        else if (name === 'IntervalStyle') this.settings.intervalStyle = value;
+        else if (name === 'standard_conforming_strings') this.standardStrings = value === 'on';
+        break;
+      }
+      case '1':
+        if (this.swallow > 0) { this.swallow--; return; }
+        break;
+      case 'E':
+        this.swallow = 0;
+        if (this.phase === 'auth') this.ctx.stats.refused++;
+        else if (wire.readErrorFields(f.body).get('V') === 'FATAL') {
+          // The upstream session is ending (shutdown, terminated backend): the client's session
+          // stays, for reads SQLite can answer; a request in flight gets 08006 (upstreamGone).
+          this.ctx.log('warn', 'serve.upstream_fatal', { pid: this.pid, error: wire.readErrorFields(f.body).get('M') });
+          return;
+        }
+        break;
+      case 'G':
+        this.copyIn = true;
+        break;
+      case 'Z':
+        this.status = String.fromCharCode(f.body[0]);
+        if (this.phase === 'auth') {
+          this.phase = 'ready';
+          void this.pump();
+        } else {
+          this.pending = Math.max(0, this.pending - 1);
+          this.copyIn = false;
+          if (this.status === 'I' && this.mayWrite) {
+            this.mayWrite = false;
+            this.fence = this.ctx.watch.currentLsn().catch(() => null);
+            this.fenceWaited = false;
+          }
+        }
+        if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+        break;
+    }
+    this.client.write(f.raw);
+  }
+
+  private upstreamGone(e: Error | null): void {
+    if (this.phase === 'closed') return;
+    if (this.phase !== 'ready') {
+      if (e) this.client.write(wire.errorResponse({ severity: 'FATAL', code: '08006', message: `pgfollow serve: cannot reach the upstream: ${e.message}` }));
+      return this.close();
+    }
+    if (this.upstreamLost) return;
+    this.upstreamLost = true;
+    this.ctx.log('warn', 'serve.session_upstream_lost', { pid: this.pid, error: e?.message ?? 'closed' });
+    if (this.probeState) { const p = this.probeState; this.probeState = null; p.error = 'upstream lost'; p.done(); }
+    if (this.pending > 0) {
+      this.client.write(Buffer.concat([wire.errorResponse(lostError), wire.readyForQuery('I')]));
+      this.pending = 0;
+    }
+    this.status = 'I';
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private toUpstream(b: Buffer): void {
+    if (!this.up || this.upstreamLost) return;
+    this.up.write(b);
+  }
+
+  /** Resolves once every forwarded message has been answered. */
+  waitIdle(): Promise<void> {
+    if (this.pending === 0 || this.upstreamLost) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  fatal(e: unknown): void {
+    if (this.phase === 'closed') return;
+    const proto = e instanceof wire.ProtocolError;
+    if (!proto) this.ctx.log('error', 'serve.session_failed', { pid: this.pid, error: (e as Error)?.stack ?? String(e) });
+    else this.ctx.stats.protocolErrors++;
+    this.client.end(wire.errorResponse({ severity: 'FATAL', code: proto ? '08P01' : 'XX000', message: proto ? `invalid frontend message: ${(e as Error).message}` : `pgfollow serve: ${(e as Error)?.message}` }));
+    this.close();
+  }
+
+  close(): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    this.client.destroySoon?.();
+    setTimeout(() => this.client.destroy(), 1000).unref();
+    this.up?.destroy();
+    if (this.probeState) { const p = this.probeState; this.probeState = null; p.error = 'closed'; p.done(); }
+    for (const w of this.idleWaiters.splice(0)) w();
+    this.ctx.unregister(this);
+  }
+
+  /** A cancel request for this session: sent on to the upstream backend that runs its statement. */
+  cancel(): void {
+    if (!this.upKey) return;
+    const s = this.ctx.connectUpstream();
+    const msg = Buffer.alloc(8 + this.upKey.length);
+    msg.writeInt32BE(msg.length, 0);
+    msg.writeInt32BE(wire.CANCEL_REQUEST, 4);
+    this.upKey.copy(msg, 8);
+    s.on('connect', () => s.end(msg));
+    s.on('error', () => s.destroy());
+  }
+
+  // ---- client messages ----
+
+  private async handle(f: wire.Frame): Promise<void> {
+    const t = String.fromCharCode(f.type);
+    switch (t) {
+      case 'P': case 'B': case 'D': case 'E': case 'C':
+        if (this.batchForwarding) this.forwardFrames([f]);
+        else this.batch.push(f);
+        return;
+      case 'H': case 'S':
+        if (this.copyIn) return this.toUpstream(f.raw); // ignored by the upstream during COPY FROM STDIN
+        this.batch.push(f);
+        return this.endBatch(t === 'S');
+      case 'Q':
+        if (this.batch.length) this.forwardFrames(this.batch.splice(0));
+        return this.simpleQuery(f);
+      case 'X':
+        this.toUpstream(f.raw);
+        return this.close();
+      default:
+        // CopyData/CopyDone/CopyFail, FunctionCall, and anything else: the upstream judges it.
+        if (this.upstreamLost) return this.lostReply(t === 'F');
+        if (t === 'F') { this.pending++; this.dirty(); this.mayWrite = true; }
+        if (t === 'c' || t === 'f') this.copyIn = false;
+        return this.toUpstream(f.raw);
+    }
+  }
+
+  private async endBatch(sync: boolean): Promise<void> {
+    const frames = this.batch.splice(0);
+    if (this.batchForwarding) {
+      this.forwardFrames(frames);
+      return;
+    }
+    const out = await runBatch(this, frames);
+    if ('forward' in out) {
+      this.forwardFrames(frames, out.forward);
+      if (!sync) this.batchForwarding = true;
+      return;
+    }
+    this.client.write(Buffer.concat(out.messages));
+  }
+
+  private async simpleQuery(f: wire.Frame): Promise<void> {
+    const sql = wire.readQuery(f.body);
+    const cmd = parseCommand(sql);
+    if (cmd) {
+      await this.waitIdle();
+      this.client.write(Buffer.concat([...this.runCommand(cmd, true), wire.readyForQuery(this.status)]));
+      return;
+    }
+    const parsed = parse(sql);
+    let reason = 'not a single SELECT';
+    if (!('error' in parsed) && parsed.stmts === 1 && parsed.kind === 'select') {
+      const st: Statement = { name: '', sql, types: [], upstream: false };
+      try {
+        const gate = await this.readGate();
+        if (gate) throw new ForwardInstead(gate);
+        const t = await this.translationFor(st, parsed);
+        await this.checkExecutable(t, [], []);
+        let out: Buffer[];
+        try {
+          const rows = execute(this.ctx.replica, t, bind(t, [], this.settings), this.settings);
+          out = [rowDescription(t), ...rows.map(wire.dataRow), wire.commandComplete(`SELECT ${rows.length}`)];
+        } catch (e) {
+          if (e instanceof ForwardInstead) throw e;
+          out = [wire.errorResponse(errorOf(e))];
+        }
+        this.stmts.delete(''); // a simple query ends the unnamed statement, as upstream
+        this.routed(null);
+        this.client.write(Buffer.concat([...out, wire.readyForQuery(this.status)]));
+        return;
+      } catch (e) {
+        if (!(e instanceof ForwardInstead)) throw e;
+        reason = e.message;
+      }
+    } else if ('error' in parsed) reason = 'parse error (the upstream reports it)';
+    if (this.upstreamLost) return this.lostReply(true);
+    this.stmts.delete('');
+    this.routed(reason);
+    this.dirty();
+    if (!isRead(parsed)) this.mayWrite = true;
+    this.pending++;
+    this.toUpstream(f.raw);
+  }
+
+  private lostReply(withReady: boolean): void {
+    this.client.write(Buffer.concat([wire.errorResponse(lostError), ...(withReady ? [wire.readyForQuery('I')] : [])]));
+  }
+
+  /** Answers a pgfollow.* command: CommandComplete for SET, a one-row result for SHOW. */
+  runCommand(cmd: Command, withDescription: boolean): Buffer[] {
+    if (cmd.kind === 'set') {
+      const err = applySet(this.policy, this.ctx.policy, cmd.name, cmd.value);
+      return [err ? wire.errorResponse(err) : wire.commandComplete(cmd.value === null ? 'RESET' : 'SET')];
+    }
+    const v = showValue(this.policy, cmd.name, this.lastRoute);
+    if (v === null) return [wire.errorResponse({ code: '42704', message: `unrecognized configuration parameter "pgfollow.${cmd.name}"` })];
+    return [...(withDescription ? [showDescription(cmd.name)] : []), wire.dataRow([v]), wire.commandComplete('SHOW')];
+  }
+
+  /** Sends frames to the upstream as they are, preparing there first any statement only prepared locally. */
+  forwardFrames(frames: wire.Frame[], reason = 'part of a forwarded batch'): void {
+    if (this.upstreamLost) {
+      if (frames.some((f) => f.type === 0x53 || f.type === 0x48)) this.lostReply(frames.some((f) => f.type === 0x53));
+      return;
+    }
+    const out: Buffer[] = [];
+    let counted = false;
+    for (const f of frames) {
+      const t = String.fromCharCode(f.type);
+      if (t === 'P') {
+        const m = wire.readParse(f.body);
+        this.stmts.set(m.name, { name: m.name, sql: m.sql, types: m.types, upstream: true });
+        if (!isRead(parse(m.sql))) this.mayWrite = true;
+        if (!counted) { this.routed(reason); counted = true; }
+      } else if (t === 'B' || (t === 'D' && f.body[0] === 0x53)) {
+        const name = t === 'B' ? wire.readBind(f.body).statement : wire.readDescribe(f.body).name;
+        const st = this.stmts.get(name);
+        if (st && !st.upstream) {
+          out.push(serialize.parse({ name: st.name, text: st.sql, types: st.types }));
+          this.swallow++;
+          st.upstream = true;
+        }
+        if (t === 'B') {
+          if (!st || st.command || !isRead(parse(st.sql))) this.mayWrite = true;
+          if (!counted) { this.routed(reason); counted = true; }
+        }
+      } else if (t === 'C' && f.body[0] === 0x53) {
+        this.stmts.delete(wire.readClose(f.body).name);
+      } else if (t === 'S') {
+        this.pending++;
+        this.batchForwarding = false;
+      }
+      out.push(f.raw);
+    }
+    this.dirty();
+    this.toUpstream(out.length === 1 ? out[0] : Buffer.concat(out));
+  }
+
+  /** Records where the last statement ran (null: locally) for SHOW pgfollow.last_route and the counters. */
+  routed(reason: string | null): void {
+    this.lastRoute = reason === null ? 'replica' : `upstream: ${reason}`;
+    if (reason === null) this.ctx.stats.local++;
+    else {
+      this.ctx.stats.forwarded++;
+      this.ctx.stats.reasons.set(reason, (this.ctx.stats.reasons.get(reason) ?? 0) + 1);
+    }
+  }
+
+  /** A forwarded statement may have changed search_path, the role, temp tables or settings. */
+  private dirty(): void {
+    if (this.names.size || this.role !== null) {
+      this.names.clear();
+      this.role = null;
+      this.epoch++;
+    }
+  }
+
+  // ---- the local path ----
+
+  /**
+   * Why a read may not be answered locally now, or null if it may: waits until the session is
+   * idle, then checks the transaction state, the file, this session's own writes and the lag.
+   */
+  async readGate(): Promise<string | null> {
+    if (this.policy.read === 'upstream') return 'pgfollow.read is upstream';
+    await this.waitIdle();
+    if (this.status !== 'I' && !this.upstreamLost) return 'inside a transaction block';
+    if (!this.standardStrings) return 'standard_conforming_strings is off';
+    const replica = this.ctx.replica;
+    if (!replica.catalog()) return 'the SQLite file is unavailable';
+    if (!this.ctx.watch.collationKnown) return 'the upstream\'s collation is not known yet';
+    if (this.policy.read === 'replica') return null;
+    if (this.fence) {
+      const target = await this.fence;
+      if (target === null) return 'the position of this session\'s last write is unknown (upstream unreachable)';
+      // Waits once per write; reads after a wait that timed out check without waiting again.
+      const deadline = this.fenceWaited ? 0 : Date.now() + this.policy.writeWaitMs;
+      while (replica.appliedLsn() < target) {
+        if (Date.now() >= deadline) {
+          this.fenceWaited = true;
+          return `this session's last write is not in the SQLite file yet (pgfollow.write_wait ${this.policy.writeWaitMs} ms)`;
+        }
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      this.fence = null;
+    }
+    const lag = this.ctx.watch.staleness(replica.appliedLsn());
+    if (lag > this.policy.maxLagMs) return `the SQLite file is ${lag === Infinity ? 'of unknown age' : `${lag} ms behind`} (pgfollow.max_lag ${this.policy.maxLagMs} ms)`;
+    return null;
+  }
+
+  /** The statement's translation under this session's names, or ForwardInstead with the reason. */
+  async translationFor(st: Statement, parsed?: Parsed | { error: string }): Promise<Translation> {
+    const replica = this.ctx.replica;
+    const cat = replica.catalog();
+    if (!cat) throw new ForwardInstead('the SQLite file is unavailable');
+    if (st.translation !== undefined && st.epoch === this.epoch && st.catalogVersion === replica.catalogVersion) {
+      if (st.translation) return st.translation;
+      throw new ForwardInstead(st.reason ?? 'not translatable');
+    }
+    await this.ctx.catalogInfo(cat);
+    const p = parsed ?? parse(st.sql);
+    if ('error' in p) throw new ForwardInstead('parse error (the upstream reports it)');
+    if (p.stmts !== 1 || p.kind !== 'select') throw new ForwardInstead('not a single SELECT');
+    await this.resolve(p.relations);
+    if (!this.searchPathOk) throw new ForwardInstead('pg_catalog is not first in search_path');
+    let r: ReturnType<typeof route>;
+    try {
+      r = route(p, (schema, name) => {
+        const oid = this.names.get(nameKey(schema, name));
+        return oid ? cat.tables.get(oid) : undefined;
+      }, st.types);
+    } catch (e) {
+      // A translator failure is never the client's problem: the upstream answers instead.
+      this.ctx.log('warn', 'serve.translator_failed', { error: (e as Error)?.message ?? String(e) });
+      throw new ForwardInstead('the translator failed on this statement');
+    }
+    st.epoch = this.epoch;
+    st.catalogVersion = replica.catalogVersion;
+    st.translation = r.local ? r.translation : null;
+    st.reason = r.local ? undefined : r.reason;
+    if (!r.local) throw new ForwardInstead(r.reason);
+    return r.translation;
+  }
+
+  /** Checks formats, privileges and settings for running `t` here; ForwardInstead if not. */
+  async checkExecutable(t: Translation, paramFormats: number[], resultFormats: number[]): Promise<void> {
+    if (paramFormats.some((x) => x !== 0) || resultFormats.some((x) => x !== 0)) throw new ForwardInstead('binary format requested');
+    if (this.role === null) throw new ForwardInstead('the session\'s role is unknown');
+    if (!(await this.ctx.watch.maySelect(this.role, t.reads))) throw new ForwardInstead(`role "${this.role}" may not SELECT all it reads here, or a table has row-level security`);
+    if (!t.renderable(this.settings)) throw new ForwardInstead('the session\'s settings (DateStyle, IntervalStyle or TimeZone) are not rendered locally');
+  }
+
+  /**
+   * Resolves table names as the client's own session would (search_path, temp tables), through its
+   * upstream session while idle, together with its role and output settings.
+   */
+  private async resolve(relations: { schema: string | null; name: string }[]): Promise<void> {
+    const missing = [...new Set(relations.map((r) => nameKey(r.schema, r.name)))].filter((k) => !this.names.has(k));
+    if (!missing.length && this.role !== null) return;
+    if (this.upstreamLost) throw new ForwardInstead('names cannot be resolved while the upstream is unreachable');
+    const q = probeQuery(missing);
+    const r = readProbe((await this.probe(q.sql, q.params))[0], missing.length);
+    if (!r) throw new ForwardInstead('names could not be resolved');
+    this.role = r.role;
+    this.searchPathOk = r.searchPathOk;
+    this.settings.extraFloatDigits = r.extraFloatDigits;
+    this.settings.byteaOutput = r.byteaOutput;
+    missing.forEach((k, i) => this.names.set(k, r.oids[i]));
+  }
+
+  /** Runs one query on the client's upstream session; only while it is idle outside a transaction. */
+  private async probe(sql: string, params: string[]): Promise<(string | null)[][]> {
+    await this.waitIdle();
+    if (this.status !== 'I' || this.upstreamLost || !this.up) throw new ForwardInstead('the session is not idle');
+    const state = { rows: [] as (string | null)[][], error: null as string | null, done: () => {} };
+    await new Promise<void>((resolve) => {
+      state.done = resolve;
+      this.probeState = state;
+      this.up!.write(Buffer.concat([
+        serialize.parse({ name: PROBE, text: sql, types: [] }),
+        serialize.bind({ statement: PROBE, values: params }),
+        serialize.execute({}),
+        serialize.close({ type: 'S', name: PROBE }),
+        serialize.sync(),
+      ]));
+    });
+    if (state.error) throw new ForwardInstead(`names could not be resolved: ${state.error}`);
+    return state.rows;
+  }
+}
+
+const lostError: wire.ErrorFields = { code: '08006', message: 'pgfollow serve: the connection to the upstream was lost; only reads served from the SQLite file work in this session' };
+
+
+export type { Portal } from './local.js';
