@@ -182,6 +182,34 @@ t.test('names and roles as the session has them: temp tables, search_path, SET R
   t.equal(await route(c), 'replica');
 });
 
+t.test('a table copied through a row filter, and a schema-only file, are never answered locally', async (t) => {
+  const version = Number((await admin.query('SHOW server_version_num')).rows[0].server_version_num);
+  const cases: { name: string; file: string; opts: Parameters<typeof follow>[0]; localItems: boolean }[] = [
+    { name: 'schema only', file: path.join(dir, 'shape.db'), opts: { upstream: conninfo, sqlite: path.join(dir, 'shape.db'), schemaOnly: true, slot: 'serve_shape' }, localItems: false },
+  ];
+  // Row filters need Postgres 15.
+  if (version >= 150000) {
+    cases.push({ name: 'row filter on items', file: path.join(dir, 'filtered.db'), localItems: false,
+      opts: { upstream: conninfo, sqlite: path.join(dir, 'filtered.db'), tables: ['items', 'secrets'], rowFilters: { items: 'id <= 10' }, slot: 'serve_filtered' } });
+  }
+  for (const c of cases) {
+    const other = await follow(c.opts);
+    t.teardown(() => other.stop({ dropSlot: true }).catch(() => {}));
+    await other.waitFor();
+    const p2 = await serve({ listen: '127.0.0.1:0', upstream: conninfo, sqlite: c.file });
+    t.teardown(() => p2.close());
+    const cl = await pgClient(`postgres://postgres:postgres@127.0.0.1:${p2.address.port}/${db}`);
+    const got = await cl.query('SELECT count(*)::int AS n FROM items');
+    const want = await admin.query('SELECT count(*)::int AS n FROM items');
+    t.equal(got.rows[0].n, want.rows[0].n, `${c.name}: every upstream row is counted`);
+    t.match(await route(cl), /^upstream/, `${c.name}: items answered by the upstream`);
+    if (c.name.startsWith('row filter')) {
+      await cl.query('SELECT id FROM secrets WHERE id = 1');
+      t.equal(await route(cl), 'replica', `${c.name}: an unfiltered table of the same follow is still served locally`);
+    }
+  }
+});
+
 t.test('SET/SHOW pgfollow.read and max_lag', async (t) => {
   const c = await pgClient();
   await c.query("SET pgfollow.read = 'upstream'");

@@ -79,6 +79,7 @@ export async function initialCopy(opts: {
         FROM published p JOIN pg_class c ON c.oid = p.root JOIN pg_namespace n ON n.oid = c.relnamespace
        ORDER BY n.nspname, c.relname`, [publication]);
     let done = 0;
+    const filtered = (rows as { d: TableDesc; rowfilter: string | null }[]).filter((r) => r.rowfilter).map((r) => r.d.oid);
     for (const { d, estimated, rowfilter } of rows as { d: TableDesc; estimated: number | null; rowfilter: string | null }[]) {
       const table = `${d.schema}.${d.name}`;
       const load = applier.copyTable(d);
@@ -116,6 +117,9 @@ export async function initialCopy(opts: {
       log('info', 'table copied', { table, rows: total });
     }
     await reader.query('COMMIT');
+    // What the file holds less than the upstream, committed with the rows (see StateKey).
+    applier.note('row_filtered', JSON.stringify(filtered));
+    applier.note('schema_only', opts.schemaOnly ? '1' : '0');
     const lsn = parseLsn(point);
     applier.finishCopy(slot, lsn);
     return lsn;

@@ -25,7 +25,7 @@ export interface ServeContext {
   policy: SessionPolicy;
   stats: ServeStats;
   /** Completes the catalog with the upstream's collations and inheritance (see server.ts). */
-  catalogInfo(cat: import('./translator.js').MirrorCatalog): Promise<void>;
+  catalogInfo(cat: import('./translate.js').MirrorCatalog): Promise<void>;
   /** A new TCP (or Unix socket) connection to the upstream. */
   connectUpstream(): net.Socket;
   register(s: Session): void;

@@ -4,7 +4,7 @@
 
 import * as wire from './wire.js';
 import type { Replica } from './replica.js';
-import { ServeError, type RenderSettings, type Translation } from './translator.js';
+import { ServeError, type RenderSettings, type Translation } from './translate.js';
 import type { Command } from './policy.js';
 
 /** A statement the session knows by name: prepared locally, upstream, or both. */

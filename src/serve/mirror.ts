@@ -3,6 +3,7 @@
 
 import type { Database } from 'better-sqlite3';
 import type { TableDesc } from '../sqlite/catalog.js';
+import type { StateKey } from '../sqlite/state.js';
 
 export interface MirrorColumn {
   attnum: number;
@@ -39,14 +40,24 @@ export interface MirrorTable {
 
 export interface MirrorCatalog { tables: Map<number, MirrorTable>; byName(schema: string, name: string): MirrorTable | undefined }
 
+/**
+ * The tables a reader may answer for the upstream from this file: every mirrored table, except
+ * those the copy took through a row filter (they hold only some rows), and none at all in a
+ * schema-only file or one that does not say (made before pgfollow recorded it: resync it).
+ */
 export function readMirrorCatalog(db: Database): MirrorCatalog {
   const tables = new Map<number, MirrorTable>();
   const named = new Map<string, MirrorTable>();
+  const state = (key: StateKey) => db.prepare('SELECT value FROM _pgfollow_state WHERE key = ?').pluck().get(key) as string | undefined;
+  const filtered = state('row_filtered');
+  const complete = filtered !== undefined && state('schema_only') === '0';
+  const partial = new Set<number>(filtered ? (JSON.parse(filtered) as number[]) : []);
   const rows = db.prepare('SELECT oid, pg_schema, pg_name, sqlite_name, description FROM _pgfollow_tables').all() as
     { oid: number; pg_schema: string; pg_name: string; sqlite_name: string; description: string }[];
   const cols = db.prepare('SELECT table_oid, attnum, name, pg_type, pg_type_oid, storage FROM _pgfollow_columns ORDER BY table_oid, attnum').all() as
     { table_oid: number; attnum: number; name: string; pg_type: string; pg_type_oid: number; storage: MirrorColumn['storage'] }[];
   for (const r of rows) {
+    if (!complete || partial.has(r.oid)) continue;
     const desc = JSON.parse(r.description) as TableDesc;
     const byAttnum = new Map(desc.columns.map((c) => [c.attnum, c]));
     const columns: MirrorColumn[] = cols.filter((c) => c.table_oid === r.oid).map((c) => {

@@ -4,7 +4,7 @@
 // the OID each table name resolves to there (temp tables and search_path included).
 // And which forwarded statements may change table data (read-your-writes).
 
-import type { Parsed } from './translator.js';
+import type { Parsed } from './translate.js';
 
 export function nameKey(schema: string | null, name: string): string {
   return JSON.stringify([schema, name]);

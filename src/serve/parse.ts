@@ -14,59 +14,49 @@ export interface Parsed {
   ast?: Node;
 }
 
-type Instance = { parse(sql: string): { parse_tree: { stmts: { stmt: Node }[] }; error: { message: string } | null } };
-
-// pg-query-emscripten 5.1 (the asm.js build) never frees a parse's memory: its heap grows by
-// about half a megabyte per statement until, after some hundreds, it hangs or exits the process
-// ("FATAL error", pg_query memory context at 512 MB). So each instance parses at most
-// PARSES_PER_INSTANCE statements; a fresh one is loaded ahead of time and swapped in. Should no
-// fresh instance be ready (a burst), parse() reports an error and the proxy forwards.
-// Statements longer than MAX_SQL_BYTES also fail inside it (a TypeError from the heap): forwarded.
-const PARSES_PER_INSTANCE = 40;
-const HARD_LIMIT = 120;
-const MAX_SQL_BYTES = 16_384;
-
-let factory: (() => Promise<Instance>) | null = null;
-let current: Instance | null = null;
-let used = 0;
-let spare: Instance | null = null;
-let loading: Promise<void> | null = null;
-
-function loadSpare(): void {
-  if (spare || loading || !factory) return;
-  loading = factory().then((m) => { spare = m; }, () => {}).finally(() => { loading = null; });
+interface PgQueryModule {
+  allocate(slab: Uint8Array, allocator: number): number;
+  _free(ptr: number): void;
+  raw_parse(ptr: number): { parse_tree: string; error: { message: string } | null };
 }
+
+// pg-query-emscripten 5.1's own parse() copies the text onto the wasm stack (ALLOC_STACK) and then
+// free()s that stack pointer: the stack never shrinks and the heap is corrupted, so after some
+// hundreds of statements parses fail or hang the process. pgfollow calls the parser's raw entry
+// point with the text on the heap instead, and frees it there: tens of thousands of parses stay
+// stable, about 0.1 ms each.
+const ALLOC_NORMAL = 0;
+/** Longer statements are not parsed here (the proxy forwards them). */
+const MAX_SQL_BYTES = 1 << 20;
+
+let mod: PgQueryModule | null = null;
 
 export async function loadParser(): Promise<void> {
-  if (current) return;
-  const name = 'pg-query-emscripten';
-  const m: any = await import(name);
-  factory = () => m.default();
-  current = await factory!();
-  used = 0;
-  loadSpare();
-}
-
-function instance(): Instance | null {
-  if (used >= PARSES_PER_INSTANCE && spare) { current = spare; spare = null; used = 0; }
-  if (used >= PARSES_PER_INSTANCE) loadSpare();
-  return used >= HARD_LIMIT ? null : current;
+  if (mod) return;
+  const name = 'pg-query-emscripten'; // untyped package
+  const m = (await import(name)) as { default: () => Promise<PgQueryModule> };
+  mod = await m.default();
 }
 
 export function parse(sql: string): Parsed | { error: string } {
-  if (!current) throw new Error('loadParser() was not awaited');
-  if (Buffer.byteLength(sql) > MAX_SQL_BYTES) return { error: 'statement too long to parse locally' };
-  const mod = instance();
-  if (!mod) return { error: 'parser busy' };
-  used++;
-  let r;
-  try { r = mod.parse(sql); } catch (e) {
-    used = HARD_LIMIT;
-    loadSpare();
+  if (!mod) throw new Error('loadParser() was not awaited');
+  const text = Buffer.from(sql + '\0', 'utf8');
+  if (text.length > MAX_SQL_BYTES) return { error: 'statement too long to parse locally' };
+  let stmts: { stmt: Node }[];
+  try {
+    const ptr = mod.allocate(text, ALLOC_NORMAL);
+    let r;
+    try {
+      r = mod.raw_parse(ptr);
+    } finally {
+      mod._free(ptr);
+    }
+    if (r.error?.message) return { error: r.error.message };
+    stmts = (JSON.parse(r.parse_tree) as { stmts?: { stmt: Node }[] }).stmts ?? [];
+  } catch (e) {
     return { error: e instanceof Error ? e.message : String(e) };
   }
-  if (r.error) return { error: r.error.message };
-  const stmts = r.parse_tree.stmts;
+
   // This build of libpg_query drops negative integer constants to an empty {ival: {}} (as it does
   // zero): read such constants back from the statement text at their (byte) location.
   const bytes = Buffer.from(sql);

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { parseLsn, type Lsn } from '../upstream/lsn.js';
 import type { Logger } from '../log.js';
-import { readMirrorCatalog, registerFunctions, type MirrorCatalog } from './translator.js';
+import { readMirrorCatalog, registerFunctions, type MirrorCatalog } from './translate.js';
 
 const RETRY_MS = 2000;
 

@@ -9,7 +9,7 @@ import { Replica } from './replica.js';
 import { UpstreamWatch } from './watch.js';
 import { defaultPolicy, type ServeDefaults } from './policy.js';
 import { Session } from './session.js';
-import { applyCollations, applyInheritance, loadParser, setUpstreamCollation, type MirrorCatalog } from './translator.js';
+import { applyCollations, applyInheritance, loadParser, setUpstreamCollation, type MirrorCatalog } from './translate.js';
 import type { ServeContext, ServeStats } from './context.js';
 
 export interface ServeOptions {

@@ -13,7 +13,7 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import { serialize } from 'pg-protocol';
 import * as wire from './wire.js';
-import { parse, route, type Parsed, type RenderSettings, type Translation } from './translator.js';
+import { parse, route, type Parsed, type RenderSettings, type Translation } from './translate.js';
 import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
 import { ForwardInstead, bind, errorOf, execute, rowDescription, showDescription, type Statement } from './local.js';
 import type { ServeContext } from './context.js';

@@ -1,4 +1,4 @@
-// The SQL half of `pgfollow serve`: what the proxy (src/serve/proxy.ts) calls to decide whether a
+// The SQL half of `pgfollow serve`: what the proxy (src/serve/session.ts) calls to decide whether a
 // statement can be answered from the SQLite file, and if so with which SQLite SQL, parameters,
 // RowDescription and text output. Exact or not at all: whatever is not translated exactly under
 // the value mapping (src/sqlite/values.ts) routes to the upstream with a short reason.
@@ -38,7 +38,7 @@
 //     records each mirrored column's collation (pg_attribute.attcollation); a statement that
 //     compares, orders, groups or case-maps text and reads a text column of a collation not known
 //     to be bytewise is forwarded.
-//   - parse() may return {error} for reasons of its own ('parser busy', 'statement too long'):
+//   - parse() may return {error} for reasons of its own (a statement over 1 MB):
 //     forward then, as for a syntax error.
 //   - The parser assumes standard_conforming_strings = on: forward everything in a session
 //     where it is off.

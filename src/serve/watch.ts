@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { connect, serializeQueries, upstreamConfig } from '../upstream/session.js';
 import { parseLsn, type Lsn } from '../upstream/lsn.js';
 import type { Logger } from '../log.js';
-import type { MirrorTable } from './translator.js';
+import type { MirrorTable } from './translate.js';
 
 export interface WatchOptions {
   conninfo: string;

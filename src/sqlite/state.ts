@@ -9,8 +9,13 @@ import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
  * applied_lsn, slot_name: a direct follow's. A fan-out replica's file (src/fanout): stream_seq (the
  * last stream message applied), feed_database (upstream identity), feed_epoch (the feed's base copy
  * and stream); a feed's file also keeps feed_stream_created (when the stream it publishes to was made).
+ * What the copy left out, written with its rows: row_filtered (a JSON array of the OIDs of tables
+ * copied through a publication row filter, which hold only some of the upstream's rows) and
+ * schema_only ('1' for a file that got the tables' shape and none of their rows, `pgfollow tail`).
+ * Readers that answer for the upstream (pgfollow serve) must not answer from such tables.
  */
-export type StateKey = 'applied_lsn' | 'slot_name' | 'stream_seq' | 'feed_database' | 'feed_epoch' | 'feed_stream_created';
+export type StateKey = 'applied_lsn' | 'slot_name' | 'stream_seq' | 'feed_database' | 'feed_epoch' | 'feed_stream_created'
+  | 'row_filtered' | 'schema_only';
 
 export class StateTable {
   private readonly getStmt: Statement;
