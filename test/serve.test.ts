@@ -96,6 +96,27 @@ t.test('node-postgres: simple, parameterized and named prepared statements', asy
   t.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the session goes on');
 });
 
+t.test('binary results: the simple types answered locally in binary, the rest forwarded', async (t) => {
+  const open = async (u: string) => {
+    const c = new pg.Client({ connectionString: u, binary: true } as pg.ClientConfig);
+    c.on('error', () => {});
+    await c.connect();
+    t.teardown(() => c.end().catch(() => {}));
+    return c;
+  };
+  const c = await open(url());
+  const d = await open(direct);
+  const simple = 'SELECT id, name, id::int8 * 3 AS big, id % 2 = 0 AS even FROM items WHERE id <= $1 ORDER BY id';
+  const got = await c.query({ text: simple, values: ['7'], rowMode: 'array' });
+  t.same(got.rows, (await d.query({ text: simple, values: ['7'], rowMode: 'array' })).rows, 'int4, text, int8 and bool in binary: the same values as Postgres');
+  t.same(got.fields.map((f) => f.format), ['binary', 'binary', 'binary', 'binary'], 'every column sent in binary');
+  t.equal((await c.query({ text: 'SHOW pgfollow.last_route', rowMode: 'array' })).rows[0][0], 'replica', 'the binary read was served locally');
+  const mixed = 'SELECT id, price, added FROM items WHERE id <= $1 ORDER BY id';
+  t.same((await c.query({ text: mixed, values: ['3'], rowMode: 'array' })).rows, (await d.query({ text: mixed, values: ['3'], rowMode: 'array' })).rows,
+    'numeric and timestamptz asked in binary: same values');
+  t.match((await c.query({ text: 'SHOW pgfollow.last_route', rowMode: 'array' })).rows[0][0], /^upstream: binary output/, 'forwarded, with why');
+});
+
 t.test('postgres.js: extended protocol, prepared and unnamed, and cancel', async (t) => {
   const sql = postgres(url(), { max: 1, onnotice: () => {} });
   t.teardown(() => sql.end());

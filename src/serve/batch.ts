@@ -56,7 +56,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             const st = stmts.get(m.statement);
             if (!st) throw new ForwardInstead('statement unknown to the proxy');
             if (st.command) {
-              portals.set(m.portal, { command: st.command, values: [], rows: null, pos: 0 });
+              portals.set(m.portal, { command: st.command, values: [], formats: [], rows: null, pos: 0 });
               out.push(wire.bindComplete());
               break;
             }
@@ -65,7 +65,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             await s.checkExecutable(tr, m.paramFormats, m.resultFormats);
             if (m.params.length !== tr.paramTypes.length) throw new ForwardInstead('parameter count differs (the upstream reports it)');
             const values = bind(tr, m.params.map((p) => (p === null ? null : p.toString('utf8'))), s.settings);
-            portals.set(m.portal, { translation: tr, values, rows: null, pos: 0 });
+            portals.set(m.portal, { translation: tr, values, formats: m.resultFormats, rows: null, pos: 0 });
             out.push(wire.bindComplete());
             break;
           }
@@ -84,7 +84,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               const p = portals.get(m.name);
               if (!p) throw new ForwardInstead('portal unknown to the proxy');
               if (p.command) out.push(p.command.kind === 'show' ? showDescription(p.command.name) : wire.noData());
-              else out.push(rowDescription(p.translation!));
+              else out.push(rowDescription(p.translation!, p.formats));
             }
             break;
           }
@@ -96,7 +96,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               out.push(...s.runCommand(p.command, false));
               break;
             }
-            p.rows ??= execute(s.ctx.replica, p.translation!, p.values, s.settings);
+            p.rows ??= execute(s.ctx.replica, p.translation!, p.values, s.settings, p.formats);
             const end = m.maxRows > 0 ? Math.min(p.rows.length, p.pos + m.maxRows) : p.rows.length;
             for (; p.pos < end; p.pos++) out.push(wire.dataRow(p.rows[p.pos]));
             out.push(p.pos < p.rows.length ? wire.portalSuspended() : wire.commandComplete(`SELECT ${p.rows.length}`));

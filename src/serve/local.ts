@@ -28,15 +28,23 @@ export interface Portal {
   translation?: Translation;
   command?: Command;
   values: unknown[];
-  rows: (string | null)[][] | null;
+  /** Result format codes as Bind gave them: none (all text), one for all columns, or one per column. */
+  formats: number[];
+  rows: (string | Buffer | null)[][] | null;
   pos: number;
 }
 
 /** Thrown inside local processing: the statement must go to the upstream after all. */
 export class ForwardInstead extends Error {}
 
-export function rowDescription(t: Translation): Buffer {
-  return wire.rowDescription(t.columns.map((c) => ({ name: c.name, tableOid: c.tableOid, attnum: c.attnum, typeOid: c.typeOid, typmod: c.typmod })));
+/** Column i's format under Bind's format codes (0 text, 1 binary). */
+export function formatOf(formats: number[], i: number): number {
+  return formats.length === 1 ? formats[0] : formats[i] ?? 0;
+}
+
+/** RowDescription; with a portal's result formats, each column's format code (Describe of a portal). */
+export function rowDescription(t: Translation, formats: number[] = []): Buffer {
+  return wire.rowDescription(t.columns.map((c, i) => ({ name: c.name, tableOid: c.tableOid, attnum: c.attnum, typeOid: c.typeOid, typmod: c.typmod, format: formatOf(formats, i) })));
 }
 
 /**
@@ -44,7 +52,7 @@ export function rowDescription(t: Translation): Buffer {
  * a failure here can still become a forward. ServeError with a SQLSTATE → reported as Postgres
  * would; NOT_LOCAL or any other failure → ForwardInstead.
  */
-export function execute(replica: Replica, t: Translation, values: unknown[], s: RenderSettings): (string | null)[][] {
+export function execute(replica: Replica, t: Translation, values: unknown[], s: RenderSettings, formats: number[] = []): (string | Buffer | null)[][] {
   let rows: unknown[][];
   try {
     rows = replica.all(t.sql, values);
@@ -53,7 +61,7 @@ export function execute(replica: Replica, t: Translation, values: unknown[], s: 
     throw new ForwardInstead(`SQLite: ${(e as Error).message}`);
   }
   try {
-    return rows.map((r) => t.render(r, s));
+    return formats.some((f) => f !== 0) ? rows.map((r) => t.renderFormats(r, formats, s)) : rows.map((r) => t.render(r, s));
   } catch (e) {
     if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw e;
     throw new ForwardInstead(`rendering: ${(e as Error).message}`);

@@ -15,7 +15,7 @@ import { serialize } from 'pg-protocol';
 import * as wire from './wire.js';
 import { parse, route, type Parsed, type RenderSettings, type Translation } from './translate.js';
 import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
-import { ForwardInstead, bind, errorOf, execute, rowDescription, showDescription, type Statement } from './local.js';
+import { ForwardInstead, bind, errorOf, execute, formatOf, rowDescription, showDescription, type Statement } from './local.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import type { Lsn } from '../upstream/lsn.js';
@@ -494,7 +494,11 @@ export class Session {
 
   /** Checks formats, privileges and settings for running `t` here; ForwardInstead if not. */
   async checkExecutable(t: Translation, paramFormats: number[], resultFormats: number[]): Promise<void> {
-    if (paramFormats.some((x) => x !== 0) || resultFormats.some((x) => x !== 0)) throw new ForwardInstead('binary format requested');
+    if (paramFormats.some((x) => x !== 0)) throw new ForwardInstead('binary parameters');
+    if (resultFormats.some((x) => x !== 0 && x !== 1) || (resultFormats.length > 1 && resultFormats.length !== t.columns.length)) {
+      throw new ForwardInstead('result formats the upstream must judge');
+    }
+    if (t.columns.some((_, i) => formatOf(resultFormats, i) === 1 && !t.binaryColumns[i])) throw new ForwardInstead('binary output of a type not rendered in binary locally');
     if (this.role === null) throw new ForwardInstead('the session\'s role is unknown');
     if (!(await this.ctx.watch.maySelect(this.role, t.reads))) throw new ForwardInstead(`role "${this.role}" may not SELECT all it reads here, or a table has row-level security`);
     if (!t.renderable(this.settings)) throw new ForwardInstead('the session\'s settings (DateStyle, IntervalStyle or TimeZone) are not rendered locally');

@@ -240,10 +240,10 @@ export function rowDescription(fields: FieldDesc[]): Buffer {
   return message('T', Buffer.concat(parts));
 }
 
-/** DataRow with text values (NULL as length -1). */
-export function dataRow(values: (string | null)[]): Buffer {
+/** DataRow: text values, or binary ones already encoded (NULL as length -1). */
+export function dataRow(values: (string | Buffer | null)[]): Buffer {
   let size = 2;
-  const bufs: (Buffer | null)[] = values.map((v) => (v === null ? null : Buffer.from(v, 'utf8')));
+  const bufs: (Buffer | null)[] = values.map((v) => (v === null ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : v));
   for (const b of bufs) size += 4 + (b ? b.length : 0);
   const out = Buffer.allocUnsafe(5 + size);
   out[0] = 0x44; // 'D'
