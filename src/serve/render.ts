@@ -72,15 +72,21 @@ export function timeZoneKnown(tz: string): boolean {
 
 const p2 = (n: number) => String(n).padStart(2, '0');
 
-/** The zone's UTC offset in seconds at an instant, from Intl (the tz database). */
-export function zoneOffset(d: Date, tz: string): number {
+/** The wall-clock time in `tz` at an instant (year 0 is 1 BC), and the zone's UTC offset in seconds, from Intl (the tz database). */
+function wallClock(d: Date, tz: string): { year: number; month: number; day: number; hour: number; minute: number; second: number; offset: number } {
   const parts = Object.fromEntries(zoneFormat(tz)!.formatToParts(d).map((p) => [p.type, p.value]));
   let year = Number(parts.year);
   if (parts.era === 'BC' || parts.era === 'B') year = 1 - year;
+  const w = { year, month: Number(parts.month), day: Number(parts.day), hour: Number(parts.hour), minute: Number(parts.minute), second: Number(parts.second) };
   const local = new Date(0);
-  local.setUTCFullYear(year, Number(parts.month) - 1, Number(parts.day));
-  local.setUTCHours(Number(parts.hour), Number(parts.minute), Number(parts.second), 0);
-  return Math.round((local.getTime() - Math.floor(d.getTime() / 1000) * 1000) / 1000);
+  local.setUTCFullYear(w.year, w.month - 1, w.day);
+  local.setUTCHours(w.hour, w.minute, w.second, 0);
+  return { ...w, offset: Math.round((local.getTime() - Math.floor(d.getTime() / 1000) * 1000) / 1000) };
+}
+
+/** The zone's UTC offset in seconds at an instant. */
+export function zoneOffset(d: Date, tz: string): number {
+  return wallClock(d, tz).offset;
 }
 
 /**
@@ -107,20 +113,15 @@ export function renderTimestamptz(s: string, tz: string): string {
   const d = new Date(0);
   d.setUTCFullYear(bc ? 1 - Number(m[1]) : Number(m[1]), Number(m[2]) - 1, Number(m[3]));
   d.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), 0);
-  const parts = Object.fromEntries(zoneFormat(tz)!.formatToParts(d).map((p) => [p.type, p.value]));
-  let year = Number(parts.year);
-  if (parts.era === 'BC' || parts.era === 'B') year = 1 - year;
-  const local = new Date(0);
-  local.setUTCFullYear(year, Number(parts.month) - 1, Number(parts.day));
-  local.setUTCHours(Number(parts.hour), Number(parts.minute), Number(parts.second), 0);
-  const off = Math.round((local.getTime() - d.getTime()) / 1000);
+  const w = wallClock(d, tz);
+  const off = w.offset;
   const a = Math.abs(off);
   let zone = (off < 0 ? '-' : '+') + p2(Math.floor(a / 3600));
   if (a % 3600) zone += ':' + p2(Math.floor((a % 3600) / 60));
   if (a % 60) zone += ':' + p2(a % 60);
   const frac = (m[7] ?? '').replace(/0+$/, '');
-  const y = year <= 0 ? 1 - year : year;
-  return `${String(y).padStart(4, '0')}-${p2(Number(parts.month))}-${p2(Number(parts.day))} ${p2(Number(parts.hour))}:${p2(Number(parts.minute))}:${p2(Number(parts.second))}${frac ? '.' + frac : ''}${zone}${year <= 0 ? ' BC' : ''}`;
+  const y = w.year <= 0 ? 1 - w.year : w.year;
+  return `${String(y).padStart(4, '0')}-${p2(w.month)}-${p2(w.day)} ${p2(w.hour)}:${p2(w.minute)}:${p2(w.second)}${frac ? '.' + frac : ''}${zone}${w.year <= 0 ? ' BC' : ''}`;
 }
 
 function renderBytea(b: Buffer, output: string): string {
