@@ -11,7 +11,7 @@ import { cluster, database, tempDir } from './helpers.js';
 import { follow } from '../src/index.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import {
-  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, ServeError,
+  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, setUpstreamVersion, ServeError,
   type MirrorCatalog, type RenderSettings, type Resolver,
 } from '../src/serve/translate.js';
 import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
@@ -89,8 +89,9 @@ t.test('the corpus: local answers identical to Postgres, under several session s
   registerFunctions(db);
   const mirror: MirrorCatalog = readMirrorCatalog(db);
   // What the proxy does once per upstream: the database's collation and each column's.
-  const { rows: [dbColl] } = await client.query('SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()');
+  const { rows: [dbColl] } = await client.query("SELECT datcollate, datctype, current_setting('server_version_num')::int AS version FROM pg_database WHERE datname = current_database()");
   setUpstreamCollation(dbColl.datcollate, dbColl.datctype);
+  setUpstreamVersion(dbColl.version);
   const { rows: colls } = await client.query(`
     SELECT a.attrelid::int AS "tableOid", a.attnum, CASE WHEN a.attcollation = 0 THEN NULL WHEN a.attcollation = 100 THEN 'default' ELSE co.collname END AS collation
       FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [[...mirror.tables.keys()]]);

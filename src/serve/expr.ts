@@ -4,7 +4,7 @@
 import { forward, ServeError } from './errors.js';
 import { tagOf, strs, type Node } from './parse.js';
 import { resolveColumn, type Ctx, type Ex, type Scope } from './scope.js';
-import { T, arrayOf, asciiCaseMapping, elementOf, family, intBits, noteTextSemantics, textOrderExact, type PgType } from './types.js';
+import { T, arrayOf, asciiCaseMapping, boolLiteralName, elementOf, family, intBits, noteTextSemantics, textOrderExact, type PgType } from './types.js';
 import { inputValue, sqlLiteral } from './values.js';
 import { translateFunc } from './funcs.js';
 
@@ -92,7 +92,7 @@ export function expr(n: Node, env: ExprEnv): Ex {
 function constant(v: Node): Ex {
   if (v.isnull) return { ...mk('NULL', { oid: T.unknown }), lit: { text: null } };
   if (v.ival) return mk(String(v.ival.ival ?? 0), { oid: T.int4 });
-  if (v.boolval) return mk(v.boolval.boolval ? '1' : '0', { oid: T.bool });
+  if (v.boolval) return mk(v.boolval.boolval ? '1' : '0', { oid: T.bool }, [], boolLiteralName());
   if (v.fval) {
     const s: string = v.fval.fval;
     if (/^-?\d+$/.test(s)) {

@@ -9,7 +9,7 @@ import { Replica } from './replica.js';
 import { UpstreamWatch } from './watch.js';
 import { defaultPolicy, type ServeDefaults } from './policy.js';
 import { Session } from './session.js';
-import { applyCollations, applyInheritance, loadParser, setUpstreamCollation, type MirrorCatalog } from './translate.js';
+import { applyCollations, applyInheritance, loadParser, setUpstreamCollation, setUpstreamVersion, type MirrorCatalog } from './translate.js';
 import type { ServeContext, ServeStats } from './context.js';
 
 export interface ServeOptions {
@@ -48,7 +48,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   const upPort = Number(cfg.port ?? process.env.PGPORT ?? 5432);
   await loadParser();
   const replica = new Replica(opts.sqlite, log);
-  const watch = new UpstreamWatch({ conninfo: opts.upstream, log, onCollation: setUpstreamCollation });
+  const watch = new UpstreamWatch({ conninfo: opts.upstream, log, onCollation: setUpstreamCollation, onVersion: setUpstreamVersion });
   const sessions = new Map<string, Session>();
   const stats: ServeStats = { sessions: 0, local: 0, forwarded: 0, refused: 0, protocolErrors: 0, reasons: new Map() };
   // Collations and inheritance come from the upstream: read for each new catalog (awaited), then

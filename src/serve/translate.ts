@@ -7,6 +7,7 @@
 //   await loadParser();                       once per process
 //   registerFunctions(db);                    once per SQLite connection (the pgf_* functions)
 //   setUpstreamCollation(datcollate, datctype) once per upstream (until then: not C, see below)
+//   setUpstreamVersion(server_version_num)    once per upstream (column names that changed in 15)
 //   applyCollations(catalog, rows)            after readMirrorCatalog(), from pg_attribute
 //   applyInheritance(catalog, parents)        and from pg_inherits (until then FROM t is forwarded)
 //   const p = parse(sql);                     'error' → forward (Postgres reports the real error)
@@ -53,7 +54,7 @@ export { loadParser, parse } from './parse.js';
 export type { Parsed } from './parse.js';
 export { registerFunctions } from './functions.js';
 export { ServeError } from './errors.js';
-export { setUpstreamCollation } from './types.js';
+export { setUpstreamCollation, setUpstreamVersion } from './types.js';
 export { route } from './route.js';
 import type { MirrorTable } from './mirror.js';
 

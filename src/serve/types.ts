@@ -49,6 +49,17 @@ export function setUpstreamCollation(collate: string, ctype: string = collate): 
   caseMappingIsAscii = /^(C|POSIX|C\.UTF-?8)$/i.test(ctype);
 }
 
+let upstreamVersion = 180000;
+/**
+ * The upstream's server_version_num, for the few things its version changes in what a client sees:
+ * before 15 a boolean literal's column is named `bool` (it was a cast of 't'), `?column?` since.
+ */
+export function setUpstreamVersion(versionNum: number): void {
+  upstreamVersion = versionNum;
+}
+
+export const boolLiteralName = (): string => (upstreamVersion < 150000 ? 'bool' : '?column?');
+
 // What the statement being translated needs of collations: whether it compares, orders, groups or
 // case-maps text, and whether it reads a text column whose collation is not known to be binary.
 // Translation is synchronous, so module state serves (route.ts resets and reads it).

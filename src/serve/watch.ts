@@ -19,6 +19,7 @@ export interface WatchOptions {
   privilegeTtlMs?: number;
   /** Called once connected with the upstream database's collation (for the translator). */
   onCollation?: (collate: string, ctype: string) => void;
+  onVersion?: (versionNum: number) => void;
 }
 
 interface Sample { at: number; lsn: Lsn }
@@ -175,7 +176,9 @@ export class UpstreamWatch {
         const c = serializeQueries(await connect(upstreamConfig(this.opts.conninfo, { application_name: 'pgfollow serve', connectionTimeoutMillis: 2000 })));
         c.on('error', (e) => this.lost(c, e));
         c.on('end', () => this.lost(c, new Error('connection ended')));
-        const { rows } = await c.query('SELECT datcollate, datctype FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()');
+        const { rows } = await c.query(`SELECT datcollate, datctype, pg_catalog.current_setting('server_version_num')::pg_catalog.int4 AS version
+                                          FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()`);
+        this.opts.onVersion?.(rows[0].version);
         this.opts.onCollation?.(rows[0].datcollate, rows[0].datctype);
         this.collationKnown = true;
         this.client = c;
