@@ -207,7 +207,9 @@ t.test('postgres.js: extended protocol, prepared and unnamed, and cancel', async
   t.equal((await sql`SHOW pgfollow.last_route`)[0]['pgfollow.last_route'], 'replica', 'served locally');
   const slow = sql`SELECT pg_sleep(20)`;
   const started = Date.now();
-  setTimeout(() => slow.cancel(), 300);
+  // Cancelled once the sleep runs upstream (a cancel that arrives first would find nothing to stop).
+  void waitFor(async () => (await d.unsafe("SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20)' AND state = 'active'")).length > 0,
+    { what: 'the sleep to run upstream', timeoutMs: 10_000 }).then(() => slow.cancel(), () => slow.cancel());
   await t.rejects(slow, { code: '57014' }, 'a cancel request reaches the upstream backend');
   t.ok(Date.now() - started < 10_000);
 });
