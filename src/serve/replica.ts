@@ -1,14 +1,20 @@
 // The SQLite side of serve: the followed file opened read-only (WAL mode lets it be read while the
 // follower writes, in this process or another), its applied position, and the mirrored tables'
 // catalog, re-read when the file's schema changes. A missing or unreadable file makes serve
-// forward everything (logged once) and is retried every few seconds.
+// forward everything (logged once) and is retried twice a second. The file is followed by path:
+// when the path names another file (resync_follow deletes and recreates it; a restore renames one
+// in place), the open connection, which still reads the old inode, is closed and the new file
+// opened.
 
+import fs from 'node:fs';
 import Database from 'better-sqlite3';
 import { parseLsn, type Lsn } from '../upstream/lsn.js';
 import type { Logger } from '../log.js';
 import { readMirrorCatalog, registerFunctions, type MirrorCatalog } from './translate.js';
 
-const RETRY_MS = 2000;
+const RETRY_MS = 500;
+/** How often the path is checked for a replaced file. */
+const IDENTITY_MS = 100;
 
 export class Replica {
   private db: Database.Database | null = null;
@@ -20,6 +26,9 @@ export class Replica {
   private appliedStmt: Database.Statement | null = null;
   private schemaStmt: Database.Statement | null = null;
   private checkedAt = 0;
+  /** dev:ino of the open file, and when the path was last checked against it. */
+  private identity: string | null = null;
+  private identityAt = 0;
   /** Bumped whenever the catalog is re-read: translations made before are redone. */
   catalogVersion = 0;
 
@@ -30,7 +39,14 @@ export class Replica {
     if (this.db) return this.db;
     if (Date.now() - this.failedAt < RETRY_MS) return null;
     try {
+      const before = fileIdentity(this.file);
       const db = new Database(this.file, { readonly: true, fileMustExist: true });
+      if (before === null || fileIdentity(this.file) !== before) {
+        db.close();
+        throw new Error('the file was replaced while being opened');
+      }
+      this.identity = before;
+      this.identityAt = performance.now();
       registerFunctions(db);
       this.appliedStmt = db.prepare("SELECT value FROM _pgfollow_state WHERE key = 'applied_lsn'").pluck();
       this.schemaStmt = db.prepare('PRAGMA schema_version').pluck();
@@ -53,6 +69,13 @@ export class Replica {
     const now = performance.now();
     if (this.cat && this.db && now - this.checkedAt < 1) return this.cat;
     this.checkedAt = now;
+    if (this.db && now - this.identityAt >= IDENTITY_MS) {
+      this.identityAt = now;
+      if (fileIdentity(this.file) !== this.identity) {
+        this.log('info', 'serve.sqlite_replaced', { sqlite: this.file });
+        this.reset();
+      }
+    }
     const db = this.open();
     if (!db) return null;
     try {
@@ -101,12 +124,28 @@ export class Replica {
     this.db = null;
   }
 
+  /** Drops the connection and everything read through it (the next call opens the file again). */
+  private reset(): void {
+    this.close();
+    this.stmts.clear();
+    this.cat = null;
+    this.identity = null;
+  }
+
   private fail(e: unknown): void {
     this.log('warn', 'serve.sqlite_unavailable', { sqlite: this.file, error: (e as Error).message, effect: 'every statement is forwarded' });
     this.logged = true;
     this.failedAt = Date.now();
-    this.close();
-    this.stmts.clear();
-    this.cat = null;
+    this.reset();
+  }
+}
+
+/** dev:ino of the file at `file`, or null when there is none. */
+function fileIdentity(file: string): string | null {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return null;
   }
 }

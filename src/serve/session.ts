@@ -8,6 +8,16 @@
 // Ordering: client messages are handled one after another; a local answer is only produced once
 // every forwarded message before it has been answered by the upstream, so responses reach the
 // client in the order of its requests.
+//
+// Protocol state (https://www.postgresql.org/docs/current/protocol-flow.html): the proxy knows at
+// every moment whether the client's upstream session owes replies. `pending` counts forwarded
+// Query, Sync and FunctionCall messages whose ReadyForQuery has not come back; `openExt` is true
+// from a forwarded extended-protocol message (Parse, Bind, Describe, Execute, Close, Flush) until
+// the Sync that ends its sequence is forwarded. Only when both say idle, outside a transaction
+// block, does the proxy send its own probe on that session, and it then takes as the probe's
+// answer only the exact reply sequence of the probe, carrying the probe's nonce (names.ts).
+// Identity: the session user comes from the server's ParameterStatus (session_authorization), the
+// current role from the probe (as an OID); both are forgotten whenever anything is forwarded.
 
 import net from 'node:net';
 import crypto from 'node:crypto';
@@ -21,7 +31,8 @@ import { runBatch } from './batch.js';
 import type { Lsn } from '../upstream/lsn.js';
 import { isRead, nameKey, probeQuery, readProbe } from './names.js';
 
-const PROBE = 'pgfollow_probe';
+/** The reply sequence of the probe: ParseComplete, BindComplete, one DataRow, CommandComplete, CloseComplete. */
+const PROBE_REPLY = '12DC3';
 
 export class Session {
   readonly pid = crypto.randomInt(1, 2 ** 31 - 1);
@@ -33,15 +44,16 @@ export class Session {
   private queue: wire.Frame[] = [];
   private pumping = false;
   private upKey: Buffer | null = null;
-  /** Forwarded Query/Sync messages not yet answered with ReadyForQuery. */
+  /** Forwarded Query/Sync/FunctionCall messages not yet answered with ReadyForQuery. */
   private pending = 0;
+  /** An extended-protocol message was forwarded and the Sync ending its sequence was not (yet). */
+  private openExt = false;
   private idleWaiters: (() => void)[] = [];
   private copyIn = false;
   /** ParseComplete answers to swallow: statements the proxy prepared upstream on its own. */
   private swallow = 0;
-  private probeState: { rows: (string | null)[][]; error: string | null; done: () => void } | null = null;
+  private probeState: { rows: (string | null)[][]; types: string; error: string | null; done: () => void } | null = null;
   private batch: wire.Frame[] = [];
-  private batchForwarding = false;
   private mayWrite = false;
   upstreamLost = false;
   status = 'I';
@@ -49,8 +61,13 @@ export class Session {
   // Per-session resolution cache, cleared by any forwarded statement.
   private names = new Map<string, number | null>();
   epoch = 0;
-  role: string | null = null;
+  /** The current role's OID, from the last probe; null until probed again. */
+  roleOid: number | null = null;
+  /** session_authorization as the server reports it (ParameterStatus). */
+  private sessionAuth: string | null = null;
+  private clientEncoding = 'UTF8';
   private searchPathOk = false;
+  private shadowedTypes = false;
   readonly settings: RenderSettings = { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: 1, byteaOutput: 'hex' };
   readonly policy: SessionPolicy;
   lastRoute = 'none';
@@ -152,7 +169,8 @@ export class Session {
       const p = this.probeState;
       if (t === 'D') p.rows.push(wire.readDataRow(f.body));
       else if (t === 'E') p.error = wire.readErrorFields(f.body).get('M') ?? 'error';
-      else if (t === 'Z') { this.status = String.fromCharCode(f.body[0]); this.probeState = null; p.done(); }
+      if (t === 'Z') { this.status = String.fromCharCode(f.body[0]); this.probeState = null; p.done(); }
+      else p.types += t;
       return;
     }
     switch (t) {
@@ -162,7 +180,12 @@ export class Session {
         return;
       case 'S': {
         const [name, value] = f.body.toString('utf8').split('\0');
-        if (name === 'TimeZone') this.settings.timeZone = value;
+        if (name === 'session_authorization' || name === 'is_superuser') {
+          // Who the session is changed (SET SESSION AUTHORIZATION, SET ROLE): probe again.
+          if (this.phase === 'ready') this.dirty();
+          if (name === 'session_authorization') this.sessionAuth = value;
+        } else if (name === 'client_encoding') this.clientEncoding = value;
+        else if (name === 'TimeZone') this.settings.timeZone = value;
         else if (name === 'DateStyle') this.settings.dateStyle = value;
         else if (name === 'IntervalStyle') this.settings.intervalStyle = value;
         else if (name === 'standard_conforming_strings') this.standardStrings = value === 'on';
@@ -271,7 +294,7 @@ export class Session {
     const t = String.fromCharCode(f.type);
     switch (t) {
       case 'P': case 'B': case 'D': case 'E': case 'C':
-        if (this.batchForwarding) this.forwardFrames([f]);
+        if (this.openExt) this.forwardFrames([f]);
         else this.batch.push(f);
         return;
       case 'H': case 'S':
@@ -295,14 +318,13 @@ export class Session {
 
   private async endBatch(sync: boolean): Promise<void> {
     const frames = this.batch.splice(0);
-    if (this.batchForwarding) {
+    if (this.openExt) {
       this.forwardFrames(frames);
       return;
     }
     const out = await runBatch(this, frames);
     if ('forward' in out) {
-      this.forwardFrames(frames, out.forward);
-      if (!sync) this.batchForwarding = true;
+      this.forwardFrames(frames, out.forward); // ending in Flush: the sequence stays open upstream
       return;
     }
     this.client.write(Buffer.concat(out.messages));
@@ -318,7 +340,8 @@ export class Session {
     }
     const parsed = parse(sql);
     let reason = 'not a single SELECT';
-    if (!('error' in parsed) && parsed.stmts === 1 && parsed.kind === 'select') {
+    if (this.openExt) reason = 'an extended-protocol sequence is open upstream (no Sync yet)';
+    else if (!('error' in parsed) && parsed.stmts === 1 && parsed.kind === 'select') {
       const st: Statement = { name: '', sql, types: [], upstream: false };
       try {
         const gate = await this.readGate();
@@ -395,10 +418,11 @@ export class Session {
         }
       } else if (t === 'C' && f.body[0] === 0x53) {
         this.stmts.delete(wire.readClose(f.body).name);
-      } else if (t === 'S') {
-        this.pending++;
-        this.batchForwarding = false;
       }
+      if (t === 'S') {
+        this.pending++;
+        this.openExt = false;
+      } else this.openExt = true;
       out.push(f.raw);
     }
     this.dirty();
@@ -415,11 +439,14 @@ export class Session {
     }
   }
 
-  /** A forwarded statement may have changed search_path, the role, temp tables or settings. */
+  /**
+   * Forgets what the probe said: a forwarded message may have changed search_path, the role, temp
+   * objects or settings (a SELECT calling set_config('role', ...) included).
+   */
   private dirty(): void {
-    if (this.names.size || this.role !== null) {
+    if (this.names.size || this.roleOid !== null) {
       this.names.clear();
-      this.role = null;
+      this.roleOid = null;
       this.epoch++;
     }
   }
@@ -432,9 +459,11 @@ export class Session {
    */
   async readGate(): Promise<string | null> {
     if (this.policy.read === 'upstream') return 'pgfollow.read is upstream';
+    if (this.openExt) return 'an extended-protocol sequence is open upstream (no Sync yet)';
     await this.waitIdle();
     if (this.status !== 'I' && !this.upstreamLost) return 'inside a transaction block';
     if (!this.standardStrings) return 'standard_conforming_strings is off';
+    if (this.clientEncoding.toUpperCase() !== 'UTF8') return `client_encoding is ${this.clientEncoding} (local answers are UTF8)`;
     const replica = this.ctx.replica;
     if (!replica.catalog()) return 'the SQLite file is unavailable';
     if (!(await this.ctx.watch.knowCollation())) return 'the upstream\'s collation is not known (upstream unreachable)';
@@ -473,6 +502,7 @@ export class Session {
     if (p.stmts !== 1 || p.kind !== 'select') throw new ForwardInstead('not a single SELECT');
     await this.resolve(p.relations);
     if (!this.searchPathOk) throw new ForwardInstead('pg_catalog is not first in search_path');
+    if (this.shadowedTypes) throw new ForwardInstead('the session has temporary types named like other types');
     let r: ReturnType<typeof route>;
     try {
       r = route(p, (schema, name) => {
@@ -499,8 +529,12 @@ export class Session {
       throw new ForwardInstead('result formats the upstream must judge');
     }
     if (t.columns.some((_, i) => formatOf(resultFormats, i) === 1 && !t.binaryColumns[i])) throw new ForwardInstead('binary output of a type not rendered in binary locally');
-    if (this.role === null) throw new ForwardInstead('the session\'s role is unknown');
-    if (!(await this.ctx.watch.maySelect(this.role, t.reads))) throw new ForwardInstead(`role "${this.role}" may not SELECT all it reads here, or a table has row-level security`);
+    if (this.roleOid === null || this.sessionAuth === null) throw new ForwardInstead('the session\'s role is unknown');
+    // Both the current role (probed) and the session user (reported by the server itself) must
+    // be allowed to read it: the probe runs in a session the client controls, but whatever it answers, a
+    // client never reads locally more than its session user could read upstream after RESET ROLE.
+    if (!(await this.ctx.watch.maySelect(this.sessionAuth, t.reads))) throw new ForwardInstead(`the session user "${this.sessionAuth}" may not SELECT all it reads here, or a table has row-level security`);
+    if (!(await this.ctx.watch.maySelect(this.roleOid, t.reads))) throw new ForwardInstead(`the session's role (OID ${this.roleOid}) may not SELECT all it reads here, or a table has row-level security`);
     if (!t.renderable(this.settings)) throw new ForwardInstead('the session\'s settings (DateStyle, IntervalStyle or TimeZone) are not rendered locally');
   }
 
@@ -510,35 +544,52 @@ export class Session {
    */
   private async resolve(relations: { schema: string | null; name: string }[]): Promise<void> {
     const missing = [...new Set(relations.map((r) => nameKey(r.schema, r.name)))].filter((k) => !this.names.has(k));
-    if (!missing.length && this.role !== null) return;
+    if (!missing.length && this.roleOid !== null) return;
     if (this.upstreamLost) throw new ForwardInstead('names cannot be resolved while the upstream is unreachable');
     const q = probeQuery(missing);
-    const r = readProbe((await this.probe(q.sql, q.params))[0], missing.length);
+    const epoch = this.epoch;
+    const r = readProbe((await this.probe(q.sql, q.params))[0], missing.length, q.nonce);
     if (!r) throw new ForwardInstead('names could not be resolved');
-    this.role = r.role;
+    if (this.epoch !== epoch) throw new ForwardInstead('the session changed while its names were resolved');
+    this.roleOid = r.roleOid;
     this.searchPathOk = r.searchPathOk;
+    this.shadowedTypes = r.shadowedTypes;
     this.settings.extraFloatDigits = r.extraFloatDigits;
     this.settings.byteaOutput = r.byteaOutput;
     missing.forEach((k, i) => this.names.set(k, r.oids[i]));
   }
 
-  /** Runs one query on the client's upstream session; only while it is idle outside a transaction. */
+  /**
+   * Runs one query on the client's upstream session; only while nothing is outstanding there
+   * (no reply owed, no open extended-protocol sequence) outside a transaction block. The statement
+   * name is random (a client cannot squat it) and is closed in the same round trip.
+   */
   private async probe(sql: string, params: string[]): Promise<(string | null)[][]> {
     await this.waitIdle();
-    if (this.status !== 'I' || this.upstreamLost || !this.up) throw new ForwardInstead('the session is not idle');
-    const state = { rows: [] as (string | null)[][], error: null as string | null, done: () => {} };
+    if (this.openExt || this.pending !== 0 || this.status !== 'I' || this.upstreamLost || !this.up) throw new ForwardInstead('the session is not idle');
+    const name = `pgfollow_probe_${crypto.randomBytes(8).toString('hex')}`;
+    const state = { rows: [] as (string | null)[][], types: '', error: null as string | null, done: () => {} };
+    this.pending++;
     await new Promise<void>((resolve) => {
-      state.done = resolve;
+      state.done = () => { this.pending = Math.max(0, this.pending - 1); resolve(); };
       this.probeState = state;
       this.up!.write(Buffer.concat([
-        serialize.parse({ name: PROBE, text: sql, types: [] }),
-        serialize.bind({ statement: PROBE, values: params }),
+        serialize.parse({ name, text: sql, types: [] }),
+        serialize.bind({ statement: name, values: params }),
         serialize.execute({}),
-        serialize.close({ type: 'S', name: PROBE }),
+        serialize.close({ type: 'S', name }),
         serialize.sync(),
       ]));
     });
+    if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
     if (state.error) throw new ForwardInstead(`names could not be resolved: ${state.error}`);
+    if (state.types !== PROBE_REPLY) {
+      // Not the reply to what was sent: the proxy no longer knows who said what on this session.
+      this.ctx.log('error', 'serve.probe_out_of_turn', { pid: this.pid, replies: state.types.slice(0, 40) });
+      const e = new Error('the upstream session answered out of turn');
+      this.fatal(e);
+      throw e;
+    }
     return state.rows;
   }
 }

@@ -77,14 +77,14 @@ export class UpstreamWatch {
   }
 
   /**
-   * Whether `role` may SELECT every listed column of every listed table and no table has row-level
-   * security. Answers are cached per role and table for privilegeTtlMs; while the upstream cannot
+   * Whether `role` (an OID, or a name as the server reports session_authorization) may SELECT every
+   * listed column of every listed table and no table has row-level security. Answers are cached per role and table for privilegeTtlMs; while the upstream cannot
    * be reached, the last answers stand (privileges cannot change while it is down). Unknown → false.
    */
-  async maySelect(role: string, reads: { table: MirrorTable; columns: string[] }[]): Promise<boolean> {
+  async maySelect(role: number | string, reads: { table: MirrorTable; columns: string[] }[]): Promise<boolean> {
     const ttl = this.opts.privilegeTtlMs ?? 1000;
     for (const r of reads) {
-      const key = `${r.table.oid}\0${role}`;
+      const key = `${r.table.oid}\0${typeof role}\0${role}`;
       let g = this.grants.get(key);
       if (!g || (Date.now() - g.at > ttl && this.reachable)) {
         try {
@@ -122,7 +122,7 @@ export class UpstreamWatch {
     };
   }
 
-  private async lookup(role: string, oid: number): Promise<Grant | undefined> {
+  private async lookup(role: number | string, oid: number): Promise<Grant | undefined> {
     const c = await this.connection();
     // has_*_privilege() raise for a role that does not exist (dropped meanwhile): checked first.
     const { rows } = await this.run(c, `
@@ -132,7 +132,7 @@ export class UpstreamWatch {
                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                       AND pg_catalog.has_column_privilege(r.oid, c.oid, a.attnum, 'SELECT')) AS cols
         FROM pg_catalog.pg_class c, pg_catalog.pg_roles r
-       WHERE c.oid = $1::pg_catalog.oid AND r.rolname = $2::pg_catalog.text`, [oid, role]);
+       WHERE c.oid = $1::pg_catalog.oid AND ${typeof role === 'number' ? 'r.oid = $2::pg_catalog.oid' : 'r.rolname = $2::pg_catalog.text'}`, [oid, role]);
     if (!rows[0]) return undefined;
     return { at: Date.now(), rls: rows[0].rls, table: rows[0].tbl, columns: new Set(rows[0].cols as string[]) };
   }
