@@ -1,16 +1,27 @@
 // The extended query protocol answered locally: a batch of Parse/Bind/Describe/Execute/Close up to
 // Sync (or Flush) is answered from SQLite as a whole, or forwarded as a whole; never half, so the
-// client's responses stay in order. Everything is computed before anything is sent: a step that
-// turns out not to be local (a parameter the translator cannot bind exactly, a role without
-// SELECT, a binary result format) forwards the whole batch instead.
+// client's responses stay in order. Every step is judged before anything runs: a step that turns
+// out not to be local (a parameter the translator cannot bind exactly, a role without SELECT, a
+// binary result format) forwards the whole batch instead. Then the batch runs: Executes stream
+// their rows from a reader thread (local.ts); the output is held until it grows past a limit, so
+// a read that turns out not to be local (or runs past pgfollow.local_timeout) before anything was
+// written still forwards the whole batch. An Execute that fails while running skips to Sync, as
+// upstream (and the statements it would have prepared or closed stay as they were).
 // Message semantics as in https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
 import * as wire from './wire.js';
-import { ForwardInstead, bind, errorOf, execute, rowDescription, showDescription, type Portal, type Statement } from './local.js';
+import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from './local.js';
 import { parseCommand } from './policy.js';
 import type { Session } from './session.js';
 
-export type BatchResult = { messages: Buffer[] } | { forward: string };
+export type BatchResult = { done: true } | { forward: string };
+
+/** What the batch does, in order, once every step is known to be local. */
+type Step =
+  | { out: Buffer }
+  | { stmt: string; value: Statement | null }
+  | { exec: Portal; maxRows: number }
+  | { sync: true; out: Buffer };
 
 export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchResult> {
   // Parse/Close of this batch, applied to the session's statements only if it is answered locally.
@@ -22,7 +33,8 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
     delete: (name: string) => { changed.set(name, null); },
   };
   const portals = new Map<string, Portal>();
-  const out: Buffer[] = [];
+  const steps: Step[] = [];
+  const out = { push: (...b: Buffer[]) => { for (const x of b) steps.push({ out: x }); } };
   let gateChecked = false;
   let failed = s.skipToSync;
   let executed = 0;
@@ -48,6 +60,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               await s.translationFor(st);
             }
             stmts.set(m.name, st);
+            steps.push({ stmt: m.name, value: st });
             out.push(wire.parseComplete());
             break;
           }
@@ -56,7 +69,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             const st = stmts.get(m.statement);
             if (!st) throw new ForwardInstead('statement unknown to the proxy');
             if (st.command) {
-              portals.set(m.portal, { command: st.command, values: [], formats: [], rows: null, pos: 0 });
+              portals.set(m.portal, { command: st.command, values: [], formats: [], source: null });
               out.push(wire.bindComplete());
               break;
             }
@@ -65,7 +78,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             await s.checkExecutable(tr, m.paramFormats, m.resultFormats);
             if (m.params.length !== tr.paramTypes.length) throw new ForwardInstead('parameter count differs (the upstream reports it)');
             const values = bind(tr, m.params.map((p) => (p === null ? null : p.toString('utf8'))), s.settings);
-            portals.set(m.portal, { translation: tr, values, formats: m.resultFormats, rows: null, pos: 0 });
+            portals.set(m.portal, { translation: tr, values, formats: m.resultFormats, source: null });
             out.push(wire.bindComplete());
             break;
           }
@@ -96,10 +109,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               out.push(...s.runCommand(p.command, false));
               break;
             }
-            p.rows ??= execute(s.ctx.replica, p.translation!, p.values, s.settings, p.formats);
-            const end = m.maxRows > 0 ? Math.min(p.rows.length, p.pos + m.maxRows) : p.rows.length;
-            for (; p.pos < end; p.pos++) out.push(wire.dataRow(p.rows[p.pos]));
-            out.push(p.pos < p.rows.length ? wire.portalSuspended() : wire.commandComplete(`SELECT ${p.rows.length}`));
+            steps.push({ exec: p, maxRows: m.maxRows });
             executed++;
             break;
           }
@@ -108,12 +118,13 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             if (m.kind === 'S') {
               if (stmts.get(m.name)?.upstream) throw new ForwardInstead('closes a statement prepared upstream');
               stmts.delete(m.name);
+              steps.push({ stmt: m.name, value: null });
             } else portals.delete(m.name);
             out.push(wire.closeComplete());
             break;
           }
           case 'S':
-            out.push(wire.readyForQuery(s.status));
+            steps.push({ sync: true, out: wire.readyForQuery(s.status) });
             failed = false;
             break;
           case 'H':
@@ -130,14 +141,60 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
     if (e instanceof ForwardInstead) return { forward: e.message };
     throw e;
   }
-  // Committed only now that the whole batch is local.
-  for (const [k, v] of changed) {
-    if (v) s.stmts.set(k, v);
-    else s.stmts.delete(k);
+  return run(s, steps, executed, failed);
+}
+
+/** Runs a batch judged local; forwards it whole if its first read is not local after all. */
+async function run(s: Session, steps: Step[], executed: number, judgedFailed: boolean): Promise<BatchResult> {
+  const out = new Output(s.sink);
+  const undo = new Map<string, Statement | undefined>();
+  const sources: RowSource[] = [];
+  let failed = s.skipToSync;
+  const env = s.localEnv();
+  try {
+    for (const step of steps) {
+      if ('sync' in step) {
+        out.push(step.out);
+        failed = false;
+        continue;
+      }
+      if (failed) continue;
+      if ('out' in step) out.push(step.out);
+      else if ('stmt' in step) {
+        if (!undo.has(step.stmt)) undo.set(step.stmt, s.stmts.get(step.stmt));
+        if (step.value) s.stmts.set(step.stmt, step.value);
+        else s.stmts.delete(step.stmt);
+      } else {
+        const p = step.exec;
+        if (p.command) continue;
+        if (!p.source) sources.push(p.source = new RowSource(p.translation!, p.values, s.settings, p.formats));
+        try {
+          await streamRows(p.source, env, out, step.maxRows);
+        } catch (e) {
+          if (e instanceof ForwardInstead && out.flushed) {
+            out.push(wire.errorResponse({ code: 'XX000', message: `pgfollow serve: the local read cannot go on (${e.message}) after some of its rows were sent; SET pgfollow.read = upstream to read it from the upstream` }));
+          } else if (e instanceof LocalFailure) out.push(wire.errorResponse(e.fields));
+          else throw e;
+          failed = true;
+        }
+      }
+    }
+  } catch (e) {
+    if (e instanceof ForwardInstead && !out.flushed) {
+      out.discard();
+      for (const [k, v] of undo) { if (v) s.stmts.set(k, v); else s.stmts.delete(k); }
+      return { forward: e.message };
+    }
+    throw e;
+  } finally {
+    // Portals live until the end of their batch (Sync or Flush).
+    for (const src of sources) src.close();
+    s.localDone();
   }
-  s.skipToSync = failed;
+  out.flush();
+  s.skipToSync = judgedFailed || failed;
   for (let i = 0; i < executed; i++) s.routed(null);
-  return { messages: out };
+  return { done: true };
 }
 
 class LocalError extends Error {

@@ -4,6 +4,7 @@
 import type net from 'node:net';
 import type { Logger } from '../log.js';
 import type { Replica } from './replica.js';
+import type { ReadPool } from './reads.js';
 import type { UpstreamWatch } from './watch.js';
 import type { SessionPolicy } from './policy.js';
 import type { Session } from './session.js';
@@ -20,6 +21,8 @@ export interface ServeStats {
 
 export interface ServeContext {
   replica: Replica;
+  /** The threads that run local reads. */
+  reads: ReadPool;
   watch: UpstreamWatch;
   log: Logger;
   policy: SessionPolicy;

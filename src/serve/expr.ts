@@ -8,6 +8,36 @@ import { T, arrayOf, asciiCaseMapping, boolLiteralName, elementOf, family, intBi
 import { inputValue, sqlLiteral } from './values.js';
 import { translateFunc } from './funcs.js';
 
+// Postgres's planner folds constant subexpressions (eval_const_expressions) and raises their errors
+// while planning, even where no row is ever evaluated (`1/0` in a CASE arm never taken, in a
+// target list over no rows). The translator marks what is not constant in that sense (`vary`: a
+// column of any query level, a subquery, an aggregate or window function; parameters count as
+// constants, as under a custom plan) and notes each constant node that may raise (ctx.folds, its
+// SQLite SQL); route() turns them into Translation.precheck, run before the statement: if one
+// raises, the statement is forwarded (the upstream gives the error, or prunes it: both right).
+declare module './scope.js' {
+  interface Ex {
+    /** depends on rows: a column reference (any level), a subquery, an aggregate or window function */
+    vary?: boolean;
+  }
+  interface Ctx {
+    /** SQLite SQL of constant subexpressions that may raise an error (see expr.ts) */
+    folds?: Set<string>;
+  }
+}
+
+/**
+ * Notes `e` (a call that may raise, its arguments evaluated eagerly) as a constant subexpression
+ * when no part of it varies. Arguments noted before are covered by it: dropped.
+ */
+export function mayRaise(ctx: Ctx, e: Ex, args: Ex[]): Ex {
+  if (e.vary || args.some((a) => a.vary)) return e;
+  const folds = (ctx.folds ??= new Set());
+  for (const a of args) folds.delete(a.sql);
+  folds.add(e.sql);
+  return e;
+}
+
 export interface ExprEnv {
   ctx: Ctx;
   scope: Scope;
@@ -18,7 +48,7 @@ export interface ExprEnv {
 }
 
 const mk = (sql: string, t: PgType, parts: Ex[] = [], name = '?column?'): Ex =>
-  ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs), correlated: parts.some((p) => p.correlated) });
+  ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs), correlated: parts.some((p) => p.correlated), vary: parts.some((p) => p.vary) });
 
 export function expr(n: Node, env: ExprEnv): Ex {
   const [tag, v] = tagOf(n);
@@ -27,7 +57,7 @@ export function expr(n: Node, env: ExprEnv): Ex {
       if (v.fields.some((f: Node) => f.A_Star)) forward('* in an expression');
       const { col, outer } = resolveColumn(env.scope, strs(v.fields), env.ctx);
       if (family(col.t) === 'datetime') env.ctx.usesTime = true;
-      return { sql: col.sql, t: col.t, typmod: col.typmod, name: col.name, src: col.attnum ? { tableOid: col.tableOid, attnum: col.attnum } : undefined, agg: false, refs: outer ? [] : [col.sql] };
+      return { sql: col.sql, t: col.t, typmod: col.typmod, name: col.name, src: col.attnum ? { tableOid: col.tableOid, attnum: col.attnum } : undefined, agg: false, refs: outer ? [] : [col.sql], vary: true };
     }
     case 'A_Const': return constant(v);
     case 'ParamRef': {
@@ -92,11 +122,14 @@ export function expr(n: Node, env: ExprEnv): Ex {
 function constant(v: Node): Ex {
   if (v.isnull) return { ...mk('NULL', { oid: T.unknown }), lit: { text: null } };
   if (v.ival) return mk(String(v.ival.ival ?? 0), { oid: T.int4 });
+  // make_const: an integer too long for the lexer's int4 (a Float node) is int4 when it fits
+  // (-2147483648 after the grammar's negation), else int8, else numeric.
   if (v.boolval) return mk(v.boolval.boolval ? '1' : '0', { oid: T.bool }, [], boolLiteralName());
   if (v.fval) {
     const s: string = v.fval.fval;
     if (/^-?\d+$/.test(s)) {
       const b = BigInt(s);
+      if (b >= -(1n << 31n) && b < 1n << 31n) return mk(String(b), { oid: T.int4 });
       if (b >= -(1n << 63n) && b < 1n << 63n) return mk(s, { oid: T.int8 });
     }
     return mk(sqlLiteral(inputValue(s, { oid: T.numeric }) as string), { oid: T.numeric });
@@ -253,8 +286,7 @@ function arith(op: string, a: Ex, b: Ex, env: ExprEnv): Ex {
   if (fa === 'int' && fb === 'int' && ['+', '-', '*', '/', '%'].includes(op)) {
     const bits = Math.max(intBits(a.t.oid), intBits(b.t.oid));
     const t = { oid: bits === 64 ? T.int8 : bits === 32 ? T.int4 : T.int2 };
-    if (op === '%') return mk(`pgf_int('%', ${bits}, ${a.sql}, ${b.sql})`, t, [a, b]);
-    return mk(`pgf_int('${op}', ${bits}, ${a.sql}, ${b.sql})`, t, [a, b]);
+    return mayRaise(env.ctx, mk(`pgf_int('${op}', ${bits}, ${a.sql}, ${b.sql})`, t, [a, b]), [a, b]);
   }
   // numeric + - * are exact on decimals: scale max(s1, s2) for + and -, s1 + s2 for *.
   if ((fa === 'numeric' || fa === 'int') && (fb === 'numeric' || fb === 'int') && ['+', '-', '*'].includes(op)) {
@@ -271,7 +303,7 @@ function aExpr(v: Node, env: ExprEnv): Ex {
     case 'AEXPR_OP': {
       if (!v.lexpr) {
         const r = expr(v.rexpr, env);
-        if (name === '-' && family(r.t) === 'int') return mk(`pgf_int('neg', ${intBits(r.t.oid)}, ${r.sql}, NULL)`, r.t, [r]);
+        if (name === '-' && family(r.t) === 'int') return mayRaise(env.ctx, mk(`pgf_int('neg', ${intBits(r.t.oid)}, ${r.sql}, NULL)`, r.t, [r]), [r]);
         if (name === '+' && family(r.t) === 'int') return r;
         if (name === '-' && family(r.t) === 'numeric') return mk(`pgf_num('neg', ${r.sql}, NULL)`, r.t, [r]);
         return forward(`prefix operator ${name}`);
@@ -334,7 +366,8 @@ function aExpr(v: Node, env: ExprEnv): Ex {
       if (family(a.t) !== 'text' || family(p.t) !== 'text') forward('LIKE on non-text');
       noteTextSemantics();
       const sql = `pgf_like(${a.sql}, ${p.sql}, ${ci})`;
-      return mk(name.startsWith('!') ? `(NOT ${sql})` : sql, { oid: T.bool }, [a, p]);
+      // A pattern ending with an escape raises 22025 in Postgres when matching reaches it: noted.
+      return mayRaise(env.ctx, mk(name.startsWith('!') ? `(NOT ${sql})` : sql, { oid: T.bool }, [a, p]), [a, p]);
     }
     default: return forward(`${v.kind} not translated`);
   }
@@ -353,7 +386,7 @@ function subLink(v: Node, env: ExprEnv): Ex {
   const before = env.ctx.outerRefs;
   const sub = env.subselect(v.subselect, env.scope);
   const correlated = env.ctx.outerRefs > before;
-  const wrap = (sql: string, t: PgType, name: string) => ({ ...mk(sql, t), name, correlated });
+  const wrap = (sql: string, t: PgType, name: string) => ({ ...mk(sql, t), name, correlated, vary: true });
   switch (v.subLinkType) {
     case 'EXISTS_SUBLINK': return wrap(`EXISTS (${sub.sql})`, { oid: T.bool }, 'exists');
     case 'EXPR_SUBLINK':
@@ -367,7 +400,7 @@ function subLink(v: Node, env: ExprEnv): Ex {
       const eq = compare('=', a, probe, env);
       const m = /^\((.*) = x\)$/s.exec(eq.sql);
       if (!m) forward('IN subquery on this type');
-      return { ...mk(`(${m![1]} IN (SELECT c1 FROM (${sub.sql})))`, { oid: T.bool }, [a]), name: '?column?', correlated: correlated || a.correlated };
+      return { ...mk(`(${m![1]} IN (SELECT c1 FROM (${sub.sql})))`, { oid: T.bool }, [a]), name: '?column?', correlated: correlated || a.correlated, vary: true };
     }
     default: return forward(`${v.subLinkType} not translated`);
   }
@@ -378,12 +411,12 @@ function cast(e: Ex, t: PgType, env: ExprEnv): Ex {
   if (e.lit) return named(coerce(e, t, env));
   const f = family(e.t), g = family(t);
   if (e.t.oid === t.oid) return named(e);
-  if (f === 'int' && g === 'int') return named(intBits(t.oid) >= intBits(e.t.oid) ? { ...e, t } : mk(`pgf_int('cast', ${intBits(t.oid)}, ${e.sql}, NULL)`, t, [e]));
+  if (f === 'int' && g === 'int') return named(intBits(t.oid) >= intBits(e.t.oid) ? { ...e, t } : mayRaise(env.ctx, mk(`pgf_int('cast', ${intBits(t.oid)}, ${e.sql}, NULL)`, t, [e]), [e]));
   if (f === 'int' && (t.oid === T.text || t.oid === T.numeric)) return named(mk(`CAST(${e.sql} AS TEXT)`, t, [e]));
   if (f === 'int' && t.oid === T.float8) return named(mk(`CAST(${e.sql} AS REAL)`, t, [e]));
   // A float4 is stored as the double holding its exact value: float4 → float8 changes nothing.
   if (e.t.oid === T.float4 && t.oid === T.float8) return named({ ...e, t });
-  if (f === 'text' && g === 'int') return named(mk(`pgf_text2int(${e.sql}, ${intBits(t.oid)})`, t, [e]));
+  if (f === 'text' && g === 'int') return named(mayRaise(env.ctx, mk(`pgf_text2int(${e.sql}, ${intBits(t.oid)})`, t, [e]), [e]));
   if (f === 'text' && g === 'text') return named({ ...e, t });
   if ((f === 'numeric' || f === 'uuid' || f === 'enum') && t.oid === T.text) return named({ ...e, t });
   if (f === 'bool' && t.oid === T.text) return named(mk(`(CASE ${e.sql} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)`, t, [e]));

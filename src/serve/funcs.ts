@@ -5,11 +5,11 @@ import { forward } from './errors.js';
 import { strs, type Node } from './parse.js';
 import type { Ex } from './scope.js';
 import { T, asciiCaseMapping, family, noteTextSemantics, textOrderExact, type PgType } from './types.js';
-import { coerce, expr, type ExprEnv } from './expr.js';
+import { coerce, expr, mayRaise, type ExprEnv } from './expr.js';
 import { sortKey } from './order.js';
 
 const mk = (sql: string, t: PgType, parts: Ex[], name: string): Ex =>
-  ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs) });
+  ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs), vary: parts.some((p) => p.vary) });
 
 const AGGS = new Set(['count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'string_agg']);
 const WINDOWS = new Set(['row_number', 'rank', 'dense_rank', 'lag', 'lead']);
@@ -26,6 +26,8 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
   const int = (i: number) => { const a = coerce(args[i], { oid: T.int4 }, env); if (family(a.t) !== 'int') forward(`${name} argument type`); return (args[i] = a); };
   const arity = (...ns: number[]) => { if (!ns.includes(args.length)) forward(`${name} with ${args.length} arguments`); };
   const out = (sql: string, t: PgType) => mk(sql, t, args, name);
+  // A call that may raise (pgf_int, pgf_substr): noted when constant (see expr.ts mayRaise).
+  const raising = (sql: string, t: PgType) => mayRaise(env.ctx, out(sql, t), args);
   switch (name) {
     case 'lower': case 'upper':
       arity(1); text(0);
@@ -36,7 +38,7 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       return out(`length(${args[0].sql})`, { oid: T.int4 });
     case 'substr': case 'substring':
       arity(2, 3); text(0); int(1); if (args.length === 3) int(2);
-      return out(`pgf_substr(${args.map((a) => a.sql).join(', ')})`, { oid: T.text });
+      return raising(`pgf_substr(${args.map((a) => a.sql).join(', ')})`, { oid: T.text });
     case 'position': case 'strpos':
       arity(2); text(0); text(1); noteTextSemantics();
       return out(`instr(${args[0].sql}, ${args[1].sql})`, { oid: T.int4 });
@@ -71,12 +73,12 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       }
       if (name === 'round') forward('round of a non-numeric');
       arity(1); int(0);
-      return out(`pgf_int('abs', ${args[0].t.oid === T.int8 ? 64 : args[0].t.oid === T.int4 ? 32 : 16}, ${args[0].sql}, NULL)`, args[0].t);
+      return raising(`pgf_int('abs', ${args[0].t.oid === T.int8 ? 64 : args[0].t.oid === T.int4 ? 32 : 16}, ${args[0].sql}, NULL)`, args[0].t);
     }
     case 'mod': {
       arity(2); int(0); int(1);
       const bits = Math.max(...args.map((a) => (a.t.oid === T.int8 ? 64 : a.t.oid === T.int4 ? 32 : 16)));
-      return out(`pgf_int('%', ${bits}, ${args[0].sql}, ${args[1].sql})`, { oid: bits === 64 ? T.int8 : bits === 32 ? T.int4 : T.int2 });
+      return raising(`pgf_int('%', ${bits}, ${args[0].sql}, ${args[1].sql})`, { oid: bits === 64 ? T.int8 : bits === 32 ? T.int4 : T.int2 });
     }
     case 'date_trunc': {
       arity(2);
@@ -173,7 +175,7 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
   // DISTINCT or ORDER BY inside a window aggregate (Postgres has neither for DISTINCT either).
   if (v.over && (sql.startsWith('pgf_') || v.agg_distinct || v.agg_order)) forward(`${name} as a window function`);
   if (v.over) sql += ' ' + windowSpec(v.over, inner);
-  return { sql, t, typmod: -1, name, agg: true, refs: [] };
+  return { sql, t, typmod: -1, name, agg: true, refs: [], vary: true };
 }
 
 function windowSpec(w: Node, env: ExprEnv): string {

@@ -8,6 +8,21 @@ import { ServeError } from './errors.js';
 import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from './decimal.js';
 
 type V = null | bigint | number | string | Buffer;
+
+// A translation's precheck (route.ts) evaluates the statement's constant subexpressions that may
+// raise, as `SELECT CASE WHEN pgf_fold(1) THEN e1 END, ..., pgf_fold(0)`: while it runs, an error
+// Postgres would raise is NOT_LOCAL instead (Postgres raises it while planning, or prunes the
+// expression: the upstream answers). pgf_fold is not deterministic, so SQLite runs it in order,
+// before each CASE arm; the flag clears when the precheck ends or raises.
+let folding = false;
+
+/** The error Postgres raises (a SQLSTATE), or NOT_LOCAL inside a precheck. */
+function pgError(sqlState: string, message: string): ServeError {
+  if (!folding) return new ServeError(sqlState, message);
+  folding = false;
+  if (sqlState === 'NOT_LOCAL') return new ServeError(sqlState, message);
+  return new ServeError('NOT_LOCAL', `a constant subexpression raises ${sqlState} (Postgres raises it at plan time): ${message}`);
+}
 const LIMITS: Record<number, [bigint, bigint, string]> = {
   16: [-32768n, 32767n, 'smallint out of range'],
   32: [-2147483648n, 2147483647n, 'integer out of range'],
@@ -16,7 +31,7 @@ const LIMITS: Record<number, [bigint, bigint, string]> = {
 
 function checked(v: bigint, bits: number): bigint {
   const [lo, hi, msg] = LIMITS[bits];
-  if (v < lo || v > hi) throw new ServeError('22003', msg);
+  if (v < lo || v > hi) throw pgError('22003', msg);
   return v;
 }
 
@@ -27,8 +42,8 @@ function intOp(op: string, bits: number, a: V, b: V): bigint | null {
     case '+': return checked(x + y, bits);
     case '-': return checked(x - y, bits);
     case '*': return checked(x * y, bits);
-    case '/': if (y === 0n) throw new ServeError('22012', 'division by zero'); return checked(x / y, bits);
-    case '%': if (y === 0n) throw new ServeError('22012', 'division by zero'); return x % y;
+    case '/': if (y === 0n) throw pgError('22012', 'division by zero'); return checked(x / y, bits);
+    case '%': if (y === 0n) throw pgError('22012', 'division by zero'); return x % y;
     case 'neg': return checked(-x, bits);
     case 'abs': return checked(x < 0n ? -x : x, bits);
     case 'cast': return checked(x, bits);
@@ -38,14 +53,14 @@ function intOp(op: string, bits: number, a: V, b: V): bigint | null {
 
 function dec(v: V): Dec {
   const d = parseDec(v as string | bigint);
-  if (!d) throw new ServeError('22P02', `invalid input syntax for type numeric: "${String(v)}"`);
+  if (!d) throw pgError('22P02', `invalid input syntax for type numeric: "${String(v)}"`);
   return d;
 }
 
 /** Postgres LIKE: `\` escapes, `_` one character, `%` any; ILIKE folds ASCII only (C ctype). */
 const likeCache = new Map<string, RegExp>();
 function like(s: string, p: string, ci: number): boolean {
-  if (ci && (/[^\x00-\x7f]/.test(s) || /[^\x00-\x7f]/.test(p))) throw new ServeError('NOT_LOCAL', 'ILIKE on non-ASCII text');
+  if (ci && (/[^\x00-\x7f]/.test(s) || /[^\x00-\x7f]/.test(p))) throw pgError('NOT_LOCAL', 'ILIKE on non-ASCII text');
   const key = ci + p;
   let re = likeCache.get(key);
   if (!re) {
@@ -55,7 +70,7 @@ function like(s: string, p: string, ci: number): boolean {
       const c = chars[i];
       if (c === '\\') {
         // Postgres raises 22025 only if matching reaches the trailing escape: forwarded.
-        if (i + 1 >= chars.length) throw new ServeError('NOT_LOCAL', 'LIKE pattern ending with an escape');
+        if (i + 1 >= chars.length) throw pgError('NOT_LOCAL', 'LIKE pattern ending with an escape');
         src += escapeRe(chars[++i]);
       } else if (c === '%') src += '[\\s\\S]*';
       else if (c === '_') src += '[\\s\\S]';
@@ -75,7 +90,7 @@ function substr(s: string, from: bigint, len: bigint | null): string {
   const chars = Array.from(s);
   let start = Number(from);
   let end = len === null ? Infinity : start + Number(len);
-  if (len !== null && len < 0n) throw new ServeError('22011', 'negative substring length not allowed');
+  if (len !== null && len < 0n) throw pgError('22011', 'negative substring length not allowed');
   if (start < 1) start = 1;
   if (end < start) return '';
   return chars.slice(start - 1, end === Infinity ? undefined : end - 1).join('');
@@ -110,7 +125,7 @@ function jsonGet(j: string, key: string | bigint, asText: number): string | null
   }
   if (asText && span === null) return null;
   if (asText && typeof span === 'string') return span;
-  if (typeof span === 'number') throw new ServeError('NOT_LOCAL', 'jsonb number member');
+  if (typeof span === 'number') throw pgError('NOT_LOCAL', 'jsonb number member');
   return asText && typeof span === 'boolean' ? String(span) : jsonbOut(span);
 }
 
@@ -118,7 +133,7 @@ function jsonGet(j: string, key: string | bigint, asText: number): string | null
 function jsonbOut(v: unknown): string {
   if (v === null) return 'null';
   if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
-  if (typeof v === 'number') throw new ServeError('NOT_LOCAL', 'jsonb number member');
+  if (typeof v === 'number') throw pgError('NOT_LOCAL', 'jsonb number member');
   if (Array.isArray(v)) return '[' + v.map(jsonbOut).join(', ') + ']';
   // jsonb keeps keys shorter first, then bytewise (JS objects put integer-like keys first).
   const keys = Object.keys(v as object).sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
@@ -143,7 +158,7 @@ function anyEq(x: V, arr: string | null): number | null {
 function extract(field: string, s: string | null, isDate: number): string | null {
   if (s === null) return null;
   const m = /^(\d{4,})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?)?$/.exec(s);
-  if (!m) throw new ServeError('NOT_LOCAL', 'date outside the translated range');
+  if (!m) throw pgError('NOT_LOCAL', 'date outside the translated range');
   const [y, mo, d, h, mi, sec] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0));
   const frac = (m[7] ?? '').padEnd(6, '0');
   const day = new Date(0); day.setUTCFullYear(y, mo - 1, d);
@@ -159,15 +174,15 @@ function extract(field: string, s: string | null, isDate: number): string | null
     case 'minute': if (isDate) break; return String(mi);
     case 'second': if (isDate) break; return `${sec}.${frac}`;
   }
-  throw new ServeError('NOT_LOCAL', `extract ${field}`);
+  throw pgError('NOT_LOCAL', `extract ${field}`);
 }
 
 function truncTs(field: string, s: string | null): string | null {
   if (s === null) return null;
   const m = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?$/.exec(s);
-  if (!m) throw new ServeError('NOT_LOCAL', 'timestamp outside the translated range');
+  if (!m) throw pgError('NOT_LOCAL', 'timestamp outside the translated range');
   const keep = ['year', 'month', 'day', 'hour', 'minute', 'second'].indexOf(field);
-  if (keep < 0) throw new ServeError('NOT_LOCAL', `date_trunc ${field}`);
+  if (keep < 0) throw pgError('NOT_LOCAL', `date_trunc ${field}`);
   const parts = [m[1], m[2], m[3], m[4], m[5], m[6]].map((p, i) => (i <= keep ? p : i < 3 ? '01' : '00'));
   return `${parts[0]}-${parts[1]}-${parts[2]}T${parts[3]}:${parts[4]}:${parts[5]}`;
 }
@@ -176,12 +191,12 @@ function text2int(s: string | null, bits: number): bigint | null {
   if (s === null) return null;
   const m = /^[ \t\n\r\v\f]*([+-]?\d+)[ \t\n\r\v\f]*$/.exec(s);
   if (!m) {
-    if (/^\s*[+-]?(0[xob]|\d+_)/i.test(s)) throw new ServeError('NOT_LOCAL', 'integer input form');
-    throw new ServeError('22P02', `invalid input syntax for type ${bits === 16 ? 'smallint' : bits === 32 ? 'integer' : 'bigint'}: "${s}"`);
+    if (/^\s*[+-]?(0[xob]|\d+_)/i.test(s)) throw pgError('NOT_LOCAL', 'integer input form');
+    throw pgError('22P02', `invalid input syntax for type ${bits === 16 ? 'smallint' : bits === 32 ? 'integer' : 'bigint'}: "${s}"`);
   }
   const v = BigInt(m[1]);
   const [lo, hi] = LIMITS[bits];
-  if (v < lo || v > hi) throw new ServeError('22003', `value "${s}" is out of range for type ${bits === 16 ? 'smallint' : bits === 32 ? 'integer' : 'bigint'}`);
+  if (v < lo || v > hi) throw pgError('22003', `value "${s}" is out of range for type ${bits === 16 ? 'smallint' : bits === 32 ? 'integer' : 'bigint'}`);
   return v;
 }
 
@@ -189,17 +204,18 @@ export function registerFunctions(db: Database): void {
   // better-sqlite3's typings want the step's value typed like the state; the values are SQLite's.
   const agg = (name: string, opts: object) => (db.aggregate as (n: string, o: object) => void)(name, opts);
   const det = { deterministic: true, safeIntegers: true } as const;
+  db.function('pgf_fold', { deterministic: false, safeIntegers: true }, (on: bigint) => { folding = on === 1n; return 1; });
   db.function('pgf_int', det, (op: string, bits: bigint, a: V, b: V) => intOp(op, Number(bits), a, b));
   db.function('pgf_limit', det, (v: bigint | null, dflt: bigint) => {
     if (v === null) return dflt;
-    if (v < 0n) throw new ServeError('2201W', dflt === 0n ? 'OFFSET must not be negative' : 'LIMIT must not be negative');
+    if (v < 0n) throw pgError('2201W', dflt === 0n ? 'OFFSET must not be negative' : 'LIMIT must not be negative');
     return v;
   });
   // Case mapping of non-ASCII letters depends on the upstream's ctype and library: forwarded.
   for (const [name, f] of [['pgf_lower', (x: string) => x.toLowerCase()], ['pgf_upper', (x: string) => x.toUpperCase()]] as const) {
     db.function(name, det, (s: string | null) => {
       if (s === null) return null;
-      if (/[^\x00-\x7f]/.test(s)) throw new ServeError('NOT_LOCAL', 'case mapping of non-ASCII text');
+      if (/[^\x00-\x7f]/.test(s)) throw pgError('NOT_LOCAL', 'case mapping of non-ASCII text');
       return f(s);
     });
   }
@@ -215,7 +231,7 @@ export function registerFunctions(db: Database): void {
       case 'abs': return formatDec(x.kind === 'num' && x.v < 0n ? negDec(x) : x.kind === 'inf' ? { kind: 'inf', neg: false } : x);
       case 'round': {
         const s = Number(b);
-        if (s > 1000 || s < -1000) throw new ServeError('NOT_LOCAL', 'round scale');
+        if (s > 1000 || s < -1000) throw pgError('NOT_LOCAL', 'round scale');
         return formatDec(roundDec(x, s));
       }
     }
@@ -260,7 +276,7 @@ export function registerFunctions(db: Database): void {
   agg('pgf_single', {
     safeIntegers: true, start: () => ({ n: 0, v: null as V }),
     step: (st: { n: number; v: V }, v: V) => {
-      if (++st.n > 1) throw new ServeError('21000', 'more than one row returned by a subquery used as an expression');
+      if (++st.n > 1) throw pgError('21000', 'more than one row returned by a subquery used as an expression');
       st.v = v;
     },
     result: (st: { n: number; v: V }) => st.v,

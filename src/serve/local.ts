@@ -4,6 +4,7 @@
 
 import * as wire from './wire.js';
 import type { Replica } from './replica.js';
+import { ReadCanceled, ReadFailed, ReadTimeout, type Cursor, type ReadPool } from './reads.js';
 import { ServeError, type RenderSettings, type Translation } from './translate.js';
 import type { Command } from './policy.js';
 
@@ -30,8 +31,8 @@ export interface Portal {
   values: unknown[];
   /** Result format codes as Bind gave them: none (all text), one for all columns, or one per column. */
   formats: number[];
-  rows: (string | Buffer | null)[][] | null;
-  pos: number;
+  /** The rows being read (from the first Execute to the end of the batch). */
+  source: RowSource | null;
 }
 
 /** Thrown inside local processing: the statement must go to the upstream after all. */
@@ -48,24 +49,144 @@ export function rowDescription(t: Translation, formats: number[] = []): Buffer {
 }
 
 /**
- * Runs a translation and renders every row: nothing is sent before the whole result is ready, so
- * a failure here can still become a forward. ServeError with a SQLSTATE → reported as Postgres
- * would; NOT_LOCAL or any other failure → ForwardInstead.
+ * A statement's output as it is read: rendered DataRow messages, a chunk at a time, from a reader
+ * thread (reads.ts). Failures are sorted for the caller: LocalFailure carries the error Postgres
+ * would send (ServeError with a SQLSTATE, a cancel, a budget that ran out after rows were sent);
+ * ForwardInstead means the upstream must answer, which the caller can do only while nothing of
+ * the statement has reached the client.
  */
-export function execute(replica: Replica, t: Translation, values: unknown[], s: RenderSettings, formats: number[] = []): (string | Buffer | null)[][] {
-  let rows: unknown[][];
-  try {
-    rows = replica.all(t.sql, values);
-  } catch (e) {
-    if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw e;
-    throw new ForwardInstead(`SQLite: ${(e as Error).message}`);
+export class RowSource {
+  private cursor: Cursor | null = null;
+  private held: Buffer[] = [];
+  private started = false;
+  /** Rows handed out so far. */
+  total = 0;
+  finished = false;
+
+  constructor(private readonly t: Translation, private readonly values: unknown[], private readonly settings: RenderSettings, private readonly formats: number[] = []) {}
+
+  /** Up to `max` DataRow messages (0: one chunk); none when finished. */
+  async take(env: LocalEnv, max = 0): Promise<Buffer[]> {
+    if (!this.held.length && !this.finished) await this.fill(env);
+    const n = max > 0 ? Math.min(max, this.held.length) : this.held.length;
+    const out = this.held.splice(0, n);
+    this.total += out.length;
+    return out;
   }
-  try {
-    return formats.some((f) => f !== 0) ? rows.map((r) => t.renderFormats(r, formats, s)) : rows.map((r) => t.render(r, s));
-  } catch (e) {
-    if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw e;
-    throw new ForwardInstead(`rendering: ${(e as Error).message}`);
+
+  /** Whether rows remain to be taken. */
+  get more(): boolean { return this.held.length > 0 || !this.finished; }
+
+  private async fill(env: LocalEnv): Promise<void> {
+    try {
+      if (!this.started) {
+        this.started = true;
+        this.cursor = await env.reads.open({ identity: env.replica.identityOf(), sql: this.t.sql, values: this.values, precheck: this.t.precheck }, env.budgetMs, env.signal);
+      } else {
+        // Later chunks: no budget (the client is being answered), only cancels.
+        await this.cursor!.next(Infinity, env.signal);
+      }
+    } catch (e) {
+      this.close();
+      if (e instanceof ReadTimeout) throw new ForwardInstead(`the local read ran past pgfollow.local_timeout (${env.budgetMs} ms)`);
+      if (e instanceof ReadCanceled) throw new LocalFailure({ code: '57014', message: 'canceling statement due to user request' });
+      if (e instanceof ReadFailed && e.sqlState && e.sqlState !== 'NOT_LOCAL') throw new LocalFailure({ code: e.sqlState, message: e.message });
+      throw new ForwardInstead(`SQLite: ${(e as Error).message}`);
+    }
+    const c = this.cursor!;
+    try {
+      const binary = this.formats.some((f) => f !== 0);
+      for (const r of c.rows) this.held.push(wire.dataRow(binary ? this.t.renderFormats(r, this.formats, this.settings) : this.t.render(r, this.settings)));
+    } catch (e) {
+      this.close();
+      if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw new LocalFailure({ code: e.sqlState, message: e.message });
+      throw new ForwardInstead(`rendering: ${(e as Error).message}`);
+    }
+    if (c.done) this.finished = true;
   }
+
+  close(): void {
+    this.cursor?.close();
+    this.finished = true;
+  }
+}
+
+/** What a local read needs besides its statement: the readers, the file, the budget and the cancel. */
+export interface LocalEnv {
+  reads: ReadPool;
+  replica: Replica;
+  budgetMs: number;
+  signal: AbortSignal;
+}
+
+/** An error to report to the client as Postgres would (the statement ran locally). */
+export class LocalFailure extends Error {
+  constructor(readonly fields: wire.ErrorFields) { super(fields.message); }
+}
+
+/**
+ * The client's output of one local batch or query: held until it passes HOLD_BYTES, so that a
+ * small result (the common case) can still be forwarded whole if the read turns out not to be
+ * local; past that, written as it comes, waiting for the client to drain.
+ */
+export class Output {
+  private held: Buffer[] = [];
+  private bytes = 0;
+  /** Whether anything has been written to the client. */
+  flushed = false;
+
+  constructor(private readonly sink: { write(b: Buffer): void; drained(): Promise<void> }) {}
+
+  push(...b: Buffer[]): void {
+    for (const x of b) { this.held.push(x); this.bytes += x.length; }
+  }
+
+  /** Writes what is held if it is past the hold limit (or `force`), then waits for the client. */
+  async maybeFlush(force = false): Promise<void> {
+    if (!force && this.bytes < HOLD_BYTES) return;
+    this.flush();
+    await this.sink.drained();
+  }
+
+  flush(): void {
+    if (!this.held.length) return;
+    this.sink.write(this.held.length === 1 ? this.held[0] : Buffer.concat(this.held));
+    this.held = [];
+    this.bytes = 0;
+    this.flushed = true;
+  }
+
+  /** Drops what is held (the batch goes to the upstream instead). */
+  discard(): void {
+    this.held = [];
+    this.bytes = 0;
+  }
+}
+
+const HOLD_BYTES = 256 * 1024;
+
+/**
+ * Streams a portal's rows into `out`: up to maxRows (0: all), then PortalSuspended or
+ * CommandComplete; returns whether the portal is suspended.
+ */
+export async function streamRows(src: RowSource, env: LocalEnv, out: Output, maxRows = 0): Promise<boolean> {
+  let sent = 0;
+  while (src.more && (maxRows === 0 || sent < maxRows)) {
+    const rows = await src.take(env, maxRows === 0 ? 0 : maxRows - sent);
+    sent += rows.length;
+    out.push(...rows);
+    await out.maybeFlush();
+    if (env.signal.aborted) {
+      src.close();
+      throw new LocalFailure({ code: '57014', message: 'canceling statement due to user request' });
+    }
+  }
+  if (src.more) {
+    out.push(wire.portalSuspended());
+    return true;
+  }
+  out.push(wire.commandComplete(`SELECT ${src.total}`));
+  return false;
 }
 
 /** Text parameters → the translator's values; ServeError NOT_LOCAL becomes ForwardInstead. */

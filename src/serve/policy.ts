@@ -11,16 +11,23 @@ export interface ServeDefaults {
   maxLagMs?: number;
   /** pgfollow.write_wait: how long a read after this session's write waits for the file, in ms. Default 1000. */
   writeWaitMs?: number;
+  /**
+   * pgfollow.local_timeout: how long a local read may take before its first rows reach the client
+   * (waiting for a reader thread included), in ms; past it the statement goes to the upstream.
+   * Default 500.
+   */
+  localTimeoutMs?: number;
 }
 
 export interface SessionPolicy {
   read: ReadMode;
   maxLagMs: number;
   writeWaitMs: number;
+  localTimeoutMs: number;
 }
 
 export function defaultPolicy(d: ServeDefaults = {}): SessionPolicy {
-  return { read: d.read ?? 'auto', maxLagMs: d.maxLagMs ?? 1000, writeWaitMs: d.writeWaitMs ?? 1000 };
+  return { read: d.read ?? 'auto', maxLagMs: d.maxLagMs ?? 1000, writeWaitMs: d.writeWaitMs ?? 1000, localTimeoutMs: d.localTimeoutMs ?? 500 };
 }
 
 /** A SET/RESET/SHOW of a pgfollow.* setting, as the proxy answers it. */
@@ -28,7 +35,7 @@ export type Command =
   | { kind: 'set'; name: string; value: string | null }
   | { kind: 'show'; name: string };
 
-const SETTINGS = ['read', 'max_lag', 'write_wait', 'last_route'] as const;
+const SETTINGS = ['read', 'max_lag', 'write_wait', 'local_timeout', 'last_route'] as const;
 
 /**
  * Recognizes `SET [SESSION] pgfollow.x {=|TO} v`, `RESET pgfollow.x`, `SHOW pgfollow.x`. Anything
@@ -65,10 +72,12 @@ export function applySet(p: SessionPolicy, defaults: SessionPolicy, name: string
       return null;
     }
     case 'max_lag':
-    case 'write_wait': {
-      const ms = value === null ? (name === 'max_lag' ? defaults.maxLagMs : defaults.writeWaitMs) : parseDuration(value);
+    case 'write_wait':
+    case 'local_timeout': {
+      const key = ({ max_lag: 'maxLagMs', write_wait: 'writeWaitMs', local_timeout: 'localTimeoutMs' } as const)[name];
+      const ms = value === null ? defaults[key] : parseDuration(value);
       if (ms === null) return { code: '22023', message: `invalid value for parameter "pgfollow.${name}": "${value}" (a duration such as 2s or 500ms)` };
-      if (name === 'max_lag') p.maxLagMs = ms; else p.writeWaitMs = ms;
+      p[key] = ms;
       return null;
     }
     default:
@@ -81,6 +90,7 @@ export function showValue(p: SessionPolicy, name: string, lastRoute: string): st
     case 'read': return p.read;
     case 'max_lag': return `${p.maxLagMs}ms`;
     case 'write_wait': return `${p.writeWaitMs}ms`;
+    case 'local_timeout': return `${p.localTimeoutMs}ms`;
     case 'last_route': return lastRoute;
     default: return null;
   }

@@ -106,6 +106,11 @@ export class Replica {
     }
   }
 
+  /** dev:ino of the open file (reader threads open the same one), or null when none is open. */
+  identityOf(): string | null {
+    return this.identity;
+  }
+
   /** Runs a translated statement: raw rows, int8 as BigInt (as the translator expects). */
   all(sql: string, values: unknown[]): unknown[][] {
     const db = this.open();

@@ -45,9 +45,11 @@ function translate(stmt: unknown, resolve: Resolver, declared: number[]): Transl
     if (!['int', 'float', 'numeric', 'bool', 'text', 'uuid', 'datetime', 'array'].includes(family(t))) throw new Forward(`parameter of type ${t.oid}`);
     paramTypes.push(t);
   }
+  const precheck = constantsCheck(ctx.folds, order);
   const usesTime = ctx.usesTime || sub.cols.some((c) => family(c.t) === 'datetime') || paramTypes.some((t) => family(t) === 'datetime');
   return {
     sql,
+    ...(precheck ? { precheck } : {}),
     paramTypes: paramTypes.map((t) => t.oid),
     columns: sub.cols.map((c) => ({ name: c.name, typeOid: c.t.oid, typmod: c.typmod, tableOid: c.tableOid, attnum: c.attnum })),
     reads: [...ctx.reads].map(([table, cols]) => ({ table, columns: [...cols] })),
@@ -72,6 +74,28 @@ function translate(stmt: unknown, resolve: Resolver, declared: number[]): Transl
       return sub.cols.map((c, i) => ((formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? renderBinaryValue(row[i], c.t) : renderValue(row[i], c.t, s)));
     },
   };
+}
+
+/** A SQLite statement that evaluates each constant subexpression that may raise. */
+export const MAX_PRECHECKS = 500;
+
+/**
+ * `SELECT e1, e2, ...` over the noted constant subexpressions (expr.ts mayRaise), bound with the
+ * statement's own values: the placeholders of `sql`, in order, become the columns p1..pn of a
+ * one-row derived table, and each $n or session literal in an expression reads the column of one
+ * of its occurrences (every occurrence is bound the same value). Each runs in pgf_fold mode
+ * (functions.ts): what it raises is NOT_LOCAL. None noted: no precheck.
+ */
+function constantsCheck(folds: Set<string> | undefined, order: number[]): string | undefined {
+  if (!folds?.size) return undefined;
+  if (folds.size > MAX_PRECHECKS) throw new Forward('too many constant subexpressions to check');
+  const exprs = [...folds].map((e) => 'CASE WHEN pgf_fold(1) THEN ' + e.replace(/([\u0001\u0002])(\d+)[\u0001\u0002]/g, (_, kind, n) => {
+    const i = order.indexOf(kind === '\u0001' ? Number(n) : -Number(n));
+    if (i < 0) throw new Forward('a constant subexpression over a value the statement does not bind');
+    return `_pgfollow_p.p${i + 1}`;
+  }) + ' END');
+  const from = order.length ? ` FROM (SELECT ${order.map((_, i) => `? AS p${i + 1}`).join(', ')}) AS _pgfollow_p` : '';
+  return `SELECT ${exprs.join(', ')}, pgf_fold(0)${from}`;
 }
 
 function checkOutput(c: OutCol): void {

@@ -99,7 +99,9 @@ export class SelectTranslator {
       const e = coerce(expr(n, env), { oid: T.int8 }, env);
       if (family(e.t) !== 'int' || e.refs.length || e.agg) forward('LIMIT expression');
       if (e.sql.startsWith('-')) forward('negative LIMIT');
-      return e.param !== undefined ? `pgf_limit(${e.sql}, ${dflt})` : e.sql;
+      // SQLite reads a negative LIMIT as none and a negative OFFSET as 0; Postgres raises 2201W:
+      // anything but a literal count (a parameter, `1 - 2`, a subquery, NULL::int8) is checked.
+      return /^\d+$/.test(e.sql) ? e.sql : `pgf_limit(${e.sql}, ${dflt})`;
     };
     if (!s.limitCount && !s.limitOffset) return '';
     return ` LIMIT ${one(s.limitCount, '-1')} OFFSET ${one(s.limitOffset, '0')}`;
@@ -176,7 +178,7 @@ export class SelectTranslator {
       if (c.table) this.ctx.read(c.table, c.name);
       noteCollation(c);
       if (family(c.t) === 'datetime') this.ctx.usesTime = true;
-      return { sql: c.sql, t: c.t, typmod: c.typmod, name: c.name, src: c.attnum ? { tableOid: c.tableOid, attnum: c.attnum } : undefined, agg: false, refs: [c.sql] };
+      return { sql: c.sql, t: c.t, typmod: c.typmod, name: c.name, src: c.attnum ? { tableOid: c.tableOid, attnum: c.attnum } : undefined, agg: false, refs: [c.sql], vary: true };
     }));
   }
 

@@ -2,10 +2,12 @@
 // answer exactly from the followed SQLite file and forwards everything else (see session.ts).
 
 import net from 'node:net';
+import os from 'node:os';
 import { createLogger, type Logger } from '../log.js';
 import { PgFollowError } from '../errors.js';
 import { toClientConfig } from '../upstream/conninfo.js';
 import { Replica } from './replica.js';
+import { ReadPool } from './reads.js';
 import { UpstreamWatch } from './watch.js';
 import { defaultPolicy, type ServeDefaults } from './policy.js';
 import { Session } from './session.js';
@@ -19,8 +21,10 @@ export interface ServeOptions {
   upstream: string;
   /** The followed SQLite file (opened read-only). */
   sqlite: string;
-  /** Session defaults for pgfollow.read, max_lag and write_wait. */
+  /** Session defaults for pgfollow.read, max_lag, write_wait and local_timeout. */
   defaults?: ServeDefaults;
+  /** Threads running local reads. Default 2 (at most the machine's cores, at least 1). */
+  readThreads?: number;
   log?: Logger;
 }
 
@@ -48,6 +52,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   const upPort = Number(cfg.port ?? process.env.PGPORT ?? 5432);
   await loadParser();
   const replica = new Replica(opts.sqlite, log);
+  const reads = new ReadPool({ file: opts.sqlite, threads: opts.readThreads ?? Math.max(1, Math.min(2, os.availableParallelism())), log });
   const watch = new UpstreamWatch({ conninfo: opts.upstream, log, onCollation: setUpstreamCollation, onVersion: setUpstreamVersion });
   const sessions = new Map<string, Session>();
   const stats: ServeStats = { sessions: 0, local: 0, forwarded: 0, refused: 0, protocolErrors: 0, reasons: new Map() };
@@ -79,7 +84,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     if (infoFor !== cat) await infoLoading;
   };
   const ctx: ServeContext = {
-    replica, watch, log, stats, policy: defaultPolicy(opts.defaults), catalogInfo,
+    replica, reads, watch, log, stats, policy: defaultPolicy(opts.defaults), catalogInfo,
     connectUpstream: () => (upHost.startsWith('/') ? net.connect({ path: `${upHost}/.s.PGSQL.${upPort}` }) : net.connect({ host: upHost, port: upPort })),
     register: (s) => { sessions.set(`${s.pid}:${s.secret}`, s); stats.sessions++; },
     unregister: (s) => { sessions.delete(`${s.pid}:${s.secret}`); },
@@ -113,6 +118,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
         for (const s of open) s.destroy();
       });
       await watch.stop();
+      await reads.close();
       replica.close();
     },
   };

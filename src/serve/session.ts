@@ -25,7 +25,7 @@ import { serialize } from 'pg-protocol';
 import * as wire from './wire.js';
 import { parse, route, type Parsed, type RenderSettings, type Translation } from './translate.js';
 import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
-import { ForwardInstead, bind, errorOf, execute, formatOf, rowDescription, showDescription, type Statement } from './local.js';
+import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from './local.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import type { Lsn } from '../upstream/lsn.js';
@@ -271,13 +271,45 @@ export class Session {
     this.client.destroySoon?.();
     setTimeout(() => this.client.destroy(), 1000).unref();
     this.up?.destroy();
+    this.localRead?.abort();
     if (this.probeState) { const p = this.probeState; this.probeState = null; p.error = 'closed'; p.done(); }
     for (const w of this.idleWaiters.splice(0)) w();
     this.ctx.unregister(this);
   }
 
-  /** A cancel request for this session: sent on to the upstream backend that runs its statement. */
+  /** Where local answers are written; drained() resolves once the client has taken what was written. */
+  readonly sink = {
+    write: (b: Buffer) => { if (this.phase !== 'closed') this.client.write(b); },
+    drained: () => new Promise<void>((resolve) => {
+      if (this.phase === 'closed' || !this.client.writableNeedDrain) return resolve();
+      const done = () => { this.client.off('drain', done); this.client.off('close', done); resolve(); };
+      this.client.on('drain', done);
+      this.client.on('close', done);
+    }),
+  };
+
+  /** The local read under way, if any: a cancel request or the end of the session stops it. */
+  private localRead: AbortController | null = null;
+
+  /** What a local read of this session runs with (see local.ts). */
+  localEnv(): LocalEnv {
+    this.localRead ??= new AbortController();
+    return { reads: this.ctx.reads, replica: this.ctx.replica, budgetMs: this.policy.localTimeoutMs, signal: this.localRead.signal };
+  }
+
+  localDone(): void {
+    this.localRead = null;
+  }
+
+  /**
+   * A cancel request for this session: stops its local read if one runs (57014, as upstream),
+   * else is sent on to the upstream backend that runs its statement.
+   */
   cancel(): void {
+    if (this.localRead) {
+      this.localRead.abort();
+      return;
+    }
     if (!this.upKey) return;
     const s = this.ctx.connectUpstream();
     const msg = Buffer.alloc(8 + this.upKey.length);
@@ -323,11 +355,7 @@ export class Session {
       return;
     }
     const out = await runBatch(this, frames);
-    if ('forward' in out) {
-      this.forwardFrames(frames, out.forward); // ending in Flush: the sequence stays open upstream
-      return;
-    }
-    this.client.write(Buffer.concat(out.messages));
+    if ('forward' in out) this.forwardFrames(frames, out.forward); // ending in Flush: the sequence stays open upstream
   }
 
   private async simpleQuery(f: wire.Frame): Promise<void> {
@@ -348,17 +376,24 @@ export class Session {
         if (gate) throw new ForwardInstead(gate);
         const t = await this.translationFor(st, parsed);
         await this.checkExecutable(t, [], []);
-        let out: Buffer[];
+        const out = new Output(this.sink);
+        out.push(rowDescription(t));
+        const src = new RowSource(t, bind(t, [], this.settings), this.settings);
         try {
-          const rows = execute(this.ctx.replica, t, bind(t, [], this.settings), this.settings);
-          out = [rowDescription(t), ...rows.map(wire.dataRow), wire.commandComplete(`SELECT ${rows.length}`)];
+          await streamRows(src, this.localEnv(), out);
         } catch (e) {
-          if (e instanceof ForwardInstead) throw e;
-          out = [wire.errorResponse(errorOf(e))];
+          if (e instanceof ForwardInstead && !out.flushed) throw e;
+          out.push(wire.errorResponse(e instanceof LocalFailure ? e.fields
+            : e instanceof ForwardInstead ? { code: 'XX000', message: `pgfollow serve: the local read cannot go on (${e.message}) after some of its rows were sent; SET pgfollow.read = upstream to read it from the upstream` }
+            : errorOf(e)));
+        } finally {
+          src.close();
+          this.localDone();
         }
         this.stmts.delete(''); // a simple query ends the unnamed statement, as upstream
         this.routed(null);
-        this.client.write(Buffer.concat([...out, wire.readyForQuery(this.status)]));
+        out.push(wire.readyForQuery(this.status));
+        out.flush();
         return;
       } catch (e) {
         if (!(e instanceof ForwardInstead)) throw e;

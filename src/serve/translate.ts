@@ -47,6 +47,7 @@
 //   - registerFunctions(db) and setUpstreamCollation() are new exports.
 //   - MirrorColumn.category: pg_type.typcategory of the column's type ('E' enum, 'A' array, ...).
 //   - Translation.binaryColumns / renderFormats(): binary output for the simple types.
+//   - Translation.precheck: run it first with the same values; if it raises, forward (see local.ts).
 
 export type { MirrorColumn, MirrorTable, MirrorCatalog } from './mirror.js';
 export { readMirrorCatalog, applyCollations, applyInheritance } from './mirror.js';
@@ -67,6 +68,14 @@ export interface RenderSettings { timeZone: string; dateStyle: string; intervalS
 export interface Translation {
   /** SQLite SQL with positional `?` placeholders. */
   sql: string;
+  /**
+   * Absent when the statement has no constant subexpression that may raise. Else a SQLite SELECT
+   * of them, run with the same values as `sql` before it: Postgres folds constants while planning
+   * and raises their errors even where no row is evaluated. What it raises is ServeError NOT_LOCAL
+   * ('a constant subexpression raises 22012 ...', see functions.ts pgf_fold): forward then, as for
+   * any NOT_LOCAL (the upstream raises the error, or prunes the expression as its planner does).
+   */
+  precheck?: string;
   /** Text-format values of $1..$n → SQLite values in placeholder order (see the notes above). */
   bind(params: (string | null)[], s?: RenderSettings): unknown[];
   /** OID of $1..$n, declared or inferred, for ParameterDescription. */
