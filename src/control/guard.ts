@@ -2,14 +2,14 @@
 // directory, logins to an upstream that did not check the password of a follow started by a role
 // that is not a superuser, and passwords in anything it writes (status, logs).
 
-import type { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { conninfoValues, describeTarget, isSecretKeyword, parseConninfo } from '../upstream/conninfo.js';
+import { conninfoValues, isSecretKeyword, parseConninfo } from '../upstream/conninfo.js';
 import { PgFollowError } from '../errors.js';
 import type { Fields, Logger } from '../log.js';
-import { connect, explainConnectError, upstreamConfig } from '../upstream/session.js';
+import { connect, upstreamConfig } from '../upstream/session.js';
+import { markPasswordAuth } from '../upstream/password-auth.js';
 
 /**
  * The SQLite file of a follow: relative paths (and the default follow_<id>.db) resolve inside the
@@ -73,39 +73,25 @@ export function redactingLogger(log: Logger, redact: (text: string) => string): 
 
 /**
  * A follow started by a role that is not a superuser must log in to the upstream with the password
- * its conninfo gives, never with what the worker's host allows on its own (trust, .pgpass,
- * PGPASSWORD): connects once and checks that the server asked for a password (the rule dblink
- * applies to non-superusers).
+ * its conninfo gives, never with what the worker's host allows on its own (trust, peer, .pgpass,
+ * PGPASSWORD, certificates), the rule dblink applies to non-superusers. Every connection made from
+ * such a follow's options is checked itself, as it logs in (src/upstream/password-auth.ts); this
+ * connects once with that check, so that the worker refuses a follow before starting it.
  */
 export async function checkPasswordAuth(cfg: pg.ClientConfig): Promise<void> {
-  const client = new pg.Client({ connectionTimeoutMillis: 10_000, ...cfg });
-  let asked = false;
-  const conn = (client as unknown as { connection: EventEmitter }).connection;
-  for (const ev of ['authenticationCleartextPassword', 'authenticationMD5Password', 'authenticationSASL']) conn.once(ev, () => { asked = true; });
-  try {
-    await client.connect();
-  } catch (e) {
-    await client.end().catch(() => {});
-    throw explainConnectError(e, cfg, 'upstream');
-  }
+  const client = await connect(markPasswordAuth({ ...cfg }));
   await client.end().catch(() => {});
-  if (!asked) {
-    throw new PgFollowError('PRIVILEGE', `the upstream at ${describeTarget(cfg)} let the worker in without checking the password; a follow started by a role that is not a superuser must log in with the password in its conninfo`, {
-      hint: 'have the upstream ask this role for its password (scram-sha-256 or md5 in pg_hba.conf), or have a superuser start the follow',
-    });
-  }
 }
 
 /**
  * A connection to a follow's upstream, as trusted as the role that started the follow: the one
  * place that decides what a follow's conninfo may make pgfollow do. A follow started by a role that
  * is not a superuser connects with exactly the keywords and password it gives (never the worker's
- * passfile, environment or certificates), and only to a server that checks that password.
+ * passfile, environment or certificates), and only to a server that asks for that password: this
+ * connection is checked as it logs in (connect, password-auth.ts), not a probe before it.
  */
 export async function connectFollow(conninfo: string, privileged: boolean): Promise<pg.Client> {
-  const cfg = followConfig(conninfo, privileged);
-  if (!privileged) await checkPasswordAuth(cfg);
-  return connect(cfg);
+  return connect(followConfig(conninfo, privileged));
 }
 
 /** Client options for a follow's upstream (see connectFollow). */

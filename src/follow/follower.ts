@@ -20,6 +20,7 @@ import { captureFilter, filterCapture, type TableSet } from '../upstream/tablese
 import type { AppliedTransaction } from '../sqlite/transactions.js';
 import { CAPTURE_PREFIX, CaptureVerifier, readCaptureKey, type CaptureChange } from '../capture/message.js';
 import { Pause } from './backoff.js';
+import { PasswordCheckedReplication } from '../upstream/password-auth.js';
 
 export type FollowState = 'starting' | 'copying' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
 
@@ -248,7 +249,8 @@ export class Follower {
   }
 
   private stream(applier: Applier, start: Lsn): Promise<void> {
-    const service = new LogicalReplicationService(this.cfg, {
+    // The replication connection is checked like every other one (password-auth.ts).
+    const service = new PasswordCheckedReplication(this.cfg, {
       // pgfollow acknowledges itself, and only what SQLite has on disk: the library's automatic
       // acknowledgement and its keepalive timer report the *received* position, which is not durable.
       acknowledge: { auto: false, timeoutSeconds: 0 },

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { describeTarget, toClientConfig, type Trust } from './conninfo.js';
 import { PgFollowError } from '../errors.js';
+import { markPasswordAuth, newClient } from './password-auth.js';
 
 /**
  * Settings every session pgfollow opens has, the walsender included, after (so over) whatever the
@@ -37,7 +38,9 @@ export function userSessionConfig(conninfo: string, extra: pg.ClientConfig = {})
 /** The conninfo's options, then `pinned` after them (so over them). */
 function clientConfig(conninfo: string, extra: pg.ClientConfig, trust: Trust | undefined, pinned: string): pg.ClientConfig {
   const cfg = toClientConfig(conninfo, trust);
-  return { application_name: 'pgfollow', ...cfg, ...extra, options: [cfg.options, pinned].filter(Boolean).join(' ') };
+  const out: pg.ClientConfig = { application_name: 'pgfollow', ...cfg, ...extra, options: [cfg.options, pinned].filter(Boolean).join(' ') };
+  // Every connection made from these options must be asked for the password (password-auth.ts).
+  return trust && !trust.privileged ? markPasswordAuth(out) : out;
 }
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE',
@@ -51,9 +54,13 @@ export function isConnectionError(e: unknown): boolean {
   return /Connection terminated|connection timeout|Connection ended|terminating connection|timeout expired/i.test(err?.message ?? '');
 }
 
-/** Connects, turning driver errors into messages that say where and what to do. */
+/**
+ * Connects, turning driver errors into messages that say where and what to do. Options of a follow
+ * started by a role that is not a superuser (marked by upstreamConfig) are checked on this very
+ * connection: connect() fails with PRIVILEGE when the server did not ask for the password.
+ */
 export async function connect(cfg: pg.ClientConfig, what = 'upstream'): Promise<pg.Client> {
-  const client = new pg.Client({ connectionTimeoutMillis: 10_000, ...cfg });
+  const client = newClient({ connectionTimeoutMillis: 10_000, ...cfg }, what);
   try {
     await client.connect();
   } catch (e) {
@@ -82,6 +89,7 @@ export function serializeQueries(client: pg.Client): pg.Client {
 }
 
 export function explainConnectError(e: unknown, cfg: pg.ClientConfig, what: string): PgFollowError {
+  if (e instanceof PgFollowError) return e; // already says what (password-auth.ts)
   const err = e as { code?: string; message?: string };
   const target = describeTarget(cfg);
   if (err?.code === '28P01' || err?.code === '28000') {
