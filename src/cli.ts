@@ -125,16 +125,22 @@ program
   .option('--follow', 'also follow the upstream into the file in this process (else another process follows it)', false)
   .option('--slot <name>', 'with --follow: replication slot and publication name', 'pgfollow_cli')
   .option('--max-lag <duration>', 'default pgfollow.max_lag', '1s')
+  .option('--local-timeout <duration>', 'default pgfollow.local_timeout: a local read whose first rows take longer goes to the upstream', '500ms')
+  .option('--read-threads <n>', 'threads running local reads (default: 2, at most the cores)')
   .addOption(logOption)
-  .action(async (o: { listen: string; upstream: string; sqlite: string; follow: boolean; slot: string; maxLag: string; log: string }) => {
+  .action(async (o: { listen: string; upstream: string; sqlite: string; follow: boolean; slot: string; maxLag: string; localTimeout: string; readThreads?: string; log: string }) => {
     const log = loggerFor(o.log);
     const { serve } = await import('./serve/server.js');
     const { parseDuration } = await import('./serve/policy.js');
     const maxLagMs = parseDuration(o.maxLag);
     if (maxLagMs === null) throw new PgFollowError('BAD_OPTIONS', `--max-lag expects a duration such as 2s or 500ms, not "${o.maxLag}"`);
+    const localTimeoutMs = parseDuration(o.localTimeout);
+    if (localTimeoutMs === null) throw new PgFollowError('BAD_OPTIONS', `--local-timeout expects a duration such as 2s or 500ms, not "${o.localTimeout}"`);
+    const readThreads = o.readThreads === undefined ? undefined : Number(o.readThreads);
+    if (readThreads !== undefined && !(Number.isInteger(readThreads) && readThreads >= 1 && readThreads <= 64)) throw new PgFollowError('BAD_OPTIONS', `--read-threads expects a whole number from 1 to 64, not "${o.readThreads}"`);
     const follower = o.follow ? new Follower({ conninfo: o.upstream, sqlitePath: o.sqlite, slot: o.slot, publication: o.slot, log }) : null;
     const done = follower?.run();
-    const server = await serve({ listen: o.listen, upstream: o.upstream, sqlite: o.sqlite, log, defaults: { maxLagMs } });
+    const server = await serve({ listen: o.listen, upstream: o.upstream, sqlite: o.sqlite, log, defaults: { maxLagMs, localTimeoutMs }, readThreads });
     await untilSignal();
     await server.close();
     await follower?.stop();

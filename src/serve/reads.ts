@@ -48,6 +48,11 @@ export class ReadPool {
   private queue: (() => void)[] = [];
   private dying = 0;
   private closed = false;
+  /** Threads given up on since start (a read that did not stop in time, or a thread that died). */
+  replaced = 0;
+
+  /** Reads holding a thread now. */
+  get busy(): number { return this.slots.filter((s) => s.owner).length; }
 
   constructor(private readonly opts: ReadPoolOptions) {
     // Started at once: a thread's start-up is not paid by the first reads.
@@ -133,6 +138,7 @@ export class ReadPool {
   discard(slot: Slot, why: string): void {
     if (slot.lost) return;
     slot.lost = true;
+    this.replaced++;
     this.slots = this.slots.filter((s) => s !== slot);
     this.dying++;
     this.opts.log('warn', 'serve.reader_replaced', { why });

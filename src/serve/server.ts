@@ -33,6 +33,8 @@ export interface ServeHandle {
   address: { host: string; port: number };
   stats: ServeStats;
   sessions(): number;
+  /** The reader threads: reads holding one now, and threads replaced since start. */
+  readers(): { busy: number; replaced: number };
   close(): Promise<void>;
 }
 
@@ -112,6 +114,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     address: { host: where.host, port },
     stats,
     sessions: () => sessions.size,
+    readers: () => ({ busy: reads.busy, replaced: reads.replaced }),
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
