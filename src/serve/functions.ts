@@ -208,7 +208,7 @@ export function registerFunctions(db: Database): void {
   db.function('pgf_int', det, (op: string, bits: bigint, a: V, b: V) => intOp(op, Number(bits), a, b));
   db.function('pgf_limit', det, (v: bigint | null, dflt: bigint) => {
     if (v === null) return dflt;
-    if (v < 0n) throw pgError('2201W', dflt === 0n ? 'OFFSET must not be negative' : 'LIMIT must not be negative');
+    if (v < 0n) throw dflt === 0n ? pgError('2201X', 'OFFSET must not be negative') : pgError('2201W', 'LIMIT must not be negative');
     return v;
   });
   // Case mapping of non-ASCII letters depends on the upstream's ctype and library: forwarded.

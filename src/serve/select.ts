@@ -99,7 +99,7 @@ export class SelectTranslator {
       const e = coerce(expr(n, env), { oid: T.int8 }, env);
       if (family(e.t) !== 'int' || e.refs.length || e.agg) forward('LIMIT expression');
       if (e.sql.startsWith('-')) forward('negative LIMIT');
-      // SQLite reads a negative LIMIT as none and a negative OFFSET as 0; Postgres raises 2201W:
+      // SQLite reads a negative LIMIT as none and a negative OFFSET as 0; Postgres raises 2201W (2201X for OFFSET):
       // anything but a literal count (a parameter, `1 - 2`, a subquery, NULL::int8) is checked.
       return /^\d+$/.test(e.sql) ? e.sql : `pgf_limit(${e.sql}, ${dflt})`;
     };
