@@ -76,6 +76,10 @@ const CASES: Case[] = [
   { sql: 'SELECT sqrt(-1) FROM e' },
   { sql: 'SELECT ln(0) FROM e' },
   { sql: 'SELECT n * 2 FROM t WHERE 1/0 = 1' },
+  { sql: 'SELECT n + 1.5, 1.5 * 2, -1.5, abs(-1.5), round(1.555, 2) FROM t' },
+  { sql: 'SELECT 10::numeric % 0 FROM e' },
+  { sql: 'SELECT 2147483647 + 1.0 FROM e' },
+  { sql: 'SELECT 1/0 = 1 FROM e' },
   // Literals coerced at parse time.
   { sql: "SELECT 'abc'::int FROM e" },
   { sql: "SELECT i FROM t WHERE i = 'abc'" },
@@ -132,6 +136,8 @@ const CASES: Case[] = [
   { sql: 'SELECT i FROM t WHERE false AND 1/0 = 1' },
   { sql: 'SELECT i FROM t WHERE true OR 1/0 = 1' },
   { sql: 'SELECT NULL::int / 0 FROM t' },
+  { sql: 'SELECT CASE WHEN 1=0 THEN 1/0 WHEN 1=1 THEN 1 ELSE 2/0 END FROM t' },
+  { sql: 'SELECT CASE 1 WHEN 0 THEN 1/0 WHEN 1 THEN 1 ELSE 2/0 END FROM t' },
   // Parameters (extended protocol, unnamed statement: a custom plan).
   { sql: 'SELECT 1 / $1::int FROM t WHERE false', params: ['0'] },
   { sql: 'SELECT 1 / $1::int FROM t WHERE false', params: ['1'], local: true },
@@ -146,6 +152,11 @@ const CASES: Case[] = [
   { sql: 'SELECT i FROM t ORDER BY i LIMIT $1', params: ['-1'] },
   { sql: 'SELECT i FROM t WHERE $1::int8::int4 > 0', params: ['3000000000'] },
   { sql: 'SELECT i FROM t WHERE i = $1', params: ['abc'] },
+  { sql: 'SELECT 1 / $1::int2 FROM t WHERE false', params: ['0'] },
+  { sql: 'SELECT $1::int8 * 9223372036854775807 FROM e', params: ['2'] },
+  { sql: 'SELECT $1::int8 * 9223372036854775807 FROM e', params: ['1'], local: true },
+  { sql: 'SELECT i FROM t WHERE i IN (1, 2 / $1::int)', params: ['0'] },
+  { sql: 'SELECT i FROM t ORDER BY i OFFSET ($1::int - 1) * 2', params: ['2'], local: true },
   // No constant that may raise: local, no precheck.
   { sql: 'SELECT i, s, b FROM t ORDER BY i', local: true, plain: true },
   { sql: 'SELECT i + 1, b - 1 FROM t WHERE i > 2 ORDER BY i', local: true, plain: true },
@@ -240,6 +251,8 @@ t.test('errors of constant subexpressions: the same outcome as Postgres, through
     const got = await runOn(via, q);
     const where = await lastRoute();
     if (where === 'replica') localViaProxy++;
+    // SERVE_FOLD_ROUTES=1 lists each case's route through the translator and the proxy.
+    if (process.env.SERVE_FOLD_ROUTES) console.error(`${label}: translator ${mine.local ? 'local' : mine.reason}; proxy ${where}`);
     if (show(got) !== show(want)) wrong.push(`proxy (${where}): ${label}: ${show(want)} vs ${show(got)}`);
     if (q.local && where !== 'replica') wrong.push(`proxy: ${label}: ${where}, must stay local`);
   }
