@@ -29,8 +29,8 @@ export interface ReadRequest {
 export type ReadReply = { id: number; rows: unknown[][]; done: boolean } | { id: number; error: { message: string; sqlState?: string } };
 
 /** A chunk ends after this many rows, or this many ms of stepping, whichever comes first. */
-const CHUNK_ROWS = 512;
-const CHUNK_MS = 4;
+const CHUNK_ROWS = 128;
+const CHUNK_MS = 1;
 
 const { file, cancel } = workerData as { file: string; cancel: Int32Array };
 let db: Database.Database | null = null;
@@ -94,7 +94,7 @@ function chunk(id: number): ReadReply {
       return { id, rows, done: true };
     }
     rows.push(r.value);
-    if (rows.length >= CHUNK_ROWS || ((rows.length & 31) === 0 && performance.now() - start >= CHUNK_MS)) return { id, rows, done: false };
+    if (rows.length >= CHUNK_ROWS || ((rows.length & 15) === 0 && performance.now() - start >= CHUNK_MS)) return { id, rows, done: false };
   }
 }
 
