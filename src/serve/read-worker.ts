@@ -109,6 +109,8 @@ function handle(m: ReadRequest): ReadReply | null {
           prepared(d, m.precheck).all(...values);
         } catch (e) {
           // A constant subexpression Postgres folds while planning raises: the upstream judges it.
+          // (pgf_fold's flag is cleared whatever stopped the precheck.)
+          prepared(d, 'SELECT pgf_fold(0)').all();
           return { id: m.id, error: { message: `a constant subexpression raises (${(e as Error)?.message}); Postgres folds constants while planning` } };
         }
       }
