@@ -1,10 +1,14 @@
 -- pgfollow DDL capture: describe changed tables and emit the description into the WAL.
 -- Included by install.sql after types.sql; assumes schema pgfollow exists.
 --
--- Messages (prefix 'pgfollow', transactional), each one authenticated: pg_logical_emit_message is
--- executable by every role, so the follower applies only what carries a valid HMAC-SHA256 made with
--- the key in pgfollow.capture_secret, which only superusers (and the capture) can read. Layout:
---   <version> SP <hex HMAC of the JSON bytes> SP <JSON, UTF-8>      version: 1
+-- Messages (prefix 'pgfollow', transactional), each one proven: pg_logical_emit_message is
+-- executable by every role, so the follower applies a message only if the same transaction
+-- inserted, just before it, a row into pgfollow.capture_proof holding the SHA-256 of the message's
+-- exact content. Only the capture (SECURITY DEFINER, owned by a superuser) may write that table;
+-- a REPLICATION role can read every byte of the WAL, proofs included, but cannot add one to its
+-- own transaction, so it cannot get a message of its own applied, nor an old one replayed. Layout:
+--   <version> SP <JSON, UTF-8>      version: 2 (version 1 carried an HMAC made with a key kept in
+--                                   a logged table, which every REPLICATION role could decode)
 -- The JSON:
 --   {"op":"ddl",    "tag", "tables":[<describe_table>...], "query"}   a table was created or changed
 --   {"op":"drop",   "tag", "tables":[{oid,schema,name}...], "indexes":[oid...], "query"}
@@ -20,51 +24,63 @@
 -- itself is running DDL) lives in pgfollow.capture_state, keyed by transaction, never in session
 -- settings: any role may SET a custom setting, and none may write that table.
 
--- The capture's key. One row; readable by superusers only. A random 32-byte key made at install
--- (gen_random_uuid draws from the server's strong random source) and the two HMAC pads derived from
--- it, so that emitting costs two sha256() calls.
-CREATE TABLE IF NOT EXISTS pgfollow.capture_secret (
-  id   integer PRIMARY KEY CHECK (id = 1),
-  key  bytea NOT NULL,
-  ipad bytea NOT NULL,
-  opad bytea NOT NULL
+-- Proofs that a capture message is the capture's: emit() inserts the SHA-256 of each message's
+-- content here right before emitting it, in the same transaction, and deletes the row again at
+-- once (the insert stays in the WAL, which is all the follower reads: the table stays empty).
+-- Nobody but its owner (a superuser) and the capture may write it. A follow's publication must
+-- include it (publish_capture); a publication FOR ALL TABLES does already. The follower never
+-- mirrors it.
+CREATE TABLE IF NOT EXISTS pgfollow.capture_proof (
+  id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  digest bytea NOT NULL
 );
-REVOKE ALL ON pgfollow.capture_secret FROM PUBLIC;
-DO $key$
-DECLARE
-  k bytea;
-  i bytea;
-  o bytea;
-BEGIN
-  IF NOT EXISTS (SELECT FROM pgfollow.capture_secret) THEN
-    k := decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex');
-    -- HMAC (RFC 2104): the key padded to sha256's 64-byte block, XORed with 0x36 and 0x5c.
-    i := k || decode(repeat('00', 64 - length(k)), 'hex');
-    o := i;
-    FOR n IN 0 .. 63 LOOP
-      i := set_byte(i, n, get_byte(i, n) # 54);
-      o := set_byte(o, n, get_byte(o, n) # 92);
-    END LOOP;
-    INSERT INTO pgfollow.capture_secret VALUES (1, k, i, o);
-  END IF;
-END
-$key$;
+REVOKE ALL ON pgfollow.capture_proof FROM PUBLIC;
 
--- The key, for the follower: it authenticates every capture message with it. Superusers and roles
--- with REPLICATION only; a REPLICATION role can read every byte of the WAL anyway.
-CREATE OR REPLACE FUNCTION pgfollow.capture_key() RETURNS bytea
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+-- Follows made before proofs existed: their publications (unless of all tables) get the proofs in
+-- this same transaction, before emit() writes any (this install's own DROP of the old key emits a
+-- message), so that no message of the new layout goes without its proof.
+DO $proofs$
+DECLARE
+  p name;
 BEGIN
-  IF NOT coalesce((SELECT r.rolsuper OR r.rolreplication FROM pg_roles r WHERE r.rolname = session_user), false) THEN
-    RAISE EXCEPTION 'pgfollow: only a superuser or a role with REPLICATION may read the capture key (% may not)', session_user
-      USING ERRCODE = 'insufficient_privilege',
-            HINT = 'Follow as a superuser, or as a role with the REPLICATION attribute.';
+  FOR p IN
+    SELECT x.pubname FROM pg_catalog.pg_publication x
+     WHERE NOT x.puballtables
+       AND (x.pubname LIKE 'pgfollow\_%' OR x.pubname IN (SELECT f.publication FROM pgfollow.follows f))
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_publication_rel r
+                        WHERE r.prpubid = x.oid AND r.prrelid = 'pgfollow.capture_proof'::pg_catalog.regclass)
+  LOOP
+    EXECUTE pg_catalog.format('ALTER PUBLICATION %I ADD TABLE pgfollow.capture_proof', p);
+  END LOOP;
+END
+$proofs$;
+
+-- Adds pgfollow.capture_proof to a follow's publication, for the follower (which may run as a role
+-- that owns the publication but not the table). Only the publication's owner (or a member of that
+-- role) may; a publication FOR ALL TABLES has it already. Proofs are digests of messages that are
+-- in the WAL themselves: publishing them tells a REPLICATION role nothing it cannot read anyway.
+CREATE OR REPLACE FUNCTION pgfollow.publish_capture(pub name) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  p record;
+BEGIN
+  SELECT x.oid, x.pubowner, x.puballtables INTO p FROM pg_catalog.pg_publication x WHERE x.pubname = pub;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'pgfollow: publication "%" does not exist', pub USING ERRCODE = 'undefined_object';
   END IF;
-  RETURN (SELECT s.key FROM pgfollow.capture_secret s WHERE s.id = 1);
+  IF NOT pg_catalog.pg_has_role(session_user, p.pubowner, 'USAGE') THEN
+    RAISE EXCEPTION 'pgfollow: only the owner of publication "%" may add the capture''s proofs to it (% may not)', pub, session_user
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF p.puballtables OR EXISTS (SELECT FROM pg_catalog.pg_publication_rel r
+                                WHERE r.prpubid = p.oid AND r.prrelid = 'pgfollow.capture_proof'::pg_catalog.regclass) THEN
+    RETURN;
+  END IF;
+  EXECUTE pg_catalog.format('ALTER PUBLICATION %I ADD TABLE pgfollow.capture_proof', pub);
 END
 $fn$;
-REVOKE ALL ON FUNCTION pgfollow.capture_key() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION pgfollow.capture_key() TO PUBLIC;
+REVOKE ALL ON FUNCTION pgfollow.publish_capture(name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgfollow.publish_capture(name) TO PUBLIC;
 
 -- Per-transaction capture state. UNLOGGED: it is never decoded nor replicated, and rows live only
 -- from one event of a statement to the next (an aborted transaction takes its rows with it).
@@ -171,22 +187,29 @@ $fn$;
 -- in subtransactions often (this trigger's EXCEPTION block, savepoints, migration tools), so every
 -- message is followed by an empty 'pgfollow.pad' message: the tie falls on the pad, which the
 -- follower ignores, and the description keeps its place before the rows that follow it.
+-- The message's proof (pgfollow.capture_proof) comes right before it, in the same subtransaction.
 CREATE OR REPLACE FUNCTION pgfollow.emit(payload jsonb) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  body bytea;
-  s pgfollow.capture_secret;
+  content bytea;
+  proof bigint;
 BEGIN
   IF current_setting('wal_level') = 'logical' THEN
-    body := convert_to(payload::text, 'UTF8');
-    SELECT * INTO STRICT s FROM pgfollow.capture_secret WHERE id = 1;
-    PERFORM pg_logical_emit_message(true, 'pgfollow',
-      convert_to('1 ' || encode(sha256(s.opad || sha256(s.ipad || body)), 'hex') || ' ', 'UTF8') || body);
+    content := convert_to('2 ' || payload::text, 'UTF8');
+    -- The proof first: the follower accepts a message only after its proof, each proof once.
+    INSERT INTO pgfollow.capture_proof (digest) VALUES (sha256(content)) RETURNING id INTO proof;
+    PERFORM pg_logical_emit_message(true, 'pgfollow', content);
     PERFORM pg_logical_emit_message(true, 'pgfollow.pad', '');
+    DELETE FROM pgfollow.capture_proof WHERE id = proof;
   END IF;
 END
 $fn$;
 REVOKE ALL ON FUNCTION pgfollow.emit(jsonb) FROM PUBLIC;
+
+-- Layout 1's key, gone (after emit() no longer reads it): it lived in a logged table, so the WAL
+-- handed it to every REPLICATION role.
+DROP FUNCTION IF EXISTS pgfollow.capture_key();
+DROP TABLE IF EXISTS pgfollow.capture_secret;
 
 -- Emits a table's whole content, 500 rows a message, each value as its type's text output (what
 -- pgoutput sends too; format('%s') goes through the output function, a ::text cast may not), in

@@ -185,6 +185,7 @@ t.test('only the capture can change a mirror: forged messages are counted, never
     '{"op":"ddl","tag":"CREATE TABLE","tables":[{"oid":99999,"schema":"public","name":"planted","kind":"r","replident":"d","columns":[],"primary_key":null,"unique":[],"indexes":[]}]}',
     `1 ${'0'.repeat(64)} {"op":"error","tag":"X","message":"a guessed HMAC"}`,
     '1 abc {"op":"error"}',
+    '2 {"op":"error","tag":"X","message":"no proof"}',
     '',
   ];
   const oid = (await oracle.query("SELECT 'public.orders'::regclass::oid::int AS oid")).rows[0].oid as number;
@@ -215,11 +216,11 @@ t.test('only the capture can change a mirror: forged messages are counted, never
   await noRoleGained(t, 'after forged messages');
 });
 
-t.test('the capture key and state are out of reach of every role but superusers', async (t) => {
-  for (const who of ['app', 'nobody', 'mon'] as const) {
+t.test('the capture\'s proofs and state are out of reach of every role but superusers', async (t) => {
+  for (const who of ['app', 'nobody', 'mon', 'adm'] as const) {
     const c = await as(who);
-    await t.rejects(c.query('SELECT pgfollow.capture_key()'), /may read the capture key|permission denied/, `${who} cannot read the key through the function`);
-    await t.rejects(c.query('SELECT * FROM pgfollow.capture_secret'), /permission denied/, `${who} cannot read the key table`);
+    await t.rejects(c.query("INSERT INTO pgfollow.capture_proof (digest) VALUES ('\\x00')"), /permission denied/, `${who} cannot write a proof`);
+    await t.rejects(c.query('DELETE FROM pgfollow.capture_proof'), /permission denied/, `${who} cannot delete proofs`);
     await t.rejects(c.query("INSERT INTO pgfollow.capture_state VALUES (pg_current_xact_id(), 'capturing', 1)"), /permission denied/, `${who} cannot write capture state`);
     await t.rejects(c.query("SELECT pgfollow.emit('{\"op\":\"error\",\"tag\":\"x\",\"message\":\"y\"}')"), /permission denied/, `${who} cannot call emit`);
   }

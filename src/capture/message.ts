@@ -1,17 +1,25 @@
 // The capture messages sql/capture.sql emits, as the follower receives them: their types, and the
 // check that a message really comes from the capture.
 //
-// pg_logical_emit_message is executable by every role, so a message's prefix proves nothing. Each
-// capture message carries an HMAC-SHA256 of its JSON made with the key in
-// pgfollow.capture_secret, which only superusers can read (the follower reads it through
-// pgfollow.capture_key()). A message that fails the check is never applied, never stops the
-// follow: it is counted and logged.
+// pg_logical_emit_message is executable by every role, so a message's prefix proves nothing; and a
+// REPLICATION role reads every byte of the WAL, so no secret kept in a logged table proves anything
+// either. What proves a message is a row only the capture can write: right before each message,
+// in the same transaction, the capture inserts the SHA-256 of the message's exact content into
+// pgfollow.capture_proof (superuser-owned, no rights for anyone else; in the follow's publication).
+// The follower applies a message only if it is transactional and an unused proof of its content
+// came before it in the same upstream transaction; each proof is used once. A REPLICATION role can
+// read proofs but not write one, so neither a message of its own nor a copy of a real one (in its
+// own transaction, or again in the same one) gets applied. A message that fails is never applied,
+// never stops the follow: it is counted and logged.
 //
-// Content layout (sql/capture.sql): `<version> <64 hex digits of HMAC> <JSON, UTF-8>`.
+// Content layout (sql/capture.sql): `<version> <JSON, UTF-8>`, version 2. Version 1 (an HMAC made
+// with a key in a logged table) is refused.
 
 import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { Lsn } from '../upstream/lsn.js';
+import type { Change, Relation } from '../upstream/pgoutput.js';
+import { decodeBytea } from '../sqlite/text-formats.js';
 import type { TableDesc } from '../sqlite/catalog.js';
 import { PgFollowError } from '../errors.js';
 
@@ -36,53 +44,112 @@ export interface CaptureChange {
 /** The prefix of capture messages; 'pgfollow.pad' and others of pgfollow's are not applied. */
 export const CAPTURE_PREFIX = 'pgfollow';
 /** The layout version this follower reads. */
-export const CAPTURE_VERSION = '1';
+export const CAPTURE_VERSION = '2';
+/** The table whose inserts prove capture messages. */
+export const PROOF_TABLE = { schema: 'pgfollow', name: 'capture_proof' } as const;
 
 const OPS = new Set(['ddl', 'drop', 'reload', 'rows', 'error']);
 
 export type Verdict = { ok: true; capture: Capture } | { ok: false; why: string };
 
-/** Checks capture messages against the upstream's capture key. */
-export class CaptureVerifier {
-  constructor(private readonly key: Buffer) {}
+/** Whether a relation is pgfollow.capture_proof (only superusers can create a table in schema pgfollow). */
+export function isProofRelation(r: Relation): boolean {
+  return r.schema === PROOF_TABLE.schema && r.name === PROOF_TABLE.name;
+}
 
-  verify(content: Buffer): Verdict {
+/**
+ * Checks capture messages against the proofs seen in the current upstream transaction. Holds only
+ * digests, of proofs not used yet: the capture emits each message right after its proof, so that
+ * is one or two at a time. Changes arrive whole transactions at a time (pgoutput protocol 1, no
+ * streaming of in-progress transactions), and those of aborted subtransactions never arrive.
+ */
+export class CaptureVerifier {
+  private readonly proofs = new Map<string, number>();
+
+  /** A change of the replication stream: begin and commit clear the proofs; a proof insert adds one. */
+  see(c: Change): void {
+    if (c.tag === 'begin' || c.tag === 'commit') { this.proofs.clear(); return; }
+    if (c.tag !== 'insert' || !isProofRelation(c.relation)) return;
+    const at = c.relation.columns.findIndex((col) => col.name === 'digest');
+    const v = at < 0 ? null : c.values[at];
+    if (typeof v !== 'string') return;
+    let digest: string;
+    try {
+      digest = decodeBytea(v).toString('hex');
+    } catch {
+      return;
+    }
+    this.proofs.set(digest, (this.proofs.get(digest) ?? 0) + 1);
+  }
+
+  verify(content: Buffer, transactional: boolean): Verdict {
+    if (!transactional) return { ok: false, why: 'not transactional' };
     const first = content.indexOf(0x20);
-    const second = first < 0 ? -1 : content.indexOf(0x20, first + 1);
-    if (second < 0) return { ok: false, why: 'not in the capture layout' };
+    if (first < 0) return { ok: false, why: 'not in the capture layout' };
     const version = content.subarray(0, first).toString('latin1');
+    if (version === '1') {
+      return { ok: false, why: 'capture layout version 1 (signed with the key of a pgfollow from before the upgrade to capture proofs): if the upstream emitted it before that upgrade, resync the follow' };
+    }
     if (version !== CAPTURE_VERSION) return { ok: false, why: `capture layout version ${JSON.stringify(version.slice(0, 10))}, this follower reads ${CAPTURE_VERSION}` };
-    const mac = Buffer.from(content.subarray(first + 1, second).toString('latin1'), 'hex');
-    const body = content.subarray(second + 1);
-    const expected = crypto.createHmac('sha256', this.key).update(body).digest();
-    if (mac.length !== expected.length || !crypto.timingSafeEqual(mac, expected)) return { ok: false, why: 'its HMAC does not match the capture key' };
+    const digest = crypto.createHash('sha256').update(content).digest('hex');
+    const left = this.proofs.get(digest);
+    if (!left) return { ok: false, why: 'no proof of it in its transaction (pgfollow.capture_proof): it is not the capture\'s' };
+    if (left === 1) this.proofs.delete(digest);
+    else this.proofs.set(digest, left - 1);
     let capture: Capture;
     try {
-      capture = JSON.parse(body.toString('utf8')) as Capture;
+      capture = JSON.parse(content.subarray(first + 1).toString('utf8')) as Capture;
     } catch {
-      return { ok: false, why: 'authenticated, but not JSON' };
+      return { ok: false, why: 'proven, but not JSON' };
     }
-    if (!capture || typeof capture !== 'object' || !OPS.has(capture.op)) return { ok: false, why: 'authenticated, but of no known kind' };
+    if (!capture || typeof capture !== 'object' || !OPS.has(capture.op)) return { ok: false, why: 'proven, but of no known kind' };
     return { ok: true, capture };
   }
 }
 
-/** Reads the upstream's capture key (superusers and REPLICATION roles may). */
-export async function readCaptureKey(client: pg.Client): Promise<Buffer> {
+/** Fails, before anything is created upstream, when the upstream's pgfollow predates capture proofs. */
+export async function checkProofs(client: pg.Client): Promise<void> {
+  const { rows } = await client.query("SELECT pg_catalog.to_regprocedure('pgfollow.publish_capture(name)') IS NOT NULL AS ok");
+  if (!rows[0]?.ok) {
+    throw new PgFollowError('NOT_INSTALLED', 'pgfollow on the upstream predates proven capture messages (no pgfollow.publish_capture)', {
+      hint: 'install it again there ("pgfollow install <conninfo>" or \\i sql/install.sql): existing follows are kept',
+    });
+  }
+}
+
+/**
+ * Makes sure the follow's publication carries the capture's proofs (pgfollow.publish_capture adds
+ * pgfollow.capture_proof unless the publication is of all tables).
+ */
+export async function publishProofs(client: pg.Client, publication: string): Promise<void> {
   try {
-    const { rows } = await client.query('SELECT pgfollow.capture_key() AS key');
-    const key = rows[0]?.key as Buffer | null;
-    if (!key) throw new Error('the capture key is missing');
-    return key;
+    await client.query('SELECT pgfollow.publish_capture($1::text::name)', [publication]);
   } catch (e) {
     const err = e as { code?: string; message?: string };
     if (err.code === '42501') {
-      throw new PgFollowError('PRIVILEGE', `the upstream role may not read pgfollow's capture key: ${err.message}`, {
-        hint: 'follow as a superuser or as a role with REPLICATION', cause: e,
+      throw new PgFollowError('PRIVILEGE', `the upstream role may not add pgfollow's capture proofs to publication ${publication}: ${err.message}`, {
+        hint: 'follow as the role that owns the publication, or as a superuser', cause: e,
       });
     }
-    throw new PgFollowError('NOT_INSTALLED', `pgfollow on the upstream predates authenticated capture messages (${err.message})`, {
+    throw new PgFollowError('NOT_INSTALLED', `pgfollow on the upstream predates proven capture messages (${err.message})`, {
       hint: 'install it again there ("pgfollow install <conninfo>" or \\i sql/install.sql): existing follows are kept', cause: e,
     });
+  }
+}
+
+/**
+ * A change without pgfollow.capture_proof in it: its rows prove messages and are never mirrored,
+ * counted or sent to fan-out replicas. Null when nothing is left.
+ */
+export function withoutProofs(c: Change): Change | null {
+  switch (c.tag) {
+    case 'relation': return isProofRelation(c.relation) ? null : c;
+    case 'insert': case 'update': case 'delete': return isProofRelation(c.relation) ? null : c;
+    case 'truncate': {
+      if (!c.relations.some(isProofRelation)) return c;
+      const relations = c.relations.filter((r) => !isProofRelation(r));
+      return relations.length ? { ...c, relations } : null;
+    }
+    default: return c;
   }
 }

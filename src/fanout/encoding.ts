@@ -5,8 +5,10 @@
 //
 // Every message is self-contained for a replica starting anywhere: pgoutput sends a Relation
 // message once per session, so each chunk carries the descriptions of every relation its changes
-// use. Capture (DDL) messages travel already authenticated: the feed checked their HMAC, and a
-// replica trusts the stream (NATS authorization is the boundary).
+// use. Capture (DDL) messages travel already checked: the feed publishes only those its follower
+// found proven (a pgfollow.capture_proof insert of their digest in the same upstream transaction,
+// see src/capture/message.ts), never a raw logical message nor a proof's row, and a replica trusts
+// the stream: whoever may publish to it can change every replica (NATS authorization is the boundary).
 
 import type { Change, Relation, Tuple } from '../upstream/pgoutput.js';
 import type { Capture, CaptureChange } from '../capture/message.js';

@@ -18,7 +18,7 @@ import { checkUpstream, connect, isConnectionError, upstreamConfig } from '../up
 import { ensurePublication, slotExists } from '../upstream/publication.js';
 import { captureFilter, filterCapture, type TableSet } from '../upstream/tableset.js';
 import type { AppliedTransaction } from '../sqlite/transactions.js';
-import { CAPTURE_PREFIX, CaptureVerifier, readCaptureKey, type CaptureChange } from '../capture/message.js';
+import { CAPTURE_PREFIX, CaptureVerifier, checkProofs, publishProofs, withoutProofs, type CaptureChange } from '../capture/message.js';
 import { Pause } from './backoff.js';
 import { PasswordCheckedReplication } from '../upstream/password-auth.js';
 
@@ -199,9 +199,12 @@ export class Follower {
     let start: Lsn;
     try {
       await checkUpstream(client);
-      this.verifier = new CaptureVerifier(await readCaptureKey(client));
+      await checkProofs(client);
       this.status.upstreamTouched = true;
       await ensurePublication(client, this.opts.publication, this.opts.tables);
+      // Capture messages are proven by rows of pgfollow.capture_proof: the publication must carry them.
+      await publishProofs(client, this.opts.publication);
+      this.verifier = new CaptureVerifier();
       const copied = applier.state('slot_name') === this.opts.slot && applier.appliedLsn > 0n;
       const hasSlot = await slotExists(client, this.opts.slot);
       if (copied && hasSlot) {
@@ -365,7 +368,10 @@ export class Follower {
         if (failed) return;
         try {
           if (change.tag === 'begin' && applier.hasPending && Date.now() - applier.pendingSince >= maxDelay) flush();
-          let next: Change | CaptureChange | null = change;
+          // Proofs of capture messages are noted, then dropped: they are never mirrored nor fanned out.
+          this.verifier?.see(change);
+          let next: Change | CaptureChange | null = withoutProofs(change);
+          if (!next) return;
           if (change.tag === 'message') {
             next = this.authenticate(change);
             if (next && keep) next = filterCapture(next, (d) => keep(d, known(d.oid)), known);
@@ -443,7 +449,7 @@ export class Follower {
    */
   private authenticate(m: Extract<Change, { tag: 'message' }>): CaptureChange | null {
     if (m.prefix !== CAPTURE_PREFIX) return null;
-    const verdict = m.transactional && this.verifier ? this.verifier.verify(m.content) : { ok: false as const, why: 'not transactional' };
+    const verdict = this.verifier ? this.verifier.verify(m.content, m.transactional) : { ok: false as const, why: 'no verifier' };
     if (verdict.ok) return { tag: 'capture', lsn: m.lsn, capture: verdict.capture };
     // Logged at first, then every 1000th: a role emitting forged messages cannot flood the log.
     if (++this.status.rejectedMessages <= 10 || this.status.rejectedMessages % 1000 === 0) this.log('warn', 'capture message rejected', { lsn: formatLsn(m.lsn), why: verdict.why, rejected: this.status.rejectedMessages });
