@@ -228,7 +228,8 @@ DECLARE
   partitioned boolean := (SELECT c.relkind = 'p' FROM pg_class c WHERE c.oid = target);
 BEGIN
   -- The target's columns, by name (a partition may number them differently).
-  SELECT string_agg(format('CASE WHEN %1$I IS NULL THEN NULL ELSE format(''%%s'', %1$I) END', a.attname), ', ' ORDER BY a.attnum)
+  -- num_nulls, not IS NULL: a composite whose fields are all NULL IS NULL, yet is a value ('(,)').
+  SELECT string_agg(format('CASE WHEN num_nulls(%1$I) = 1 THEN NULL ELSE format(''%%s'', %1$I) END', a.attname), ', ' ORDER BY a.attnum)
     INTO cols
     FROM pg_attribute a WHERE a.attrelid = target AND a.attnum > 0 AND NOT a.attisdropped;
   IF partitioned THEN
@@ -264,6 +265,100 @@ BEGIN
 END
 $fn$;
 
+-- The labels of every enum as the capture last saw them, by pg_enum row: ALTER TYPE ... RENAME
+-- VALUE keeps a label's row and changes its text, which changes how every stored value of the
+-- type reads. Written by the capture only.
+CREATE TABLE IF NOT EXISTS pgfollow.enum_labels (
+  label oid PRIMARY KEY,
+  typ   oid NOT NULL,
+  name  name NOT NULL
+);
+REVOKE ALL ON pgfollow.enum_labels FROM PUBLIC;
+INSERT INTO pgfollow.enum_labels (label, typ, name)
+  SELECT e.oid, e.enumtypid, e.enumlabel FROM pg_catalog.pg_enum e
+  ON CONFLICT (label) DO UPDATE SET typ = excluded.typ, name = excluded.name;
+
+-- The permanent tables (partitions as their root) with a column whose type is one of `types`, or
+-- is built on one: arrays of it, domains over it, composites with a field of it (a table's row type
+-- included), ranges and multiranges over it, to any depth.
+CREATE OR REPLACE FUNCTION pgfollow.tables_using_types(types oid[]) RETURNS oid[]
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  closure oid[] := types;
+  more oid[];
+BEGIN
+  FOR depth IN 1 .. 32 LOOP
+    SELECT array_agg(DISTINCT u.t) INTO more FROM (
+      SELECT ty.oid AS t FROM pg_type ty WHERE ty.typelem = ANY (closure) AND ty.typlen = -1
+      UNION SELECT ty.oid FROM pg_type ty WHERE ty.typtype = 'd' AND ty.typbasetype = ANY (closure)
+      UNION SELECT ty.oid FROM pg_type ty JOIN pg_attribute a ON a.attrelid = ty.typrelid
+             WHERE ty.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = ANY (closure)
+      UNION SELECT r.rngtypid FROM pg_range r WHERE r.rngsubtype = ANY (closure)
+      UNION SELECT r.rngmultitypid FROM pg_range r WHERE r.rngtypid = ANY (closure)
+    ) u WHERE NOT u.t = ANY (closure);
+    EXIT WHEN more IS NULL;
+    closure := closure || more;
+  END LOOP;
+  RETURN ARRAY(
+    SELECT DISTINCT CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE a.atttypid = ANY (closure) AND a.attnum > 0 AND NOT a.attisdropped
+       AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p' AND n.nspname <> 'pgfollow');
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.tables_using_types(oid[]) FROM PUBLIC;
+
+-- What DDL on types and schemas did to tables, without touching them in pg_class: `described`
+-- gets every table whose description changed (a type renamed or moved, a schema renamed, a
+-- composite's fields changed, an enum's labels), `reloaded` those whose stored values now read
+-- differently (a composite's fields changed; an enum label renamed), so their content is sent
+-- again. Updates the enum label snapshot.
+CREATE OR REPLACE FUNCTION pgfollow.type_ddl_targets(OUT described oid[], OUT reloaded oid[])
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  typs oid[];
+  comps oid[];
+  enums oid[];
+  renamed oid[];
+  schemas oid[];
+BEGIN
+  -- ALTER TYPE / ALTER DOMAIN (values, RENAME, SET SCHEMA, OWNER ...): the type itself.
+  SELECT coalesce(array_agg(DISTINCT cmd.objid), '{}') INTO typs FROM pg_event_trigger_ddl_commands() cmd
+   WHERE cmd.classid = 'pg_type'::regclass;
+  -- ALTER TYPE ... ADD/DROP/RENAME/ALTER ATTRIBUTE: the composite's relation; values change shape.
+  SELECT coalesce(array_agg(DISTINCT c.reltype), '{}') INTO comps FROM pg_event_trigger_ddl_commands() cmd
+    JOIN pg_class c ON c.oid = cmd.objid
+   WHERE cmd.classid = 'pg_class'::regclass AND c.relkind = 'c';
+  -- ALTER SCHEMA ... RENAME: its tables and types have another schema name.
+  SELECT coalesce(array_agg(DISTINCT cmd.objid), '{}') INTO schemas FROM pg_event_trigger_ddl_commands() cmd
+   WHERE cmd.classid = 'pg_namespace'::regclass AND cmd.command_tag = 'ALTER SCHEMA';
+  -- Enum labels renamed since the snapshot (or an enum never seen: assume so).
+  SELECT coalesce(array_agg(DISTINCT ty.oid), '{}') INTO enums FROM pg_type ty WHERE ty.oid = ANY (typs) AND ty.typtype = 'e';
+  SELECT coalesce(array_agg(DISTINCT e.enumtypid), '{}') INTO renamed FROM pg_enum e
+   WHERE e.enumtypid = ANY (enums)
+     AND (NOT EXISTS (SELECT FROM pgfollow.enum_labels l WHERE l.typ = e.enumtypid)
+          OR EXISTS (SELECT FROM pgfollow.enum_labels l WHERE l.label = e.oid AND l.name <> e.enumlabel));
+  DELETE FROM pgfollow.enum_labels l WHERE l.typ = ANY (enums);
+  INSERT INTO pgfollow.enum_labels (label, typ, name)
+    SELECT e.oid, e.enumtypid, e.enumlabel FROM pg_enum e WHERE e.enumtypid = ANY (enums)
+    ON CONFLICT (label) DO UPDATE SET typ = excluded.typ, name = excluded.name;
+  IF cardinality(schemas) > 0 THEN
+    typs := typs || ARRAY(SELECT ty.oid FROM pg_type ty WHERE ty.typnamespace = ANY (schemas) AND ty.typtype IN ('e', 'c', 'd', 'r', 'm'));
+  END IF;
+  reloaded := CASE WHEN cardinality(comps) + cardinality(renamed) > 0 THEN pgfollow.tables_using_types(comps || renamed) ELSE '{}' END;
+  described := reloaded;
+  IF cardinality(typs) > 0 THEN
+    described := described || pgfollow.tables_using_types(typs);
+  END IF;
+  IF cardinality(schemas) > 0 THEN
+    described := described || ARRAY(
+      SELECT CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END FROM pg_class c
+       WHERE c.relnamespace = ANY (schemas) AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p');
+  END IF;
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.type_ddl_targets() FROM PUBLIC;
+
 -- ddl_command_end: describe every table (ordinary or partitioned, permanent) the command touched.
 -- Runs as the installing superuser (SECURITY DEFINER) so that any role's DDL is captured, and never
 -- fails the user's statement: a capture that cannot be built is emitted as an error message, which
@@ -284,6 +379,8 @@ DECLARE
   cur oid[];
   lf oid;
   moved oid;
+  typed oid[];
+  typed_reload oid[];
   cur_xid xid8 := pg_current_xact_id_if_assigned();
 BEGIN
   IF cur_xid IS NOT NULL THEN
@@ -339,6 +436,12 @@ BEGIN
       t := CASE WHEN rel.relispartition THEN pg_partition_root(rel.oid) ELSE rel.oid END;
       IF NOT t = ANY (targets) THEN targets := targets || t; END IF;
     END LOOP;
+    -- DDL on types and schemas changes tables that pg_class does not show as touched.
+    SELECT x.described, x.reloaded INTO typed, typed_reload FROM pgfollow.type_ddl_targets() x;
+    FOREACH t IN ARRAY typed LOOP
+      IF NOT t = ANY (targets) THEN targets := targets || t; END IF;
+    END LOOP;
+    rewritten := rewritten || typed_reload;
     -- Tables inheriting from a changed table (INHERITS) change with it: ADD, DROP, ALTER COLUMN reach them.
     LOOP
       SELECT array_agg(DISTINCT i.inhrelid) INTO cur
@@ -418,6 +521,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   dropped jsonb;
   indexes jsonb;
+  changed jsonb;
 BEGIN
   SELECT jsonb_agg(jsonb_build_object('oid', d.objid::bigint, 'schema', d.schema_name, 'name', d.object_name))
     INTO dropped
@@ -429,6 +533,19 @@ BEGIN
     FROM pg_event_trigger_dropped_objects() d
    WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND d.object_type = 'index'
      AND NOT d.is_temporary AND d.schema_name IS DISTINCT FROM 'pgfollow';
+  -- Columns dropped with their type or domain (DROP TYPE/DOMAIN/SCHEMA ... CASCADE): their tables
+  -- stay and are described again. (ALTER TABLE ... DROP COLUMN is described at ddl_command_end.)
+  IF tg_tag <> 'ALTER TABLE' THEN
+    SELECT jsonb_agg(pgfollow.describe_table(x.oid) ORDER BY x.oid) INTO changed FROM (
+      SELECT DISTINCT CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END AS oid
+        FROM pg_event_trigger_dropped_objects() d
+        JOIN pg_class c ON c.oid = d.objid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND c.relkind IN ('r', 'p')
+         AND c.relpersistence = 'p' AND n.nspname <> 'pgfollow') x;
+  END IF;
+  DELETE FROM pgfollow.enum_labels l
+   WHERE l.typ IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_type'::regclass);
   DELETE FROM pgfollow.partition_map m
    WHERE m.leaf IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_class'::regclass)
       OR m.root IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_class'::regclass);
@@ -436,6 +553,10 @@ BEGIN
     PERFORM pgfollow.emit(jsonb_build_object(
       'op', 'drop', 'tag', tg_tag, 'tables', coalesce(dropped, '[]'::jsonb), 'indexes', coalesce(indexes, '[]'::jsonb),
       'query', left(current_query(), 2000)));
+  END IF;
+  IF changed IS NOT NULL THEN
+    PERFORM pgfollow.emit(jsonb_build_object(
+      'op', 'ddl', 'tag', tg_tag, 'tables', changed, 'reloads', '[]'::jsonb, 'query', left(current_query(), 2000)));
   END IF;
 EXCEPTION WHEN OTHERS THEN
   PERFORM pgfollow.emit(jsonb_build_object(
@@ -454,3 +575,9 @@ CREATE EVENT TRIGGER pgfollow_sql_drop ON sql_drop
 DROP EVENT TRIGGER IF EXISTS pgfollow_table_rewrite;
 CREATE EVENT TRIGGER pgfollow_table_rewrite ON table_rewrite
   EXECUTE FUNCTION pgfollow.on_table_rewrite();
+-- Every session is captured, whatever its session_replication_role: migration and load tools run
+-- DDL with it set to replica, and an event trigger enabled for origin sessions only (the default)
+-- would miss their renames, SET SCHEMA and dropped partitions.
+ALTER EVENT TRIGGER pgfollow_ddl_command_end ENABLE ALWAYS;
+ALTER EVENT TRIGGER pgfollow_sql_drop ENABLE ALWAYS;
+ALTER EVENT TRIGGER pgfollow_table_rewrite ENABLE ALWAYS;

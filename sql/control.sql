@@ -1203,6 +1203,8 @@ DROP EVENT TRIGGER IF EXISTS pgfollow_guard;
 -- CREATE and ALTER of each kind, ALTER ROUTINE, ALTER EXTENSION ... ADD and more.
 CREATE EVENT TRIGGER pgfollow_guard ON ddl_command_end
   EXECUTE FUNCTION pgfollow.on_function_ddl();
+-- In every session, session_replication_role = replica included.
+ALTER EVENT TRIGGER pgfollow_guard ENABLE ALWAYS;
 
 -- ---------------------------------------------------------------------------------------------
 -- Privileges

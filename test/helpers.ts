@@ -12,7 +12,7 @@ import { startCluster, type Cluster } from '../src/dev/cluster.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import { install } from '../src/control/install.js';
 import type { SqliteValue } from '../src/sqlite/values.js';
-import { mirroredColumns, PARTITION_COLUMN, sqliteNameOf, type TableDesc } from '../src/sqlite/catalog.js';
+import { mirroredColumns, NO_COLUMNS, PARTITION_COLUMN, sqliteNameOf, type TableDesc } from '../src/sqlite/catalog.js';
 import { waitFor } from '../src/dev/wait.js';
 
 export { waitFor };
@@ -146,7 +146,7 @@ export async function compareAll(client: pg.Client, file: string): Promise<Compa
       const pkCols = new Set((d.primary_key ?? []).map((a) => d.columns.find((c) => c.attnum === a)?.name));
       const want = d.columns.map((c, i) => `${c.name} ${cols[i].codec.declared.toLowerCase()}${c.notnull ? ' NOT NULL' : ''}${pkCols.has(c.name) ? ' PK' : ''}`);
       // SQLite reports its own type names (TEXT, INT, ...) in upper case, whatever was declared.
-      const have = info.filter((c) => c.name !== PARTITION_COLUMN).map((c) => `${c.name} ${c.type.toLowerCase()}${Number(c.notnull) ? ' NOT NULL' : ''}${Number(c.pk) ? ' PK' : ''}`);
+      const have = info.filter((c) => c.name !== PARTITION_COLUMN && c.name !== NO_COLUMNS).map((c) => `${c.name} ${c.type.toLowerCase()}${Number(c.notnull) ? ' NOT NULL' : ''}${Number(c.pk) ? ' PK' : ''}`);
       // A partitioned table's rows carry their partition; compared too (upstream: tableoid).
       const partitioned = d.kind === 'p';
       if (partitioned !== info.some((c) => c.name === PARTITION_COLUMN)) problems.push(`${name}: ${partitioned ? 'lacks' : 'has'} ${PARTITION_COLUMN}`);
@@ -157,7 +157,7 @@ export async function compareAll(client: pg.Client, file: string): Promise<Compa
       const q = `SELECT ${[...cols.map((c) => pg.escapeIdentifier(c.name)), ...(partitioned ? ['tableoid::bigint'] : [])].join(', ') || 'NULL'} FROM ${partitioned ? '' : 'ONLY '}${pg.escapeIdentifier(d.schema)}.${pg.escapeIdentifier(d.name)}`;
       const up = await client.query({ text: q, rowMode: 'array', types: rawText });
       const upRows = (up.rows as (string | null)[][]).map((r) => r.map((v, i) => (i === cols.length ? String(v) : canon(v === null ? null : cols[i].codec.decode(v)))).join('|')).sort();
-      const loRows = (db.prepare(`SELECT ${[...cols.map((c) => `"${c.name.replace(/"/g, '""')}"`), ...(partitioned ? [`"${PARTITION_COLUMN}"`] : [])].join(', ')} FROM "${name.replace(/"/g, '""')}"`).raw().all() as SqliteValue[][])
+      const loRows = (db.prepare(`SELECT ${[...cols.map((c) => `"${c.name.replace(/"/g, '""')}"`), ...(partitioned ? [`"${PARTITION_COLUMN}"`] : [])].join(', ') || 'NULL'} FROM "${name.replace(/"/g, '""')}"`).raw().all() as SqliteValue[][])
         .map((r) => r.map((v) => canon(typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v)).join('|')).sort();
       if (upRows.length !== loRows.length) problems.push(`${name}: ${upRows.length} rows upstream, ${loRows.length} in SQLite`);
       else {

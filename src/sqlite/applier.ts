@@ -7,7 +7,7 @@
 
 import type { Database, Statement } from 'better-sqlite3';
 import type { Change, Relation, Tuple } from '../upstream/pgoutput.js';
-import { Catalog, quoteIdent, type Table, type TableDesc, type Column } from './catalog.js';
+import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type TableDesc, type Column } from './catalog.js';
 import { PgFollowError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
 import type { SqliteValue } from './values.js';
@@ -407,6 +407,15 @@ export class Applier {
     // Rows are found by the replica identity: the key columns, or every column under FULL.
     const where = c.tag === 'delete' ? c.old : (c.old ?? c.values);
     const positions = c.oldKind === 'O' ? where.flatMap((v, i) => (v === undefined ? [] : [i])) : p.keyPositions;
+    if (positions.length === 0 && c.oldKind === 'O' && p.targets.length === 0) {
+      // A table with no columns: its rows are all alike. UPDATE changes nothing; DELETE removes one.
+      if (c.tag === 'delete') {
+        const inLeaf = p.leaf === null ? '' : ` WHERE ${quoteIdent(PARTITION_COLUMN)} = ${p.leaf}`;
+        this.db.prepare(`DELETE FROM ${quoteIdent(p.table.sqliteName)} WHERE rowid IN (SELECT rowid FROM ${quoteIdent(p.table.sqliteName)}${inLeaf} LIMIT 1)`).run();
+      }
+      this.recorder?.row(c.tag, p.table.sqliteName, undefined);
+      return;
+    }
     if (positions.length === 0) {
       throw new PgFollowError('CANNOT_MIRROR', `${c.tag.toUpperCase()} on ${c.relation.schema}.${c.relation.name} carries no replica identity`, {
         hint: 'give the table a primary key or REPLICA IDENTITY FULL upstream, then resync the follow',

@@ -308,6 +308,11 @@ export class Catalog {
       targets.push(quoteIdent(PARTITION_COLUMN));
       sources.push(quoteIdent(PARTITION_COLUMN));
     }
+    if (targets.length === 0) {
+      // Every column dropped: the rows stay, in the one column SQLite needs.
+      targets.push(quoteIdent(NO_COLUMNS));
+      sources.push('NULL');
+    }
     const unfilled = next.columns.filter((c, i) => c.notnull && sources[i] === 'NULL').map((c) => c.name);
     if (unfilled.length && this.db.prepare(`SELECT 1 FROM ${quoteIdent(prev.sqliteName)} LIMIT 1`).get()) {
       throw new PgFollowError('CANNOT_MIRROR', `table ${next.desc.schema}.${next.desc.name}: NOT NULL column(s) ${unfilled.join(', ')} were added without a value the existing rows could take`, {
@@ -344,6 +349,9 @@ function partitionIndexSql(t: Table): string {
   return `CREATE INDEX IF NOT EXISTS ${quoteIdent(`_pgfollow_partition_${t.desc.oid}`)} ON ${quoteIdent(t.sqliteName)} (${quoteIdent(PARTITION_COLUMN)})`;
 }
 
+/** The one column SQLite needs in a table that has none upstream (always NULL). */
+export const NO_COLUMNS = '_pgfollow_no_columns';
+
 function createTableSql(t: Table, name: string): string {
   const byAttnum = new Map(t.columns.map((c) => [c.attnum, c]));
   const names = (attnums: number[]) => attnums.map((a) => quoteIdent(byAttnum.get(a)?.name ?? `?${a}`)).join(', ');
@@ -352,7 +360,7 @@ function createTableSql(t: Table, name: string): string {
   for (const u of t.desc.unique) parts.push(`UNIQUE (${names(u)})`);
   // A table whose columns were all dropped upstream still exists there; SQLite needs one column.
   if (t.partitioned) parts.splice(t.columns.length, 0, `${quoteIdent(PARTITION_COLUMN)} INTEGER`);
-  if (parts.length === 0) parts.push('"_pgfollow_no_columns" INTEGER');
+  if (parts.length === 0) parts.push(`${quoteIdent(NO_COLUMNS)} INTEGER`);
   return `CREATE TABLE ${quoteIdent(name)} (${parts.join(', ')})`;
 }
 

@@ -14,6 +14,8 @@ export interface Plan {
   targets: (Column | undefined)[];
   keyPositions: number[];
   insert: Statement;
+  /** The leaf partition whose rows this plan writes (its root's table holds them), or null. */
+  leaf: number | null;
   updates: Map<string, Statement>;
   deletes: Map<string, Statement>;
 }
@@ -49,9 +51,12 @@ export function buildPlan(db: Database, catalog: Catalog, r: Relation): Plan | u
     table,
     targets,
     keyPositions: r.columns.flatMap((rc, i) => (rc.isKey ? [i] : [])),
+    // A table with no columns (legal upstream) still has rows: SQLite's DEFAULT VALUES.
     insert: db.prepare(leafOf
-      ? `INSERT INTO ${name} (${cols.map((c) => quoteIdent(c.name)).join(', ')}, ${quoteIdent(PARTITION_COLUMN)}) VALUES (${cols.map(() => '?').join(', ')}, ${r.oid})`
+      ? `INSERT INTO ${name} (${[...cols.map((c) => quoteIdent(c.name)), quoteIdent(PARTITION_COLUMN)].join(', ')}) VALUES (${[...cols.map(() => '?'), String(r.oid)].join(', ')})`
+      : cols.length === 0 ? `INSERT INTO ${name} DEFAULT VALUES`
       : `INSERT INTO ${name} (${cols.map((c) => quoteIdent(c.name)).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`),
+    leaf: leafOf ? r.oid : null,
     updates: new Map(),
     deletes: new Map(),
   };
