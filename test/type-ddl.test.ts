@@ -2,7 +2,8 @@
 // renamed (in arrays, domains and composites too) and added, composite attributes added, renamed
 // and dropped (nested, in arrays), types and domains dropped with CASCADE across several tables,
 // types and schemas renamed, a type dropped and made again under its name; tables with no
-// columns; and DDL run with session_replication_role = replica. Each scenario ends with the
+// columns; and DDL run with session_replication_role = replica; a partitioned table that has no partitions
+// when the follow starts. Each scenario ends with the
 // comparison of every table, and the follow still streaming.
 
 import t, { type Test } from 'tap';
@@ -33,6 +34,7 @@ await client.query(`
   INSERT INTO paint VALUES (1, 'red', 5, 'a'), (2, 'green', NULL, 'b');
   CREATE TABLE paint2 (id int PRIMARY KEY, c other.color, n posint);
   INSERT INTO paint2 VALUES (1, 'green', 7);
+  CREATE TABLE events (id int, at date, m mood) PARTITION BY RANGE (at);
 `);
 const dataDir = tempDir(t);
 startWorker(t, conninfo, dataDir);
@@ -58,9 +60,15 @@ const sqlite = <T>(sql: string): T[] => {
   try { return db.prepare(sql).all() as T[]; } finally { db.close(); }
 };
 
-t.test('the initial copy', async (t) => { await same(t, 'copied'); });
+t.test('the initial copy, an empty partitioned table included', async (t) => {
+  await same(t, 'copied');
+  t.same(sqlite("SELECT name FROM sqlite_master WHERE name = 'events'"), [{ name: 'events' }], 'the partitioned table with no partitions is there');
+});
 
 const scenarios: [string, string[]][] = [
+  ['a first partition of the empty partitioned table, and its rows', [
+    "CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+    "INSERT INTO events VALUES (1, '2024-05-01', 'sad'), (2, '2024-06-01', 'ok')"]],
   ['ALTER TYPE ... RENAME VALUE: every stored label, in arrays, domains and composites', [
     "ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'"]],
   ['RENAME VALUE inside a transaction with rows written before and after', [

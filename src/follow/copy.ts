@@ -69,7 +69,17 @@ export async function initialCopy(opts: {
             FROM pg_publication_tables pt
             JOIN pg_namespace n ON n.nspname = pt.schemaname
             JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = pt.tablename
-           WHERE pt.pubname = $1::text AND pt.schemaname <> 'pgfollow') x
+           WHERE pt.pubname = $1::text AND pt.schemaname <> 'pgfollow'
+          -- A partitioned table with no partitions yet has no rows to publish, so
+          -- pg_publication_tables leaves it out; it is followed all the same.
+          UNION ALL
+          SELECT c.oid, NULL FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, pg_publication pb
+           WHERE pb.pubname = $1::text AND c.relkind = 'p' AND NOT c.relispartition AND c.relpersistence = 'p'
+             AND NOT EXISTS (SELECT FROM pg_inherits i WHERE i.inhparent = c.oid)
+             AND n.nspname NOT IN ('pgfollow', 'pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+             AND (pb.puballtables
+                  OR EXISTS (SELECT FROM pg_publication_rel r WHERE r.prpubid = pb.oid AND r.prrelid = c.oid)
+                  ${version >= 150000 ? 'OR EXISTS (SELECT FROM pg_publication_namespace pn WHERE pn.pnpubid = pb.oid AND pn.pnnspid = c.relnamespace)' : ''})) x
         ORDER BY root)
       SELECT pgfollow.describe_table(c.oid) AS d, p.rowfilter,
              nullif(CASE WHEN c.relkind = 'p'
