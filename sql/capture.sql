@@ -253,6 +253,42 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION pgfollow.emit_rows(oid, oid) FROM PUBLIC;
 
+-- Sends a table's whole content again through the stream, as a rewrite would (a description, then
+-- reload + rows, in one transaction): every follow of this database replaces its copy of the table
+-- with it at that point of the stream. A follower asks for it when a table held in error (one it
+-- could not apply) can be mirrored again; a DBA runs it to copy one table again, e.g.
+-- SELECT pgfollow.reload_table('public.orders'). Superusers, the table's owner, members of
+-- pgfollow_admin and REPLICATION roles that may read the table (who can read its rows in the WAL
+-- anyway) may.
+CREATE OR REPLACE FUNCTION pgfollow.reload_table(tbl regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  c record;
+  t oid;
+  who name := session_user;
+BEGIN
+  SELECT k.oid, k.relkind, k.relispartition, k.relpersistence, k.relowner, n.nspname INTO c
+    FROM pg_class k JOIN pg_namespace n ON n.oid = k.relnamespace WHERE k.oid = tbl;
+  IF NOT FOUND OR c.relkind NOT IN ('r', 'p') OR c.relpersistence <> 'p' OR c.nspname = 'pgfollow' THEN
+    RAISE EXCEPTION 'pgfollow: % is not a table pgfollow mirrors', tbl USING ERRCODE = 'wrong_object_type';
+  END IF;
+  IF NOT (coalesce((SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = who), false)
+          OR pg_has_role(who, c.relowner, 'USAGE')
+          OR (EXISTS (SELECT FROM pg_roles r WHERE r.rolname = 'pgfollow_admin') AND pg_has_role(who, 'pgfollow_admin', 'USAGE'))
+          OR (coalesce((SELECT r.rolreplication FROM pg_roles r WHERE r.rolname = who), false) AND has_table_privilege(who, tbl, 'SELECT'))) THEN
+    RAISE EXCEPTION 'pgfollow: % may not reload %', who, tbl USING ERRCODE = 'insufficient_privilege',
+      HINT = 'A superuser, the table''s owner, a member of pgfollow_admin, or a REPLICATION role with SELECT on it may.';
+  END IF;
+  t := CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END;
+  PERFORM pgfollow.emit(jsonb_build_object('op', 'ddl', 'tag', 'RELOAD', 'tables', jsonb_build_array(pgfollow.describe_table(t)),
+    'reloads', jsonb_build_array(t::bigint), 'query', format('SELECT pgfollow.reload_table(%L)', t::regclass::text)));
+  PERFORM pgfollow.emit(jsonb_build_object('op', 'reload', 'oid', t::bigint));
+  PERFORM pgfollow.emit_rows(t, t);
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.reload_table(regclass) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgfollow.reload_table(regclass) TO PUBLIC;
+
 -- table_rewrite: remembers, for this transaction, which followed tables a statement rewrote; the
 -- statement's ddl_command_end then re-emits their content. A rewritten partition counts as its root.
 CREATE OR REPLACE FUNCTION pgfollow.on_table_rewrite() RETURNS event_trigger

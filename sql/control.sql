@@ -123,6 +123,8 @@ ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS previous_error tex
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS upstream_touched boolean NOT NULL DEFAULT false;
 -- what a stop could not drop upstream (slot, publication) and how to drop it
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS left_behind text;
+-- the tables held in error while the others stream: [{oid, schema, name, since, error, at}]
+ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS held_tables jsonb NOT NULL DEFAULT '[]';
 -- a feed's (option "feed"): last transaction JetStream acknowledged, the stream's size, the newest snapshot
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS feed_lsn pg_lsn;
 ALTER TABLE pgfollow.follow_progress ADD COLUMN IF NOT EXISTS feed_seq bigint;
@@ -1118,6 +1120,17 @@ SELECT f.id,
                 WHEN w.fresh AND w.alive THEN greatest(p.upstream_lsn, p.received_lsn) END AS upstream_lsn,
            greatest(p.applied_lsn, p.acked_lsn, CASE WHEN p.state = 'streaming' THEN ls.confirmed_flush_lsn END) AS done_lsn) pos;
 
+-- One row per table of a follow held in error (what it could not apply, since which upstream
+-- transaction): the other tables stream on; the table comes back once its whole content arrives
+-- again (a rewrite, or pgfollow.reload_table() on the upstream, which the follower asks for itself
+-- once the table's description applies again).
+DROP VIEW IF EXISTS pgfollow.follow_tables;
+CREATE VIEW pgfollow.follow_tables AS
+SELECT p.id AS follow, (h ->> 'oid')::bigint AS table_oid, h ->> 'schema' AS schema_name, h ->> 'name' AS table_name,
+       'error'::text AS state, (h ->> 'since')::pg_lsn AS since_lsn, h ->> 'error' AS last_error, (h ->> 'at')::timestamptz AS held_at
+  FROM pgfollow.follow_progress p CROSS JOIN LATERAL jsonb_array_elements(p.held_tables) h
+ WHERE EXISTS (SELECT FROM pgfollow.follows f WHERE f.id = p.id AND f.desired <> 'stopped');
+
 -- ---------------------------------------------------------------------------------------------
 -- Calling it from psql, unqualified
 -- ---------------------------------------------------------------------------------------------
@@ -1226,3 +1239,4 @@ GRANT EXECUTE ON FUNCTION pgfollow.wait_for_follow(bigint, pg_lsn, interval), pu
   TO pgfollow_monitor;
 REVOKE ALL ON pgfollow.follow_status FROM PUBLIC;
 GRANT SELECT ON pgfollow.follow_status TO pgfollow_monitor;
+GRANT SELECT ON pgfollow.follow_tables TO pgfollow_monitor;

@@ -21,12 +21,15 @@ export type ErrorCode =
 export class PgFollowError extends Error {
   readonly code: ErrorCode;
   readonly hint?: string;
+  /** The mirrored table (its OID; a partition's root) the error is about, when it is about one. */
+  readonly table?: number;
 
-  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { hint?: string; cause?: unknown; table?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'PgFollowError';
     this.code = code;
     this.hint = opts.hint;
+    this.table = opts.table;
   }
 
   /** One line for status tables and logs: code, message, hint. */

@@ -62,9 +62,9 @@ export async function writeProgress(client: pg.Client, worker: string, heartbeat
     INSERT INTO pgfollow.follow_progress AS p (id, state, received_lsn, applied_lsn, acked_lsn, applied_at,
            rows_applied, xacts_applied, tables, last_error, last_error_at, worker, heartbeat_at,
            upstream_lsn, slot_retained_bytes, caught_up_at, copy_progress, rejected_messages,
-           upstream_sampled_at, heartbeat_interval_ms, upstream_touched, left_behind)
+           upstream_sampled_at, heartbeat_interval_ms, upstream_touched, left_behind, held_tables)
     VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 0), coalesce($8, 0), coalesce($9, 0), $10, $11, $12, now(), $13, $14, $15, $16,
-            coalesce($17, 0), $18, $19, coalesce($20, false), $21)
+            coalesce($17, 0), $18, $19, coalesce($20, false), $21, coalesce($24::jsonb, '[]'))
     ON CONFLICT (id) DO UPDATE SET
       state = EXCLUDED.state,
       received_lsn = coalesce(EXCLUDED.received_lsn, p.received_lsn),
@@ -87,12 +87,13 @@ export async function writeProgress(client: pg.Client, worker: string, heartbeat
       upstream_sampled_at = coalesce(EXCLUDED.upstream_sampled_at, p.upstream_sampled_at),
       heartbeat_interval_ms = EXCLUDED.heartbeat_interval_ms,
       upstream_touched = p.upstream_touched OR EXCLUDED.upstream_touched,
-      left_behind = CASE WHEN $23::boolean THEN EXCLUDED.left_behind ELSE p.left_behind END`,
+      left_behind = CASE WHEN $23::boolean THEN EXCLUDED.left_behind ELSE p.left_behind END,
+      held_tables = CASE WHEN $24::jsonb IS NULL THEN p.held_tables ELSE EXCLUDED.held_tables END`,
     [id, s.state ?? 'starting', lsn(s.receivedLsn), lsn(s.appliedLsn), lsn(s.ackedLsn), s.appliedAt ?? null,
       s.rows ?? null, s.xacts ?? null, s.tables ?? null, s.lastError ?? null, s.lastErrorAt ?? null, worker,
       lsn(s.upstreamLsn), s.retainedBytes ?? null, s.caughtUpAt ?? null, s.copy ? describeCopyProgress(s.copy) : null,
       s.rejectedMessages ?? null, s.sampledAt ?? null, heartbeatMs, s.upstreamTouched ?? false, s.leftBehind ?? null,
-      s.lastError === null, s.leftBehind !== undefined],
+      s.lastError === null, s.leftBehind !== undefined, s.heldTables === undefined ? null : JSON.stringify(s.heldTables)],
   ).catch((e) => log('warn', 'status write failed', { follow: Number(id), error: describeError(e) }));
 }
 
@@ -113,6 +114,7 @@ export async function resetProgress(client: pg.Client, worker: string, id: strin
     INSERT INTO pgfollow.follow_progress AS p (id, state, worker, heartbeat_at) VALUES ($1, 'starting', $2, now())
     ON CONFLICT (id) DO UPDATE SET state = 'starting', received_lsn = NULL, applied_lsn = NULL, acked_lsn = NULL,
       applied_at = NULL, rows_applied = 0, xacts_applied = 0, tables = 0, last_error = NULL, last_error_at = NULL,
-      worker = EXCLUDED.worker, heartbeat_at = now(), upstream_lsn = NULL, slot_retained_bytes = NULL, caught_up_at = NULL`,
+      worker = EXCLUDED.worker, heartbeat_at = now(), upstream_lsn = NULL, slot_retained_bytes = NULL, caught_up_at = NULL,
+      held_tables = '[]'`,
     [id, worker]);
 }

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import type pg from 'pg';
 import type { FeedStatus } from '../fanout/feed.js';
 import { LogicalReplicationService } from 'pg-logical-replication';
-import { Applier } from '../sqlite/applier.js';
+import { Applier, type HeldTable } from '../sqlite/applier.js';
 import { WalSync } from '../sqlite/durable.js';
 import { PgoutputPlugin, type Change } from '../upstream/pgoutput.js';
 import { initialCopy, type CopyProgress } from './copy.js';
@@ -46,6 +46,8 @@ export interface FollowStatus {
   upstreamTouched: boolean;
   /** A feed's publishing and snapshots (src/fanout/feed.ts), when the follow is one. */
   feed: FeedStatus | null;
+  /** Tables held in error while the others stream (see src/sqlite/applier.ts). */
+  heldTables: HeldTable[];
 }
 
 /**
@@ -130,7 +132,7 @@ export interface FollowerOptions {
 export class Follower {
   readonly status: FollowStatus = {
     state: 'starting', receivedLsn: null, appliedLsn: null, ackedLsn: null, appliedAt: null,
-    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null, copy: null, rejectedMessages: 0,
+    rows: 0, xacts: 0, tables: 0, lastError: null, lastErrorAt: null, caughtUpAt: null, copy: null, rejectedMessages: 0, heldTables: [],
     upstreamTouched: false, feed: null,
   };
   private readonly log: Logger;
@@ -160,6 +162,13 @@ export class Follower {
         backoff = this.opts.minBackoffMs ?? 500;
       } catch (err) {
         if (this.stopping) break;
+        if (err instanceof TableHeld) {
+          // One table is held in error; the stream goes on at once for the others.
+          this.syncCounters();
+          this.log('error', 'table held in error', { table: err.table, error: describeError(err.cause), since: err.since });
+          this.emit();
+          continue;
+        }
         const e = explainSqliteError(err, this.opts.sqlitePath);
         // A feed's NATS going away is retried like the upstream's (the slot keeps the WAL meanwhile).
         const natsLost = e instanceof PgFollowError && e.code === 'FEED_UNREACHABLE';
@@ -334,6 +343,7 @@ export class Follower {
       try {
         sqlite.checkIdentity();
         const lsn = applier.flush();
+        if (applier.wantReload.size) this.requestReloads(applier);
         this.status.appliedLsn = lsn;
         this.status.appliedAt = pgTime(applier.lastCommitTime);
         this.syncCounters();
@@ -351,14 +361,22 @@ export class Follower {
         if (failed) return;
         const e = explainSqliteError(err, this.opts.sqlitePath);
         failed = e;
+        const inTxn = applier.inUpstreamTxn;
+        let held: TableHeld | null = null;
         try {
           applier.rollback();
           this.status.appliedLsn = applier.sqliteCommittedLsn;
           this.announce(applier);
+          // A change one table cannot take holds that table alone (applier.ts); the stream
+          // restarts from the durable position and the other tables go on.
+          if (inTxn && e instanceof PgFollowError && e.table !== undefined && !this.opts.tap && applier.hold(e.table, e)) {
+            const h = applier.heldTables().find((x) => x.oid === e.table)!;
+            held = new TableHeld(`${h.schema}.${h.name}`, h.since, e);
+          }
         } catch (rollbackError) {
           this.log('error', 'SQLite rollback failed', { error: describeError(rollbackError) });
         }
-        service.stop().catch(() => {}).finally(() => reject(e));
+        service.stop().catch(() => {}).finally(() => reject(held ?? e));
       };
 
       // Logical messages are not filtered by publication: the capture of tables outside the set is dropped here.
@@ -491,11 +509,32 @@ export class Follower {
     this.applier = null;
   }
 
+  /**
+   * Asks the upstream to send again the whole content of held tables whose description applies
+   * again (pgfollow.reload_table): the reload arrives in the stream, in order, and releases them.
+   */
+  private requestReloads(applier: Applier): void {
+    const oids = [...applier.wantReload];
+    applier.wantReload.clear();
+    void (async () => {
+      const client = await connect(this.cfg);
+      try {
+        for (const oid of oids) {
+          await client.query('SELECT pgfollow.reload_table($1::pg_catalog.oid::pg_catalog.regclass)', [oid]);
+          this.log('info', 'reload of a held table requested', { table_oid: oid });
+        }
+      } finally {
+        await client.end().catch(() => {});
+      }
+    })().catch((e) => this.log('warn', 'reload of a held table could not be requested', { tables: oids, error: describeError(e) }));
+  }
+
   private syncCounters(): void {
     if (!this.applier) return;
     this.status.rows = this.applier.stats.rows;
     this.status.xacts = this.applier.stats.xacts;
     this.status.tables = this.applier.catalog.all().length;
+    this.status.heldTables = this.applier.heldTables();
   }
 
   private setState(state: FollowState): void {
@@ -507,6 +546,13 @@ export class Follower {
     this.opts.onStatus?.(this.status);
   }
 
+}
+
+/** A table was held in error (applier.ts): the follower restarts its stream at once. */
+class TableHeld extends Error {
+  constructor(readonly table: string, readonly since: string, override readonly cause: PgFollowError) {
+    super(`table ${table} held in error from ${since}: ${cause.message}`);
+  }
 }
 
 /** Postgres timestamps count microseconds from 2000-01-01. */

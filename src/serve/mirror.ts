@@ -42,7 +42,8 @@ export interface MirrorCatalog { tables: Map<number, MirrorTable>; byName(schema
 
 /**
  * The tables a reader may answer for the upstream from this file: every mirrored table, except
- * those the copy took through a row filter (they hold only some rows), and none at all in a
+ * those the copy took through a row filter (they hold only some rows) and those held in error
+ * (their content stopped at an older transaction), and none at all in a
  * schema-only file or one that does not say (made before pgfollow recorded it: resync it).
  */
 export function readMirrorCatalog(db: Database): MirrorCatalog {
@@ -52,6 +53,9 @@ export function readMirrorCatalog(db: Database): MirrorCatalog {
   const filtered = state('row_filtered');
   const complete = filtered !== undefined && state('schema_only') === '0';
   const partial = new Set<number>(filtered ? (JSON.parse(filtered) as number[]) : []);
+  // Tables held in error stopped at an older transaction than the rest of the file.
+  const held = state('held');
+  for (const h of held ? (JSON.parse(held) as { oid: number }[]) : []) partial.add(h.oid);
   const rows = db.prepare('SELECT oid, pg_schema, pg_name, sqlite_name, description FROM _pgfollow_tables').all() as
     { oid: number; pg_schema: string; pg_name: string; sqlite_name: string; description: string }[];
   const cols = db.prepare('SELECT table_oid, attnum, name, pg_type, pg_type_oid, storage FROM _pgfollow_columns ORDER BY table_oid, attnum').all() as

@@ -20,7 +20,8 @@ export class Replica {
   private db: Database.Database | null = null;
   private failedAt = 0;
   private logged = false;
-  private schemaVersion = -1;
+  /** The file's schema version and its held tables, as last read: a change re-reads the catalog. */
+  private schemaVersion = '';
   private cat: MirrorCatalog | null = null;
   private stmts = new Map<string, Database.Statement>();
   private appliedStmt: Database.Statement | null = null;
@@ -49,7 +50,7 @@ export class Replica {
       this.identityAt = performance.now();
       registerFunctions(db);
       this.appliedStmt = db.prepare("SELECT value FROM _pgfollow_state WHERE key = 'applied_lsn'").pluck();
-      this.schemaStmt = db.prepare('PRAGMA schema_version').pluck();
+      this.schemaStmt = db.prepare("SELECT (SELECT schema_version FROM pragma_schema_version) || ':' || coalesce((SELECT value FROM _pgfollow_state WHERE key = 'held'), '')").pluck();
       this.db = db;
       this.logged = false;
       this.log('info', 'serve.sqlite_open', { sqlite: this.file });
@@ -79,7 +80,7 @@ export class Replica {
     const db = this.open();
     if (!db) return null;
     try {
-      const v = Number(this.schemaStmt!.get());
+      const v = String(this.schemaStmt!.get());
       if (v !== this.schemaVersion || !this.cat) {
         this.cat = readMirrorCatalog(db);
         this.schemaVersion = v;

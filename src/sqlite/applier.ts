@@ -4,6 +4,14 @@
 // rows (table _pgfollow_state), so after any crash the file says exactly where it stands.
 // Several small upstream transactions may share one SQLite commit; a reader never sees part of an
 // upstream transaction, because SQLite only commits at upstream commit boundaries.
+//
+// One table's error is that table's: a change that cannot be mirrored into table X (a value SQLite
+// cannot hold, a column pgoutput does not send, DDL SQLite cannot follow) throws a PgFollowError
+// naming X; the follower then holds X (hold()): the failing transaction is undone, and from it on
+// X's changes are skipped while every other table streams on. X keeps its content as of the
+// transaction before, and readers that answer for the upstream (serve) leave it alone. X comes
+// back with a whole reload of its content in the stream (a DDL that rewrites it, or
+// pgfollow.reload_table(), which the follower asks for once a description of X applies again).
 
 import type { Database, Statement } from 'better-sqlite3';
 import type { Change, Relation, Tuple } from '../upstream/pgoutput.js';
@@ -21,6 +29,17 @@ import { StateTable, type StateKey } from './state.js';
 export interface ApplyStats {
   rows: number;
   xacts: number;
+}
+
+/** A table held in error: changes of transactions committed at or after `since` are skipped. */
+export interface HeldTable {
+  oid: number;
+  schema: string;
+  name: string;
+  /** The commit LSN (text) of the transaction whose change to the table failed. */
+  since: string;
+  error: string;
+  at: string;
 }
 
 export class Applier {
@@ -50,6 +69,13 @@ export class Applier {
   pendingSince = 0;
   lastCommitTime: bigint = 0n;
 
+  /** Tables held in error, by OID (see hold()). */
+  private held = new Map<number, HeldTable>();
+  /** Commit LSN of the upstream transaction being applied. */
+  private txnFinal: Lsn = 0n;
+  /** Held tables whose description applied again: a reload of them may bring them back. */
+  readonly wantReload = new Set<number>();
+
   /** Records each applied transaction, when asked to (see record()). */
   private recorder: TransactionRecorder | null = null;
   /** Transaction control, prepared once: these run for every upstream transaction. */
@@ -67,7 +93,64 @@ export class Applier {
     this.readEarly = db.prepare('SELECT row FROM temp._pgfollow_early WHERE oid = ? ORDER BY seq').pluck();
     this.clearEarly = db.prepare('DELETE FROM temp._pgfollow_early WHERE oid = ?');
     this.sqliteCommitted = this.committed = this.stateTable.appliedLsn;
+    this.loadHeld();
     checkPartitionColumns(db, this._catalog);
+  }
+
+  /** The tables held in error now. */
+  heldTables(): HeldTable[] {
+    return [...this.held.values()];
+  }
+
+  private loadHeld(): void {
+    const v = this.stateTable.get('held');
+    this.held = new Map((v ? (JSON.parse(v) as HeldTable[]) : []).map((h) => [h.oid, h]));
+  }
+
+  private saveHeld(): void {
+    this.stateTable.set('held', JSON.stringify([...this.held.values()]));
+  }
+
+  /**
+   * Holds table `oid` in error from the upstream transaction that failed (the one being applied
+   * when `e` was thrown; rollback() first). Committed at once. False when it cannot be held: no
+   * upstream transaction, a table not mirrored, or one already held from there (the error would
+   * repeat): the follow then stops as for any other error.
+   */
+  hold(oid: number, e: PgFollowError): boolean {
+    const t = this.catalog.get(oid);
+    if (!t || this.sqliteTxn || this.txnFinal === 0n) return false;
+    const prev = this.held.get(oid);
+    if (prev && parseLsn(prev.since) <= this.txnFinal) return false;
+    this.held.set(oid, { oid, schema: t.desc.schema, name: t.desc.name, since: formatLsn(this.txnFinal), error: e.summary, at: new Date().toISOString() });
+    this.tx.begin.run();
+    try {
+      this.saveHeld();
+      this.tx.commit.run();
+    } catch (err) {
+      this.tx.rollback.run();
+      this.loadHeld();
+      throw err;
+    }
+    return true;
+  }
+
+  /** Whether the change being applied to mirrored table `oid` is skipped (the table is held). */
+  private isHeld(oid: number): boolean {
+    const h = this.held.get(oid);
+    return h !== undefined && this.txnFinal >= parseLsn(h.since);
+  }
+
+  /** Releases a held table within the open transaction (its whole content is being reloaded, or it was dropped). */
+  private release(oid: number): void {
+    if (!this.held.delete(oid)) return;
+    this.wantReload.delete(oid);
+    this.saveHeld();
+  }
+
+  /** The mirrored table (a leaf's root) that relation `oid` writes, if any. */
+  private tableOf(oid: number): Table | undefined {
+    return this.catalog.get(oid) ?? this.catalog.rootOf(oid);
   }
 
   get catalog(): Catalog { return this._catalog; }
@@ -117,6 +200,7 @@ export class Applier {
         this.upstreamTxn = true;
         // A transaction whose commit record lies before the durable position was applied already.
         this.skipping = c.finalLsn < this.sqliteCommitted;
+        this.txnFinal = c.finalLsn;
         if (!this.skipping) {
           if (this.sqliteTxn) {
             // Joining a batch of earlier transactions: a savepoint lets a failure here undo this
@@ -164,12 +248,22 @@ export class Applier {
         return;
       case 'insert':
       case 'update':
-      case 'delete':
-        if (!this.skipping) this.dml(c);
+      case 'delete': {
+        if (this.skipping) return;
+        const t = this.tableOf(c.relation.oid);
+        if (t && this.isHeld(t.desc.oid)) return;
+        try {
+          this.dml(c);
+        } catch (e) {
+          throw inTable(e, t, `${c.tag.toUpperCase()} on ${c.relation.schema}.${c.relation.name}`);
+        }
         return;
+      }
       case 'truncate':
         if (this.skipping) return;
         for (const r of c.relations) {
+          const held = this.tableOf(r.oid);
+          if (held && this.isHeld(held.desc.oid)) continue;
           const t = this.catalog.get(r.oid);
           const root = t ? undefined : this.catalog.rootOf(r.oid);
           if (t) this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
@@ -238,8 +332,9 @@ export class Applier {
     this.plans.clear();
     this.committed = this.sqliteCommitted;
     this.pendingSince = 0;
-    // The in-memory catalog may hold changes of the rolled back transaction.
+    // The in-memory catalog and holds may hold changes of the rolled back transaction.
     this._catalog = new Catalog(this.db);
+    this.loadHeld();
     this.watchCatalog();
   }
 
@@ -307,13 +402,18 @@ export class Applier {
         const reloads = new Set(m.reloads ?? []);
         for (const desc of m.tables) {
           this.recorder?.schema({ tag: m.tag, tables: [`${desc.schema}.${desc.name}`], statements: [] });
+          const held = this.isHeld(desc.oid);
           try {
             describeTable(this.db, this.catalog, desc, reloads.has(desc.oid), orphans);
           } catch (e) {
-            // Name the statement: the DBA must find what upstream did that SQLite cannot follow.
-            if (!(e instanceof PgFollowError)) throw e;
-            throw new PgFollowError(e.code, `${e.message}; upstream statement (${m.tag}): ${(m.query ?? '').slice(0, 300)}`, { hint: e.hint, cause: e });
+            // A held table stays held while its description cannot be applied either.
+            if (held) continue;
+            // Name the table and the statement: the DBA must find what upstream did that SQLite cannot follow.
+            const known = this.catalog.get(desc.oid);
+            throw inTable(e, known, `${m.tag} of ${desc.schema}.${desc.name}; upstream statement: ${(m.query ?? '').slice(0, 300)}`);
           }
+          // Its description applies again: its content may come back with a reload.
+          if (held && !reloads.has(desc.oid)) this.wantReload.add(desc.oid);
           this.plans.delete(desc.oid);
           const early = this.early.get(desc.oid);
           if (early) {
@@ -338,6 +438,7 @@ export class Applier {
             this.catalog.forgetLeaf(d.oid);
           }
           if (this.catalog.get(d.oid)) this.recorder?.schema({ tag: m.tag, tables: [`${d.schema}.${d.name}`], statements: [] });
+          this.release(d.oid);
           this.catalog.drop(d.oid);
           this.plans.delete(d.oid);
           if (this.early.delete(d.oid)) this.clearEarly.run(d.oid);
@@ -349,6 +450,11 @@ export class Applier {
         // The statement rewrote every row without logging row changes; the content follows.
         const t = this.catalog.get(m.oid);
         if (!t) throw new PgFollowError('PROTOCOL', `reload of table OID ${m.oid}, which was never described`);
+        if (this.isHeld(m.oid)) {
+          // One partition's rows do not make a held table whole; all of its rows do.
+          if (m.partition !== undefined) return;
+          this.release(m.oid);
+        }
         if (m.partition !== undefined) deletePartition(this.db, t, m.partition);
         else this.db.exec(`DELETE FROM ${quoteIdent(t.sqliteName)}`);
         this.changedInTxn = true;
@@ -357,7 +463,12 @@ export class Applier {
       case 'rows': {
         const t = this.catalog.get(m.oid);
         if (!t) throw new PgFollowError('PROTOCOL', `rows for table OID ${m.oid}, which was never described`);
-        this.loader(t)(m.rows);
+        if (this.isHeld(m.oid)) return;
+        try {
+          this.loader(t)(m.rows);
+        } catch (e) {
+          throw inTable(e, t, `the content of ${t.desc.schema}.${t.desc.name} sent again by the capture`);
+        }
         return;
       }
       case 'error':
@@ -458,4 +569,25 @@ export class Applier {
       this.recorder.row('update', p.table.sqliteName, detail ? named(p, positions, keyValues) : undefined, detail ? named(p, setPositions, setValues) : undefined);
     }
   }
+}
+
+/**
+ * Any failure applying a change to table `t`, as a PgFollowError that names the table and what
+ * was applied (a raw SQLite error says neither), with a code and a hint; the table's OID rides
+ * along so that the follower can hold that table alone.
+ */
+function inTable(e: unknown, t: Table | undefined, what: string): unknown {
+  if (!t) return e;
+  if (e instanceof PgFollowError) {
+    if (e.table !== undefined) return e;
+    if (e.code !== 'CANNOT_MIRROR' && e.code !== 'SQLITE_MISMATCH' && e.code !== 'PROTOCOL') return e;
+    return new PgFollowError(e.code, e.message.includes(`${t.desc.schema}.${t.desc.name}`) ? e.message : `${what}: ${e.message}`, { hint: e.hint, cause: e, table: t.desc.oid });
+  }
+  const code = String((e as { code?: unknown })?.code ?? '');
+  // The file itself failing (locked, full, read-only) is not the table's: the follow retries.
+  if (/^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|PERM|AUTH|NOTADB|CORRUPT|NOMEM|INTERRUPT)/.test(code)) return e;
+  return new PgFollowError('CANNOT_MIRROR', `${what}: SQLite refused it (${(e as Error)?.message ?? String(e)})`, {
+    hint: `the table is held in error while the others stream on; fix the cause upstream, then SELECT pgfollow.reload_table('${t.desc.schema}.${t.desc.name}') or resync_follow(id, table)`,
+    cause: e, table: t.desc.oid,
+  });
 }
