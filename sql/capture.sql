@@ -558,6 +558,9 @@ DECLARE
   dropped jsonb;
   indexes jsonb;
   changed jsonb;
+  comps oid[];
+  reloaded oid[] := '{}';
+  t oid;
 BEGIN
   SELECT jsonb_agg(jsonb_build_object('oid', d.objid::bigint, 'schema', d.schema_name, 'name', d.object_name))
     INTO dropped
@@ -571,14 +574,23 @@ BEGIN
      AND NOT d.is_temporary AND d.schema_name IS DISTINCT FROM 'pgfollow';
   -- Columns dropped with their type or domain (DROP TYPE/DOMAIN/SCHEMA ... CASCADE): their tables
   -- stay and are described again. (ALTER TABLE ... DROP COLUMN is described at ddl_command_end.)
+  -- Attributes of a composite type dropped with theirs change every value of the composite: the
+  -- tables using it, to any depth, are described again and their content sent again.
   IF tg_tag <> 'ALTER TABLE' THEN
+    SELECT coalesce(array_agg(DISTINCT c.reltype), '{}') INTO comps
+      FROM pg_event_trigger_dropped_objects() d JOIN pg_class c ON c.oid = d.objid
+     WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND c.relkind = 'c';
+    IF cardinality(comps) > 0 THEN
+      reloaded := pgfollow.tables_using_types(comps);
+    END IF;
     SELECT jsonb_agg(pgfollow.describe_table(x.oid) ORDER BY x.oid) INTO changed FROM (
       SELECT DISTINCT CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END AS oid
         FROM pg_event_trigger_dropped_objects() d
         JOIN pg_class c ON c.oid = d.objid
         JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND c.relkind IN ('r', 'p')
-         AND c.relpersistence = 'p' AND n.nspname <> 'pgfollow') x;
+         AND c.relpersistence = 'p' AND n.nspname <> 'pgfollow'
+      UNION SELECT unnest(reloaded)) x;
   END IF;
   DELETE FROM pgfollow.enum_labels l
    WHERE l.typ IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_type'::regclass);
@@ -592,8 +604,12 @@ BEGIN
   END IF;
   IF changed IS NOT NULL THEN
     PERFORM pgfollow.emit(jsonb_build_object(
-      'op', 'ddl', 'tag', tg_tag, 'tables', changed, 'reloads', '[]'::jsonb, 'query', left(current_query(), 2000)));
+      'op', 'ddl', 'tag', tg_tag, 'tables', changed, 'reloads', to_jsonb(reloaded::bigint[]), 'query', left(current_query(), 2000)));
   END IF;
+  FOREACH t IN ARRAY reloaded LOOP
+    PERFORM pgfollow.emit(jsonb_build_object('op', 'reload', 'oid', t::bigint));
+    PERFORM pgfollow.emit_rows(t, t);
+  END LOOP;
 EXCEPTION WHEN OTHERS THEN
   PERFORM pgfollow.emit(jsonb_build_object(
     'op', 'error', 'tag', tg_tag, 'query', left(current_query(), 2000),
