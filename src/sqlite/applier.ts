@@ -403,11 +403,18 @@ export class Applier {
         for (const desc of m.tables) {
           this.recorder?.schema({ tag: m.tag, tables: [`${desc.schema}.${desc.name}`], statements: [] });
           const held = this.isHeld(desc.oid);
+          // A held table's description may still fail: then it leaves no trace.
+          if (held) this.db.exec('SAVEPOINT held_table');
           try {
             describeTable(this.db, this.catalog, desc, reloads.has(desc.oid), orphans);
+            if (held) this.db.exec('RELEASE held_table');
           } catch (e) {
             // A held table stays held while its description cannot be applied either.
-            if (held) continue;
+            if (held) {
+              this.db.exec('ROLLBACK TO held_table');
+              this.db.exec('RELEASE held_table');
+              continue;
+            }
             // Name the table and the statement: the DBA must find what upstream did that SQLite cannot follow.
             const known = this.catalog.get(desc.oid);
             throw inTable(e, known, `${m.tag} of ${desc.schema}.${desc.name}; upstream statement: ${(m.query ?? '').slice(0, 300)}`);
@@ -577,12 +584,13 @@ export class Applier {
  * along so that the follower can hold that table alone.
  */
 function inTable(e: unknown, t: Table | undefined, what: string): unknown {
-  if (!t) return e;
   if (e instanceof PgFollowError) {
-    if (e.table !== undefined) return e;
-    if (e.code !== 'CANNOT_MIRROR' && e.code !== 'SQLITE_MISMATCH' && e.code !== 'PROTOCOL') return e;
-    return new PgFollowError(e.code, e.message.includes(`${t.desc.schema}.${t.desc.name}`) ? e.message : `${what}: ${e.message}`, { hint: e.hint, cause: e, table: t.desc.oid });
+    if (e.table !== undefined || (e.code !== 'CANNOT_MIRROR' && e.code !== 'SQLITE_MISMATCH')) return e;
+    // A table not mirrored yet (its creation failed) cannot be held: the follow stops, saying where.
+    const named = t !== undefined && e.message.includes(`${t.desc.schema}.${t.desc.name}`) && !/statement/.test(what);
+    return new PgFollowError(e.code, named ? e.message : `${what}: ${e.message}`, { hint: e.hint, cause: e, table: t?.desc.oid });
   }
+  if (!t) return e;
   const code = String((e as { code?: unknown })?.code ?? '');
   // The file itself failing (locked, full, read-only) is not the table's: the follow retries.
   if (/^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN|PERM|AUTH|NOTADB|CORRUPT|NOMEM|INTERRUPT)/.test(code)) return e;
