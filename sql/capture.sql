@@ -386,6 +386,13 @@ BEGIN
   IF cardinality(typs) > 0 THEN
     described := described || pgfollow.tables_using_types(typs);
   END IF;
+  -- Tables made OF a composite (CREATE TABLE ... OF type) change with it: ALTER TYPE ... CASCADE
+  -- adds, drops and renames their columns.
+  IF cardinality(comps) > 0 THEN
+    described := described || ARRAY(
+      SELECT CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END FROM pg_class c
+       WHERE c.reloftype = ANY (comps) AND c.relkind IN ('r', 'p') AND c.relpersistence = 'p');
+  END IF;
   IF cardinality(schemas) > 0 THEN
     described := described || ARRAY(
       SELECT CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END FROM pg_class c
@@ -580,7 +587,8 @@ BEGIN
     SELECT coalesce(array_agg(DISTINCT c.reltype), '{}') INTO comps
       FROM pg_event_trigger_dropped_objects() d JOIN pg_class c ON c.oid = d.objid
      WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND c.relkind = 'c';
-    IF cardinality(comps) > 0 THEN
+    -- (ALTER TYPE ... DROP ATTRIBUTE is reloaded at ddl_command_end, once.)
+    IF cardinality(comps) > 0 AND tg_tag <> 'ALTER TYPE' THEN
       reloaded := pgfollow.tables_using_types(comps);
     END IF;
     SELECT jsonb_agg(pgfollow.describe_table(x.oid) ORDER BY x.oid) INTO changed FROM (
