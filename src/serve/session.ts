@@ -10,10 +10,14 @@
 // client in the order of its requests.
 //
 // Protocol state (https://www.postgresql.org/docs/current/protocol-flow.html): the proxy knows at
-// every moment whether the client's upstream session owes replies. `pending` counts forwarded
-// Query, Sync and FunctionCall messages whose ReadyForQuery has not come back; `openExt` is true
-// from a forwarded extended-protocol message (Parse, Bind, Describe, Execute, Close, Flush) until
-// the Sync that ends its sequence is forwarded. Only when both say idle, outside a transaction
+// every moment whether the client's upstream session owes replies. `owed` lists every forwarded
+// message still to be answered, matched reply by reply as the upstream answers (an error in an
+// extended-protocol message makes the upstream skip up to the next Sync: the messages it skips
+// get no reply and their Parse or Close takes no effect; a COPY FROM STDIN reads the Syncs sent
+// before its data as data); `pending` counts the Query, Sync and FunctionCall messages among them
+// (answered by ReadyForQuery); `openExt` is true from a forwarded extended-protocol message
+// (Parse, Bind, Describe, Execute, Close, Flush) until the Sync that ends its sequence is
+// forwarded. A message the client sends after others still batched goes after them. Only when both say idle, outside a transaction
 // block, does the proxy send its own probe on that session, and it then takes as the probe's
 // answer only the exact reply sequence of the probe, carrying the probe's nonce (names.ts).
 // Identity: the session user comes from the server's ParameterStatus (session_authorization), the
@@ -30,6 +34,12 @@ import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import type { Lsn } from '../upstream/lsn.js';
 import { isRead, nameKey, probeQuery, readProbe } from './names.js';
+
+/** A forwarded message still owed a reply: its type; whether the proxy sent it on its own (the reply is not the client's); how to take back its effect on `stmts` if it fails or is skipped. */
+interface Owed { t: string; own?: boolean; undo?: (failed: boolean) => void }
+
+/** Extended-protocol messages answered by one message each (or an error that skips to Sync). */
+const EXTENDED = new Set(['P', 'B', 'D', 'E', 'C']);
 
 /** The reply sequence of the probe: ParseComplete, BindComplete, one DataRow, CommandComplete, CloseComplete. */
 const PROBE_REPLY = '12DC3';
@@ -48,10 +58,24 @@ export class Session {
   private pending = 0;
   /** An extended-protocol message was forwarded and the Sync ending its sequence was not (yet). */
   private openExt = false;
+  /**
+   * Forwarded messages the upstream still owes a reply, oldest first: P B D E C (each answered by
+   * one message, or an ErrorResponse after which the upstream skips everything up to the next
+   * Sync), S, Q and F (answered by ReadyForQuery). Flush and COPY data are never answered.
+   */
+  private owed: Owed[] = [];
+  /** The upstream skips every message up to the next Sync (an extended-protocol message failed). */
+  private skipping = false;
+  /** The unnamed statement the upstream holds as far as forwarded messages tell (a simple query answered locally ends it only in `stmts`). */
+  private unnamedUp: Statement | null = null;
+  /** The client's unnamed statement before the Query being handled (which ends it, unless skipped upstream). */
+  private unnamedBeforeQuery: Statement | undefined;
+  /** A Flush was sent for the replies owed since the last forwarded message. */
+  private flushed = false;
+  /** Waiting for every forwarded Sync, Query and FunctionCall to be answered. */
+  private syncWaiters: (() => void)[] = [];
   private idleWaiters: (() => void)[] = [];
   private copyIn = false;
-  /** ParseComplete answers to swallow: statements the proxy prepared upstream on its own. */
-  private swallow = 0;
   private probeState: { rows: (string | null)[][]; types: string; error: string | null; done: () => void } | null = null;
   private batch: wire.Frame[] = [];
   private mayWrite = false;
@@ -173,6 +197,8 @@ export class Session {
       else p.types += t;
       return;
     }
+    // A reply to a message the proxy sent on its own (a Parse or Close before the client's Bind) is not the client's.
+    if (this.phase === 'ready' && this.answered(t)) return this.settle();
     switch (t) {
       case 'K':
         this.upKey = Buffer.from(f.body);
@@ -192,10 +218,8 @@ export class Session {
         break;
       }
       case '1':
-        if (this.swallow > 0) { this.swallow--; return; }
         break;
       case 'E':
-        this.swallow = 0;
         if (this.phase === 'auth') this.ctx.stats.refused++;
         else if (wire.readErrorFields(f.body).get('V') === 'FATAL') {
           // The upstream session is ending (shutdown, terminated backend): the client's session
@@ -221,10 +245,79 @@ export class Session {
             this.fenceWaited = false;
           }
         }
-        if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
         break;
     }
+    this.settle();
     this.client.write(f.raw);
+  }
+
+  /** Matches an upstream message to the forwarded message it answers (see `owed`). */
+  private answered(t: string): boolean {
+    const head = this.owed[0];
+    if (head === undefined) return false;
+    const ends = ({ '1': 'P', '2': 'B', '3': 'C', T: 'D', n: 'D', C: 'E', s: 'E', I: 'E', Z: 'SQF' } as Record<string, string>)[t];
+    if (ends?.includes(head.t)) {
+      this.owed.shift();
+      return head.own === true;
+    }
+    if (t === 'E' && EXTENDED.has(head.t)) {
+      // The message failed (a Parse or Close it made takes no effect), and the upstream now skips
+      // every message up to the next Sync: those forwarded get no reply and take no effect.
+      this.owed.shift();
+      const skipped: Owed[] = [];
+      while (this.owed.length && this.owed[0].t !== 'S') skipped.push(this.owed.shift()!);
+      for (const o of skipped.reverse()) {
+        o.undo?.(false);
+        if (o.t === 'Q' || o.t === 'F') this.pending = Math.max(0, this.pending - 1);
+      }
+      head.undo?.(true);
+      if (!this.owed.length) this.skipping = true;
+    } else if ((t === 'G' || t === 'W') && (head.t === 'E' || head.t === 'Q')) {
+      // COPY FROM STDIN: the upstream reads the Syncs and Flushes that follow as part of the COPY
+      // and ignores them (libpq sends one before the data); the sequence's own Sync is still to come.
+      while (this.owed[1]?.t === 'S') {
+        this.owed.splice(1, 1);
+        this.pending = Math.max(0, this.pending - 1);
+        if (head.t === 'E') this.openExt = true;
+      }
+    }
+    return false;
+  }
+
+  /** Records a message forwarded to the upstream (see `owed`); Q and F were counted in `pending` already. */
+  private sent(t: string, o: Omit<Owed, 't'> = {}): void {
+    this.flushed = false;
+    if (t === 'S') {
+      this.skipping = false;
+      this.owed.push({ t });
+    } else if (this.skipping) {
+      // Skipped by the upstream: no reply, no effect.
+      o.undo?.(false);
+      if (t === 'Q' || t === 'F') this.pending = Math.max(0, this.pending - 1);
+    } else this.owed.push({ t, ...o });
+  }
+
+  /** Forgets (or restores) a statement as the upstream has it once a Parse or Close of it failed or was skipped. */
+  private restore(name: string, made: Statement | undefined, before: Statement | undefined): (failed: boolean) => void {
+    const beforeUp = this.unnamedUp;
+    if (name === '') this.unnamedUp = made ?? null;
+    return (failed) => {
+      if (name === '') this.unnamedUp = failed ? null : beforeUp;
+      if (this.stmts.get(name) !== made) return; // changed since
+      // A failed Parse of the unnamed statement has dropped the one before it (as Postgres does first).
+      if (before && !(failed && name === '' && made)) this.stmts.set(name, before);
+      else this.stmts.delete(name);
+    };
+  }
+
+  /** Wakes those waiting for the upstream to owe nothing (asking for the replies it holds back with a Flush). */
+  private settle(): void {
+    if (this.pending === 0 || this.upstreamLost) for (const w of this.syncWaiters.splice(0)) w();
+    if (this.pending === 0 && this.owed.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    else if (this.pending === 0 && this.idleWaiters.length && !this.flushed && !this.skipping && !this.upstreamLost) {
+      this.flushed = true;
+      this.up?.write(serialize.flush());
+    }
   }
 
   private upstreamGone(e: Error | null): void {
@@ -241,19 +334,40 @@ export class Session {
       this.client.write(Buffer.concat([wire.errorResponse(lostError), wire.readyForQuery('I')]));
       this.pending = 0;
     }
+    this.owed = [];
+    this.skipping = false;
     this.status = 'I';
-    for (const w of this.idleWaiters.splice(0)) w();
+    for (const w of [...this.idleWaiters.splice(0), ...this.syncWaiters.splice(0)]) w();
   }
 
   private toUpstream(b: Buffer): void {
     if (!this.up || this.upstreamLost) return;
+    // A Query or FunctionCall written on its own (counted in `pending` by its sender) is owed a reply.
+    if (this.phase === 'ready' && (b[0] === 0x51 || b[0] === 0x46)) {
+      // During COPY FROM STDIN the upstream takes it as a protocol violation that ends the COPY: no reply of its own.
+      if (this.copyIn) this.pending = Math.max(0, this.pending - 1);
+      else if (b[0] === 0x46) this.sent('F');
+      else {
+        // A Query ends the unnamed statement, unless the upstream skips it.
+        const prev = this.unnamedUp;
+        const visible = this.unnamedBeforeQuery ?? prev;
+        this.unnamedUp = null;
+        this.sent('Q', { undo: () => { this.unnamedUp = prev; if (visible && !this.stmts.has('')) this.stmts.set('', visible); } });
+      }
+    }
     this.up.write(b);
   }
 
-  /** Resolves once every forwarded message has been answered. */
+  /**
+   * Resolves once every forwarded message has been answered. Replies to an extended-protocol
+   * sequence not ended by Sync are asked for with a Flush (which changes nothing upstream and has
+   * no reply of its own), so that an answer the proxy gives itself comes after them.
+   */
   waitIdle(): Promise<void> {
-    if (this.pending === 0 || this.upstreamLost) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
+    if ((this.pending === 0 && this.owed.length === 0) || this.upstreamLost) return Promise.resolve();
+    const p = new Promise<void>((r) => this.idleWaiters.push(r));
+    this.settle();
+    return p;
   }
 
   fatal(e: unknown): void {
@@ -273,7 +387,7 @@ export class Session {
     this.up?.destroy();
     this.localRead?.abort();
     if (this.probeState) { const p = this.probeState; this.probeState = null; p.error = 'closed'; p.done(); }
-    for (const w of this.idleWaiters.splice(0)) w();
+    for (const w of [...this.idleWaiters.splice(0), ...this.syncWaiters.splice(0)]) w();
     this.ctx.unregister(this);
   }
 
@@ -331,16 +445,25 @@ export class Session {
         return;
       case 'H': case 'S':
         if (this.copyIn) return this.toUpstream(f.raw); // ignored by the upstream during COPY FROM STDIN
+        // A Sync on its own ends the upstream's sequence if one is open there, which its replies may
+        // yet tell (a COPY FROM STDIN started by Execute reads the Sync sent before the data as data).
+        if (t === 'S' && !this.batch.length && !this.openExt && this.pending > 0) await new Promise<void>((r) => this.syncWaiters.push(r));
         this.batch.push(f);
+        // A portal bound before a Flush may be used after it (a suspended Execute run on, a Bind
+        // executed later), and local portals end with their batch: such a sequence is the upstream's.
+        if (t === 'H' && !this.openExt && this.batch.some((x) => x.type === 0x42)) return this.forwardFrames(this.batch.splice(0), 'a portal bound before a Flush');
         return this.endBatch(t === 'S');
       case 'Q':
         if (this.batch.length) this.forwardFrames(this.batch.splice(0));
+        this.unnamedBeforeQuery = this.stmts.get('');
         return this.simpleQuery(f);
       case 'X':
         this.toUpstream(f.raw);
         return this.close();
       default:
-        // CopyData/CopyDone/CopyFail, FunctionCall, and anything else: the upstream judges it.
+        // CopyData/CopyDone/CopyFail, FunctionCall, and anything else: the upstream judges it,
+        // after the messages before it.
+        if (this.batch.length) this.forwardFrames(this.batch.splice(0));
         if (this.upstreamLost) return this.lostReply(t === 'F');
         if (t === 'F') { this.pending++; this.dirty(); this.mayWrite = true; }
         if (t === 'c' || t === 'f') this.copyIn = false;
@@ -434,9 +557,13 @@ export class Session {
     let counted = false;
     for (const f of frames) {
       const t = String.fromCharCode(f.type);
+      let undo: Owed['undo'];
       if (t === 'P') {
         const m = wire.readParse(f.body);
-        this.stmts.set(m.name, { name: m.name, sql: m.sql, types: m.types, upstream: true });
+        const before = this.stmts.get(m.name);
+        const made: Statement = { name: m.name, sql: m.sql, types: m.types, upstream: true };
+        this.stmts.set(m.name, made);
+        undo = this.restore(m.name, made, before);
         if (!isRead(parse(m.sql))) this.mayWrite = true;
         if (!counted) { this.routed(reason); counted = true; }
       } else if (t === 'B' || (t === 'D' && f.body[0] === 0x53)) {
@@ -444,20 +571,37 @@ export class Session {
         const st = this.stmts.get(name);
         if (st && !st.upstream) {
           out.push(serialize.parse({ name: st.name, text: st.sql, types: st.types }));
-          this.swallow++;
+          const undoUnnamed = this.restore(name, st, st);
+          this.sent('P', { own: true, undo: (failed) => { st.upstream = false; undoUnnamed(failed); if (name === '' && !failed) this.stmts.set('', st); } });
           st.upstream = true;
+        } else if (!st) {
+          // Unknown here, so it must be unknown there too: an unnamed statement the upstream still
+          // holds (a simple query answered locally ends it only here) is closed first.
+          out.push(serialize.close({ type: 'S', name }));
+          if (name === '') this.unnamedUp = null;
+          this.sent('C', { own: true });
         }
         if (t === 'B') {
           if (!st || st.command || !isRead(parse(st.sql))) this.mayWrite = true;
           if (!counted) { this.routed(reason); counted = true; }
         }
       } else if (t === 'C' && f.body[0] === 0x53) {
-        this.stmts.delete(wire.readClose(f.body).name);
+        const name = wire.readClose(f.body).name;
+        const before = this.stmts.get(name);
+        const beforeUp = this.unnamedUp;
+        this.stmts.delete(name);
+        if (name === '') this.unnamedUp = null;
+        undo = (failed) => {
+          if (failed) return;
+          if (before && !this.stmts.has(name)) this.stmts.set(name, before);
+          if (name === '') this.unnamedUp = beforeUp;
+        };
       }
       if (t === 'S') {
         this.pending++;
         this.openExt = false;
       } else this.openExt = true;
+      if (t !== 'H') this.sent(t, { undo });
       out.push(f.raw);
     }
     this.dirty();
@@ -601,7 +745,7 @@ export class Session {
    */
   private async probe(sql: string, params: string[]): Promise<(string | null)[][]> {
     await this.waitIdle();
-    if (this.openExt || this.pending !== 0 || this.status !== 'I' || this.upstreamLost || !this.up) throw new ForwardInstead('the session is not idle');
+    if (this.openExt || this.pending !== 0 || this.owed.length !== 0 || this.status !== 'I' || this.upstreamLost || !this.up) throw new ForwardInstead('the session is not idle');
     const name = `pgfollow_probe_${crypto.randomBytes(8).toString('hex')}`;
     const state = { rows: [] as (string | null)[][], types: '', error: null as string | null, done: () => {} };
     this.pending++;
@@ -616,7 +760,7 @@ export class Session {
         serialize.sync(),
       ]));
     });
-    if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.settle();
     if (state.error) throw new ForwardInstead(`names could not be resolved: ${state.error}`);
     if (state.types !== PROBE_REPLY) {
       // Not the reply to what was sent: the proxy no longer knows who said what on this session.
