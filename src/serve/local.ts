@@ -78,6 +78,30 @@ export class RowSource {
   get more(): boolean { return this.held.length > 0 || !this.finished; }
 
   private async fill(env: LocalEnv): Promise<void> {
+    if (!this.started && env.replica.isPointLookup(this.t.sql, this.values)) {
+      // One rowid lookup: answered at once here (see Replica.isPointLookup).
+      this.started = true;
+      let rows: unknown[][];
+      try {
+        if (this.t.precheck) {
+          try {
+            env.replica.all(this.t.precheck, this.values);
+          } catch (e) {
+            env.replica.all('SELECT pgf_fold(0)', []);
+            throw new ForwardInstead(`a constant subexpression raises (${(e as Error)?.message}); Postgres folds constants while planning`);
+          }
+        }
+        rows = env.replica.all(this.t.sql, this.values);
+      } catch (e) {
+        this.finished = true;
+        if (e instanceof ForwardInstead) throw e;
+        if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw new LocalFailure({ code: e.sqlState, message: e.message });
+        throw new ForwardInstead(`SQLite: ${(e as Error).message}`);
+      }
+      this.render(rows);
+      this.finished = true;
+      return;
+    }
     try {
       if (!this.started) {
         this.started = true;
@@ -94,15 +118,20 @@ export class RowSource {
       throw new ForwardInstead(`SQLite: ${(e as Error).message}`);
     }
     const c = this.cursor!;
+    this.render(c.rows);
+    if (c.done) this.finished = true;
+  }
+
+  /** Rendered DataRow messages for rows of SQLite, held until taken. */
+  private render(rows: unknown[][]): void {
     try {
       const binary = this.formats.some((f) => f !== 0);
-      for (const r of c.rows) this.held.push(wire.dataRow(binary ? this.t.renderFormats(r, this.formats, this.settings) : this.t.render(r, this.settings)));
+      for (const r of rows) this.held.push(wire.dataRow(binary ? this.t.renderFormats(r, this.formats, this.settings) : this.t.render(r, this.settings)));
     } catch (e) {
       this.close();
       if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw new LocalFailure({ code: e.sqlState, message: e.message });
       throw new ForwardInstead(`rendering: ${(e as Error).message}`);
     }
-    if (c.done) this.finished = true;
   }
 
   close(): void {

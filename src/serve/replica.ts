@@ -27,6 +27,7 @@ export class Replica {
   private appliedStmt: Database.Statement | null = null;
   private schemaStmt: Database.Statement | null = null;
   private checkedAt = 0;
+  private readonly points = new Map<string, boolean>();
   /** dev:ino of the open file, and when the path was last checked against it. */
   private identity: string | null = null;
   private identityAt = 0;
@@ -86,6 +87,7 @@ export class Replica {
         this.schemaVersion = v;
         this.catalogVersion++;
         this.stmts.clear();
+        this.points.clear();
       }
       return this.cat;
     } catch (e) {
@@ -105,6 +107,28 @@ export class Replica {
       this.fail(e);
       return 0n;
     }
+  }
+
+  /**
+   * Whether SQLite answers `sql` by one rowid lookup and nothing else (at most one row, a few page
+   * reads): such a read cannot hold anyone up and runs at once on the proxy's thread; every other
+   * read goes to the reader threads. Cached per statement text, with the statements.
+   */
+  isPointLookup(sql: string, values: unknown[]): boolean {
+    let v = this.points.get(sql);
+    if (v === undefined) {
+      const db = this.open();
+      if (!db) return false;
+      try {
+        const plan = db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...values) as { detail: string }[];
+        v = plan.length === 1 && /^SEARCH \S+ USING INTEGER PRIMARY KEY \(rowid=\?\)$/.test(plan[0].detail);
+      } catch {
+        v = false;
+      }
+      if (this.points.size > 1000) this.points.clear();
+      this.points.set(sql, v);
+    }
+    return v;
   }
 
   /** dev:ino of the open file (reader threads open the same one), or null when none is open. */
@@ -134,6 +158,7 @@ export class Replica {
   private reset(): void {
     this.close();
     this.stmts.clear();
+    this.points.clear();
     this.cat = null;
     this.identity = null;
   }
