@@ -212,3 +212,17 @@ t.test('a superuser\'s follow under trust is unchanged, reconnects included', as
   await dba.query('SELECT stop_follow($1)', [id]);
   await waitFor(async () => (await followState(dba, id))?.state === 'stopped', { what: 'the follow to stop', timeoutMs: 30_000 });
 });
+
+t.test('a conninfo without a password for a server that asks for one says so, as libpq does', async (t) => {
+  await hba('scram-sha-256');
+  const cfg = userSessionConfig(`host=127.0.0.1 port=${server.port} dbname=postgres user=pa_admin`);
+  // The worker's own environment must not supply one.
+  const saved = process.env.PGPASSWORD;
+  delete process.env.PGPASSWORD;
+  t.teardown(() => { if (saved !== undefined) process.env.PGPASSWORD = saved; });
+  const e = await connect({ ...cfg, password: undefined }).then(() => null, (err: unknown) => err);
+  t.ok(e instanceof PgFollowError, 'a coded error');
+  t.equal((e as PgFollowError).code, 'PRIVILEGE', 'a login problem, not an unreachable server');
+  t.match((e as PgFollowError).message, /asks for a password and the conninfo gives none \(fe_sendauth: no password supplied\)/);
+  t.match((e as PgFollowError).hint, /password=/);
+});

@@ -97,6 +97,13 @@ export function explainConnectError(e: unknown, cfg: pg.ClientConfig, what: stri
       hint: 'check user and password in the conninfo and the server\'s pg_hba.conf', cause: e,
     });
   }
+  // node-postgres, asked for a password it was not given, fails inside its SASL or md5 code with
+  // messages of its own; libpq says "fe_sendauth: no password supplied". Not retried as unreachable.
+  if (!err?.code && /client password must be a string|password must be a string|no password/i.test(err?.message ?? '')) {
+    return new PgFollowError('PRIVILEGE', `cannot log in to the ${what} at ${target} as "${cfg.user ?? 'the default user'}": the server asks for a password and the conninfo gives none (fe_sendauth: no password supplied)`, {
+      hint: 'add password=... to the conninfo, or put it in a passfile (~/.pgpass, PGPASSFILE) of the worker\'s user (superusers\' follows only)', cause: e,
+    });
+  }
   if (err?.code === '3D000') {
     return new PgFollowError('BAD_CONNINFO', `the ${what} at ${target} has no such database: ${err.message}`, {
       hint: 'check dbname in the conninfo', cause: e,
