@@ -42,6 +42,8 @@ interface Slot {
 }
 
 let nextId = 1;
+/** Slot.owner of a thread given to a read that has not sent its request yet. */
+const RESERVED = -1;
 
 export class ReadPool {
   private slots: Slot[] = [];
@@ -91,9 +93,10 @@ export class ReadPool {
       const timer = setTimeout(() => { done(); reject(new ReadTimeout('every local reader was busy')); }, Math.max(0, deadline - performance.now()));
       const onAbort = () => { done(); reject(new ReadCanceled('canceled')); };
       const tryTake = () => {
+        // Taken here, synchronously: no other waiter can be given the same thread.
         const free = this.slots.find((s) => !s.owner && !s.lost);
-        if (free) { done(); resolve(free); return true; }
-        if (this.slots.length + this.dying < this.size && !this.closed) { const s = this.spawn(); done(); resolve(s); return true; }
+        if (free) { free.owner = RESERVED; done(); resolve(free); return true; }
+        if (this.slots.length + this.dying < this.size && !this.closed) { const s = this.spawn(); s.owner = RESERVED; done(); resolve(s); return true; }
         return false;
       };
       const waiter = () => { if (!tryTake()) this.queue.push(waiter); };
