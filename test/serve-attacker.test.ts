@@ -423,6 +423,11 @@ t.test('protocol: an unsynced extended sequence, then more', async (t) => {
   await same(t, 'unsynced, then Describe of a statement', [...open, P('SELECT * FROM open', 'st'), D('S', 'st'), H(), S(), Q('SELECT * FROM partial')]);
   await same(t, 'unsynced without Flush, then a Query', [P(shaped), B(), E(), Q('SELECT v FROM open WHERE id = 1')]);
   await same(t, 'a granted read with Flush, then its portal run on', [P('SELECT v FROM open ORDER BY id'), B(), E('', 1), H(), E('', 1), S()]);
+  // A pgfollow command has no upstream equivalent: its answer comes after the replies the upstream holds back.
+  const c = await login(SERVE);
+  const got = await exchange(c, [P('SELECT 7'), B(), E(), Q('SHOW pgfollow.read')]);
+  t.same(got.slice(0, 7), ['1', '2', 'D["7"]', 'C:SELECT 1', 'T:pgfollow.read:25', 'D["auto"]', 'C:SHOW'], 'a pgfollow command behind an unsynced sequence is answered after its replies');
+  c.close();
   await same(t, 'a local read ending in Flush, then Execute and Sync', [P('SELECT v FROM open WHERE id = 1'), B(), D('P'), E(), H(), Q('SELECT * FROM secret')]);
 });
 
