@@ -365,6 +365,12 @@ BEGIN
   SELECT coalesce(array_agg(DISTINCT c.reltype), '{}') INTO comps FROM pg_event_trigger_ddl_commands() cmd
     JOIN pg_class c ON c.oid = cmd.objid
    WHERE cmd.classid = 'pg_class'::regclass AND c.relkind = 'c';
+  -- ALTER TABLE changes its table's row type too (columns added, dropped or renamed; the table
+  -- renamed or moved), which columns of other tables may use (CREATE TABLE b (r a)): like a
+  -- composite's, its values there read differently.
+  comps := comps || ARRAY(
+    SELECT DISTINCT c.reltype FROM pg_event_trigger_ddl_commands() cmd JOIN pg_class c ON c.oid = cmd.objid
+     WHERE cmd.classid = 'pg_class'::regclass AND cmd.command_tag = 'ALTER TABLE' AND c.relkind IN ('r', 'p'));
   -- ALTER SCHEMA ... RENAME: its tables and types have another schema name.
   SELECT coalesce(array_agg(DISTINCT cmd.objid), '{}') INTO schemas FROM pg_event_trigger_ddl_commands() cmd
    WHERE cmd.classid = 'pg_namespace'::regclass AND cmd.command_tag = 'ALTER SCHEMA';

@@ -454,7 +454,9 @@ async function typeStep({ c, n }: Ctx, kind: string, exec: (sql: string) => Prom
         await exec(`CREATE TABLE app.${q(`of${n}`)} OF ${pick([k, ...comps.map((x) => x.name)])}`);
       } else {
         for (const x of sample(writable, 2)) {
-          const col = pick([e, `${e}[]`, k, `${k}[]`, d, ...(rg ? [rg] : [])]);
+          // another table's row type, sometimes: that table's DDL changes these values too
+          const other = pick(writable.filter((y) => y.name !== x.name || y.schema !== x.schema));
+          const col = pick([e, `${e}[]`, k, `${k}[]`, d, ...(rg ? [rg] : []), ...(other ? [`${q(other.schema)}.${q(other.name)}`] : [])]);
           const oid = (await c.query(`SELECT $1::regtype::oid::int AS o`, [col])).rows[0].o;
           const def = rand() < 0.5 ? ` DEFAULT ${await types.value(oid, undefined, true)}` : '';
           await exec(`ALTER TABLE ${q(x.schema)}.${q(x.name)} ADD COLUMN ${q(`c${n}`)} ${col}${def}`);
