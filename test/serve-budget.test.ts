@@ -125,6 +125,22 @@ t.test('a read whose first rows are later than pgfollow.local_timeout goes to th
   await t.rejects(c.query("SET pgfollow.local_timeout = 'soon'"), { code: '22023' });
 });
 
+t.test('many sessions reading at once share the reader threads, each getting its own answers', async (t) => {
+  const clients = await Promise.all(Array.from({ length: 16 }, () => pgClient()));
+  const before = proxy.stats.local;
+  const wrong: string[] = [];
+  await Promise.all(clients.map(async (c, k) => {
+    for (let i = 1; i <= 30; i++) {
+      const n = ((k * 7 + i) % 100) + 1;
+      // Not a rowid lookup: these go to the reader threads.
+      const r = await c.query('SELECT count(*)::int AS n, max(id) AS m FROM small WHERE id <= $1', [n]);
+      if (r.rows[0].n !== n || r.rows[0].m !== n) wrong.push(`session ${k}: ${n} → ${JSON.stringify(r.rows[0])}`);
+    }
+  }));
+  t.same(wrong, [], 'every answer is its own query\'s');
+  t.equal(proxy.stats.local - before, 16 * 30, 'all answered locally');
+});
+
 t.test('the mirror is the upstream, table by table', async (t) => {
   for (const table of ['big', 'small']) {
     const up = await admin.query(`SELECT count(*)::int AS n, md5(string_agg(id || ':' || ${table === 'big' ? 'pad' : 'v'}, ',' ORDER BY id)) AS h FROM ${table}`);
