@@ -608,9 +608,10 @@ BEGIN
   END IF;
   DELETE FROM pgfollow.enum_labels l
    WHERE l.typ IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_type'::regclass);
+  -- Tables dropped, not their columns (objsubid > 0: a column dropped, its table stays in its tree).
   DELETE FROM pgfollow.partition_map m
-   WHERE m.leaf IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_class'::regclass)
-      OR m.root IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_class'::regclass);
+   WHERE m.leaf IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0)
+      OR m.root IN (SELECT d.objid FROM pg_event_trigger_dropped_objects() d WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0);
   IF dropped IS NOT NULL OR indexes IS NOT NULL THEN
     PERFORM pgfollow.emit(jsonb_build_object(
       'op', 'drop', 'tag', tg_tag, 'tables', coalesce(dropped, '[]'::jsonb), 'indexes', coalesce(indexes, '[]'::jsonb),

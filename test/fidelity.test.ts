@@ -393,7 +393,9 @@ async function typeStep({ c, n }: Ctx, kind: string, exec: (sql: string) => Prom
     case 'typerename': {
       if (!user.length) return;
       const ty = pick(user);
-      await exec(`ALTER ${typeKeyword(ty)} ${ty.name} RENAME TO ${q(`${ty.typname.replace(/_r\d+$/, '')}_r${n}`)}`);
+      // a name that needs quoting, sometimes
+      const base = ty.typname.replace(/( R"|_r)\d+$/, '');
+      await exec(`ALTER ${typeKeyword(ty)} ${ty.name} RENAME TO ${q(rand() < 0.3 ? `${base} R"${n}` : `${base}_r${n}`)}`);
       types.forget();
       await run(await writes(2));
       return;
