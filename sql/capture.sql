@@ -365,12 +365,13 @@ BEGIN
   SELECT coalesce(array_agg(DISTINCT c.reltype), '{}') INTO comps FROM pg_event_trigger_ddl_commands() cmd
     JOIN pg_class c ON c.oid = cmd.objid
    WHERE cmd.classid = 'pg_class'::regclass AND c.relkind = 'c';
-  -- ALTER TABLE changes its table's row type too (columns added, dropped or renamed; the table
-  -- renamed or moved), which columns of other tables may use (CREATE TABLE b (r a)): like a
-  -- composite's, its values there read differently.
+  -- ALTER TABLE (or VIEW, CREATE OR REPLACE VIEW ...) changes its relation's row type too (columns
+  -- added, dropped or renamed; the relation renamed or moved), which columns of other tables may
+  -- use (CREATE TABLE b (r a)): like a composite's, its values there read differently.
   comps := comps || ARRAY(
     SELECT DISTINCT c.reltype FROM pg_event_trigger_ddl_commands() cmd JOIN pg_class c ON c.oid = cmd.objid
-     WHERE cmd.classid = 'pg_class'::regclass AND cmd.command_tag = 'ALTER TABLE' AND c.relkind IN ('r', 'p'));
+     WHERE cmd.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+       AND cmd.command_tag IN ('ALTER TABLE', 'ALTER VIEW', 'CREATE VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE'));
   -- ALTER SCHEMA ... RENAME: its tables and types have another schema name.
   SELECT coalesce(array_agg(DISTINCT cmd.objid), '{}') INTO schemas FROM pg_event_trigger_ddl_commands() cmd
    WHERE cmd.classid = 'pg_namespace'::regclass AND cmd.command_tag = 'ALTER SCHEMA';
@@ -587,12 +588,13 @@ BEGIN
      AND NOT d.is_temporary AND d.schema_name IS DISTINCT FROM 'pgfollow';
   -- Columns dropped with their type or domain (DROP TYPE/DOMAIN/SCHEMA ... CASCADE): their tables
   -- stay and are described again. (ALTER TABLE ... DROP COLUMN is described at ddl_command_end.)
-  -- Attributes of a composite type dropped with theirs change every value of the composite: the
-  -- tables using it, to any depth, are described again and their content sent again.
+  -- Attributes of a composite type (or columns of a table, whose row type other tables' columns
+  -- may use) dropped with theirs change every value of the composite: the tables using it, to any
+  -- depth, are described again and their content sent again.
   IF tg_tag <> 'ALTER TABLE' THEN
     SELECT coalesce(array_agg(DISTINCT c.reltype), '{}') INTO comps
       FROM pg_event_trigger_dropped_objects() d JOIN pg_class c ON c.oid = d.objid
-     WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND c.relkind = 'c';
+     WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND c.relkind IN ('c', 'r', 'p', 'v', 'm', 'f');
     -- (ALTER TYPE ... DROP ATTRIBUTE is reloaded at ddl_command_end, once.)
     IF cardinality(comps) > 0 AND tg_tag <> 'ALTER TYPE' THEN
       reloaded := pgfollow.tables_using_types(comps);
