@@ -1,6 +1,10 @@
 // A realistic multi-schema database, then a long seeded sequence of the DDL and maintenance real
 // migrations and DBAs perform, interleaved with DML; after every step every table is compared with
-// SQLite, value by value (and each row's partition). A failure names its seed and step:
+// SQLite, value by value (and each row's partition). Steps on types run among the others, each
+// kind at least once a run: enum labels renamed and added (BEFORE/AFTER) then used, composites'
+// attributes added, renamed and dropped (nested, in arrays, typed tables, other tables' row types),
+// types and domains renamed, moved, dropped with CASCADE and made again; tables with no columns;
+// and any of these run with session_replication_role = replica. A failure names its seed and step:
 //   PGFOLLOW_SEED=<seed> repeats a run; PGFOLLOW_FIDELITY_STEPS=<n> (default 60) and
 //   PGFOLLOW_FIDELITY_ROWS=<n> (default 3000 rows a table) make longer, bigger ones.
 
@@ -606,5 +610,6 @@ t.test('a long run of real DDL and maintenance stays exact', async (t) => {
   }
   t.equal(done, STEPS, `${STEPS} steps (${statements} statements, ${refused} refused by Postgres itself), every table equal after each (seed ${seed})`);
   t.ok(refused < STEPS / 2, 'most steps are changes Postgres accepts');
+  if (STEPS >= TYPE_KINDS.length) t.ok(TYPE_KINDS.every((k) => kinds.includes(k)), `every kind of type step ran (${TYPE_KINDS.join(', ')})`);
   t.equal((await followState(client, id))?.state, 'streaming', 'still streaming');
 });
