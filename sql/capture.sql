@@ -367,11 +367,15 @@ BEGIN
    WHERE cmd.classid = 'pg_class'::regclass AND c.relkind = 'c';
   -- ALTER TABLE (or VIEW, CREATE OR REPLACE VIEW ...) changes its relation's row type too (columns
   -- added, dropped or renamed; the relation renamed or moved), which columns of other tables may
-  -- use (CREATE TABLE b (r a)): like a composite's, its values there read differently.
+  -- use (CREATE TABLE b (r a)): like a composite's, its values there read differently. So do the
+  -- row types of the tables inheriting from it (and its partitions), whose columns change with it.
   comps := comps || ARRAY(
-    SELECT DISTINCT c.reltype FROM pg_event_trigger_ddl_commands() cmd JOIN pg_class c ON c.oid = cmd.objid
-     WHERE cmd.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-       AND cmd.command_tag IN ('ALTER TABLE', 'ALTER VIEW', 'CREATE VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE'));
+    WITH RECURSIVE altered AS (
+      SELECT c.oid FROM pg_event_trigger_ddl_commands() cmd JOIN pg_class c ON c.oid = cmd.objid
+       WHERE cmd.classid = 'pg_class'::regclass AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+         AND cmd.command_tag IN ('ALTER TABLE', 'ALTER VIEW', 'CREATE VIEW', 'ALTER MATERIALIZED VIEW', 'ALTER FOREIGN TABLE')
+      UNION SELECT i.inhrelid FROM pg_inherits i JOIN altered a ON i.inhparent = a.oid)
+    SELECT DISTINCT c.reltype FROM altered a JOIN pg_class c ON c.oid = a.oid);
   -- ALTER SCHEMA ... RENAME: its tables and types have another schema name.
   SELECT coalesce(array_agg(DISTINCT cmd.objid), '{}') INTO schemas FROM pg_event_trigger_ddl_commands() cmd
    WHERE cmd.classid = 'pg_namespace'::regclass AND cmd.command_tag = 'ALTER SCHEMA';
