@@ -233,11 +233,13 @@ async function tableStep({ c, n }: Ctx, kind: string, types: Types): Promise<str
 }
 // ---- DDL on types: enums, composites and domains used by columns, and the tables using them ----
 
-interface TypeRow { oid: number; typtype: string; cat: string; name: string; typname: string; schema: string; elem: number; base: number; sub: number | null; labels: string[] | null; attrs: { name: string; type: number }[] }
+interface TypeRow { oid: number; typtype: string; cat: string; name: string; typname: string; schema: string; elem: number; base: number; sub: number | null; ctor: string | null; labels: string[] | null; attrs: { name: string; type: number }[] }
 const TYPE_SQL = `
   SELECT t.oid::int AS oid, t.typtype::text AS typtype, t.typcategory::text AS cat, format_type(t.oid, NULL) AS name, t.typname::text AS typname,
          n.nspname::text AS schema, t.typelem::int AS elem, t.typbasetype::int AS base,
          (SELECT r.rngsubtype::int FROM pg_range r WHERE r.rngtypid = t.oid) AS sub,
+         -- a range's constructor keeps the name the range was made with
+         (SELECT p.oid::regproc::text FROM pg_proc p WHERE p.prorettype = t.oid AND p.pronargs = 3 AND t.typtype = 'r' LIMIT 1) AS ctor,
          (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels,
          (SELECT coalesce(json_agg(json_build_object('name', a.attname, 'type', a.atttypid::int) ORDER BY a.attnum), '[]')
             FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) AS attrs
@@ -277,11 +279,11 @@ class Types {
       for (const a of ty.attrs) f.push(await this.value(a.type, prefer, false, depth + 1));
       return `ROW(${f.join(', ')})::${ty.name}`;
     }
-    if (ty.typtype === 'r' && ty.sub) {
+    if (ty.typtype === 'r' && ty.sub && ty.ctor) {
       // one point: any subtype's values are ordered with themselves
       if (rand() < 0.15) return `'empty'::${ty.name}`;
       const v = await this.value(ty.sub, prefer, true, depth + 1);
-      return `${ty.name}(${v}, ${v}, '[]')`;
+      return `${ty.ctor}(${v}, ${v}, '[]')`;
     }
     if (ty.cat === 'A' && ty.elem) {
       const k = int(0, 3);
