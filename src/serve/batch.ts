@@ -10,7 +10,7 @@
 // Message semantics as in https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
 import * as wire from './wire.js';
-import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from './local.js';
+import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from './local.js';
 import { parseCommand } from './policy.js';
 import type { Session } from './session.js';
 
@@ -53,12 +53,14 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
         switch (t) {
           case 'P': {
             const m = wire.readParse(f.body);
-            if (m.name !== '' && stmts.has(m.name)) throw new LocalError('42P05', `prepared statement "${m.name}" already exists`);
             const st: Statement = { name: m.name, sql: m.sql, types: m.types, upstream: false, command: parseCommand(m.sql) };
             if (!st.command) {
               await gate();
               await s.translationFor(st);
             }
+            // Postgres parses and analyzes first: a statement that is not local (a syntax error
+            // among them) has been forwarded above, whatever its name.
+            if (m.name !== '' && stmts.has(m.name)) throw new LocalError('42P05', `prepared statement "${m.name}" already exists`);
             stmts.set(m.name, st);
             steps.push({ stmt: m.name, value: st });
             out.push(wire.parseComplete());
@@ -78,6 +80,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             await s.checkExecutable(tr, m.paramFormats, m.resultFormats);
             if (m.params.length !== tr.paramTypes.length) throw new ForwardInstead('parameter count differs (the upstream reports it)');
             const values = bind(tr, m.params.map((p) => (p === null ? null : p.toString('utf8'))), s.settings);
+            precheck(s.ctx.replica, tr, values);
             portals.set(m.portal, { translation: tr, values, formats: m.resultFormats, source: null });
             out.push(wire.bindComplete());
             break;

@@ -83,14 +83,6 @@ export class RowSource {
       this.started = true;
       let rows: unknown[][];
       try {
-        if (this.t.precheck) {
-          try {
-            env.replica.all(this.t.precheck, this.values);
-          } catch (e) {
-            env.replica.all('SELECT pgf_fold(0)', []);
-            throw new ForwardInstead(`a constant subexpression raises (${(e as Error)?.message}); Postgres folds constants while planning`);
-          }
-        }
         rows = env.replica.all(this.t.sql, this.values);
       } catch (e) {
         this.finished = true;
@@ -105,7 +97,7 @@ export class RowSource {
     try {
       if (!this.started) {
         this.started = true;
-        this.cursor = await env.reads.open({ identity: env.replica.identityOf(), sql: this.t.sql, values: this.values, precheck: this.t.precheck }, env.budgetMs, env.signal);
+        this.cursor = await env.reads.open({ identity: env.replica.identityOf(), sql: this.t.sql, values: this.values }, env.budgetMs, env.signal);
       } else {
         // Later chunks: no budget (the client is being answered), only cancels.
         await this.cursor!.next(Infinity, env.signal);
@@ -210,12 +202,31 @@ export async function streamRows(src: RowSource, env: LocalEnv, out: Output, max
       throw new LocalFailure({ code: '57014', message: 'canceling statement due to user request' });
     }
   }
-  if (src.more) {
+  // As Postgres: a run that stops at maxRows rows is suspended, even when they were the last
+  // (it learns there are no more only when the next Execute finds none).
+  if (src.more || (maxRows > 0 && sent === maxRows)) {
     out.push(wire.portalSuspended());
     return true;
   }
-  out.push(wire.commandComplete(`SELECT ${src.total}`));
+  // The tag counts the rows of this run, as Postgres's does.
+  out.push(wire.commandComplete(`SELECT ${sent}`));
   return false;
+}
+
+/**
+ * Postgres plans a statement when it is bound (the unnamed statement, and the first executions of
+ * a prepared one, get plans made for their values) and folds its constant subexpressions then,
+ * raising their errors before any row is read: the translation's precheck evaluates them with the
+ * bound values (only constants: cheap, on this thread). If one raises, the upstream answers.
+ */
+export function precheck(replica: Replica, t: Translation, values: unknown[]): void {
+  if (!t.precheck) return;
+  try {
+    replica.all(t.precheck, values);
+  } catch (e) {
+    try { replica.all('SELECT pgf_fold(0)', []); } catch { /* the file went away: the read fails on its own */ }
+    throw new ForwardInstead(`a constant subexpression raises (${(e as Error)?.message}); Postgres folds constants while planning`);
+  }
 }
 
 /** Text parameters → the translator's values; ServeError NOT_LOCAL becomes ForwardInstead. */

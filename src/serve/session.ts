@@ -29,7 +29,7 @@ import { serialize } from 'pg-protocol';
 import * as wire from './wire.js';
 import { parse, route, type Parsed, type RenderSettings, type Translation } from './translate.js';
 import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
-import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from './local.js';
+import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, precheck, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from './local.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import type { Lsn } from '../upstream/lsn.js';
@@ -301,14 +301,33 @@ export class Session {
   private restore(name: string, made: Statement | undefined, before: Statement | undefined): (failed: boolean) => void {
     const beforeUp = this.unnamedUp;
     if (name === '') this.unnamedUp = made ?? null;
+    // Parses of one name pipelined before their replies stack up: each remembers what it replaced,
+    // so that undoing one (skipped or failed) reconnects those above it to what it replaced.
+    const stacked = made !== undefined && made !== before;
+    if (stacked) this.replaced.set(made, before ?? null);
     return (failed) => {
-      if (name === '') this.unnamedUp = failed ? null : beforeUp;
-      if (this.stmts.get(name) !== made) return; // changed since
+      if (name === '') this.unnamedUp = failed || (beforeUp && this.neverMade.has(beforeUp)) ? null : beforeUp;
+      // It never existed upstream: nothing may bring it back (a skipped Query or Close would).
+      if (stacked) this.neverMade.add(made);
       // A failed Parse of the unnamed statement has dropped the one before it (as Postgres does first).
-      if (before && !(failed && name === '' && made)) this.stmts.set(name, before);
-      else this.stmts.delete(name);
+      const under = failed && name === '' && made ? null : stacked ? this.replaced.get(made) ?? null : before ?? null;
+      const cur = this.stmts.get(name);
+      if (cur === made) {
+        if (under) this.stmts.set(name, under);
+        else this.stmts.delete(name);
+        return;
+      }
+      if (!stacked) return; // changed since
+      for (let x = cur; x; x = this.replaced.get(x) ?? undefined) {
+        if (this.replaced.get(x) === made) { this.replaced.set(x, under); return; }
+      }
     };
   }
+
+  /** For a statement made by a forwarded Parse: the one it replaced under its name (see restore()). */
+  private readonly replaced = new WeakMap<Statement, Statement | null>();
+  /** Statements whose Parse failed or was skipped upstream. */
+  private readonly neverMade = new WeakSet<Statement>();
 
   /** Wakes those waiting for the upstream to owe nothing (asking for the replies it holds back with a Flush). */
   private settle(): void {
@@ -352,7 +371,7 @@ export class Session {
         const prev = this.unnamedUp;
         const visible = this.unnamedBeforeQuery ?? prev;
         this.unnamedUp = null;
-        this.sent('Q', { undo: () => { this.unnamedUp = prev; if (visible && !this.stmts.has('')) this.stmts.set('', visible); } });
+        this.sent('Q', { undo: () => { this.unnamedUp = prev && !this.neverMade.has(prev) ? prev : null; if (visible && !this.neverMade.has(visible) && !this.stmts.has('')) this.stmts.set('', visible); } });
       }
     }
     this.up.write(b);
@@ -501,7 +520,9 @@ export class Session {
         await this.checkExecutable(t, [], []);
         const out = new Output(this.sink);
         out.push(rowDescription(t));
-        const src = new RowSource(t, bind(t, [], this.settings), this.settings);
+        const values = bind(t, [], this.settings);
+        precheck(this.ctx.replica, t, values);
+        const src = new RowSource(t, values, this.settings);
         try {
           await streamRows(src, this.localEnv(), out);
         } catch (e) {
@@ -561,6 +582,13 @@ export class Session {
       if (t === 'P') {
         const m = wire.readParse(f.body);
         const before = this.stmts.get(m.name);
+        if (before && !before.upstream && m.name !== '') {
+          // The name is taken here only: the upstream gets that statement first, so that it
+          // answers this Parse as it would have (its own parse error first, else 42P05).
+          out.push(serialize.parse({ name: before.name, text: before.sql, types: before.types }));
+          this.sent('P', { own: true, undo: () => { before.upstream = false; } });
+          before.upstream = true;
+        }
         const made: Statement = { name: m.name, sql: m.sql, types: m.types, upstream: true };
         this.stmts.set(m.name, made);
         undo = this.restore(m.name, made, before);
@@ -574,11 +602,12 @@ export class Session {
           const undoUnnamed = this.restore(name, st, st);
           this.sent('P', { own: true, undo: (failed) => { st.upstream = false; undoUnnamed(failed); if (name === '' && !failed) this.stmts.set('', st); } });
           st.upstream = true;
-        } else if (!st) {
+        } else if (!st && name === '' && this.unnamedUp !== null) {
           // Unknown here, so it must be unknown there too: an unnamed statement the upstream still
-          // holds (a simple query answered locally ends it only here) is closed first.
+          // holds (a simple query answered locally ends it only here) is closed first. Only then:
+          // where the proxy is not sure (replies still owed), the upstream's own answer stands.
           out.push(serialize.close({ type: 'S', name }));
-          if (name === '') this.unnamedUp = null;
+          this.unnamedUp = null;
           this.sent('C', { own: true });
         }
         if (t === 'B') {
@@ -593,7 +622,7 @@ export class Session {
         if (name === '') this.unnamedUp = null;
         undo = (failed) => {
           if (failed) return;
-          if (before && !this.stmts.has(name)) this.stmts.set(name, before);
+          if (before && !this.neverMade.has(before) && !this.stmts.has(name)) this.stmts.set(name, before);
           if (name === '') this.unnamedUp = beforeUp;
         };
       }
