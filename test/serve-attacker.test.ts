@@ -442,6 +442,9 @@ t.test('protocol: pipelined statements that an error undoes are never brought ba
   await same(t, 'stacked Parses of one name, all skipped', [B(), P(OK), ext(OK), B(), E(), S()]);
   await same(t, 'named Parses stacked and skipped', [B('nope'), P(OK, 'n1'), P(X, 'n1'), S(), B('n1'), E(), S()]);
   await same(t, 'a Close skipped after a Parse skipped', [B('nope'), P(OK, 'n2'), C('S', 'n2'), S(), B('n2'), E(), S()]);
+  // Seed 77, sequence 748: the Close of the stale unnamed statement the proxy sends before a Bind
+  // was skipped by an error before it; the upstream still held the statement.
+  await same(t, "the proxy's own Close of a stale unnamed statement, skipped", [C('S'), P('BEGIN'), S(), Q(OK), H(), D('P'), B('', [], 'p1'), S(), S(), B(), P('SELEC 1'), E()]);
 });
 
 t.test('protocol: a portal run in pieces ends as upstream', async (t) => {

@@ -607,8 +607,10 @@ export class Session {
           // holds (a simple query answered locally ends it only here) is closed first. Only then:
           // where the proxy is not sure (replies still owed), the upstream's own answer stands.
           out.push(serialize.close({ type: 'S', name }));
+          const up = this.unnamedUp;
           this.unnamedUp = null;
-          this.sent('C', { own: true });
+          // Skipped (an error before it): the upstream still holds it.
+          this.sent('C', { own: true, undo: (failed) => { if (!failed && this.unnamedUp === null) this.unnamedUp = up; } });
         }
         if (t === 'B') {
           if (!st || st.command || !isRead(parse(st.sql))) this.mayWrite = true;
