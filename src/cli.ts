@@ -131,7 +131,7 @@ program
   .action(async (o: { listen: string; upstream: string; sqlite: string; follow: boolean; slot: string; maxLag: string; localTimeout: string; readThreads?: string; log: string }) => {
     const log = loggerFor(o.log);
     const { serve } = await import('./serve/server.js');
-    const { parseDuration } = await import('./serve/policy.js');
+    const { parseDuration } = await import('./serve/proxy/policy.js');
     const maxLagMs = parseDuration(o.maxLag);
     if (maxLagMs === null) throw new PgFollowError('BAD_OPTIONS', `--max-lag expects a duration such as 2s or 500ms, not "${o.maxLag}"`);
     const localTimeoutMs = parseDuration(o.localTimeout);

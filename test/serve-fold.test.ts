@@ -17,7 +17,7 @@ import { silentLogger } from '../src/log.js';
 import {
   applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, setUpstreamVersion, ServeError,
   type RenderSettings, type Resolver,
-} from '../src/serve/translate.js';
+} from '../src/serve/sql/translate.js';
 
 const server = await cluster(t);
 await loadParser();

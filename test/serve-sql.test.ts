@@ -13,7 +13,7 @@ import { connect, userSessionConfig } from '../src/upstream/session.js';
 import {
   applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, setUpstreamVersion, ServeError,
   type MirrorCatalog, type RenderSettings, type Resolver,
-} from '../src/serve/translate.js';
+} from '../src/serve/sql/translate.js';
 import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
 
 const server = await cluster(t);

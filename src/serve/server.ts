@@ -6,13 +6,13 @@ import os from 'node:os';
 import { createLogger, type Logger } from '../log.js';
 import { PgFollowError } from '../errors.js';
 import { toClientConfig } from '../upstream/conninfo.js';
-import { Replica } from './replica.js';
-import { ReadPool } from './reads.js';
-import { UpstreamWatch } from './watch.js';
-import { defaultPolicy, type ServeDefaults } from './policy.js';
-import { Session } from './session.js';
-import { applyCollations, applyInheritance, loadParser, setUpstreamCollation, setUpstreamVersion, type MirrorCatalog } from './translate.js';
-import type { ServeContext, ServeStats } from './context.js';
+import { Replica } from './local/file.js';
+import { ReadPool } from './local/reads.js';
+import { UpstreamWatch } from './proxy/watch.js';
+import { defaultPolicy, type ServeDefaults } from './proxy/policy.js';
+import { Session } from './proxy/session.js';
+import { applyCollations, applyInheritance, loadParser, setUpstreamCollation, setUpstreamVersion, type MirrorCatalog } from './sql/translate.js';
+import type { ServeContext, ServeStats } from './proxy/context.js';
 
 export interface ServeOptions {
   /** host:port to listen on, e.g. 127.0.0.1:6433 (port 0: any free port). */

@@ -2,9 +2,9 @@
 // upstream, the way to reach the upstream, the cancel keys and the counters.
 
 import type net from 'node:net';
-import type { Logger } from '../log.js';
-import type { Replica } from './replica.js';
-import type { ReadPool } from './reads.js';
+import type { Logger } from '../../log.js';
+import type { Replica } from '../local/file.js';
+import type { ReadPool } from '../local/reads.js';
 import type { UpstreamWatch } from './watch.js';
 import type { SessionPolicy } from './policy.js';
 import type { Session } from './session.js';
@@ -28,7 +28,7 @@ export interface ServeContext {
   policy: SessionPolicy;
   stats: ServeStats;
   /** Completes the catalog with the upstream's collations and inheritance (see server.ts). */
-  catalogInfo(cat: import('./translate.js').MirrorCatalog): Promise<void>;
+  catalogInfo(cat: import('../sql/translate.js').MirrorCatalog): Promise<void>;
   /** A new TCP (or Unix socket) connection to the upstream. */
   connectUpstream(): net.Socket;
   register(s: Session): void;

@@ -1,7 +1,7 @@
 // Parsing with the real Postgres parser (pg-query-emscripten: libpg_query, Postgres 16), so what
 // pgfollow reads as a statement is what Postgres would.
 
-import { forward } from './errors.js';
+import { forward } from '../errors.js';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export type Node = any;

@@ -2,12 +2,12 @@
 // DISTINCT, set operations, VALUES, ORDER BY, LIMIT/OFFSET → one SQLite SELECT whose output
 // columns are named c1..cn.
 
-import { forward } from './errors.js';
+import { forward } from '../errors.js';
 import { strs, tagOf, type Node } from './parse.js';
 import { Scope, noteCollation, type Col, type Ctx, type Entry, type Ex } from './scope.js';
 import { coerce, commonType, expr, toBool, type ExprEnv } from './expr.js';
 import { direction, keyOf } from './order.js';
-import { T, family, textOrderExact, type PgType } from './types.js';
+import { T, family, textOrderExact, type PgType } from '../values/types.js';
 import type { Resolver } from './translate.js';
 
 export interface OutCol { name: string; t: PgType; typmod: number; tableOid: number; attnum: number }

@@ -15,7 +15,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { registerFunctions } from './functions.js';
+import { registerFunctions } from '../sql/sqlite-functions.js';
 
 export interface ReadRequest {
   op: 'open' | 'next' | 'close';

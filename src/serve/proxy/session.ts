@@ -27,12 +27,12 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import { serialize } from 'pg-protocol';
 import * as wire from './wire.js';
-import { parse, route, type Parsed, type RenderSettings, type Translation } from './translate.js';
+import { parse, route, type Parsed, type RenderSettings, type Translation } from '../sql/translate.js';
 import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
-import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, precheck, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from './local.js';
+import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, precheck, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
-import type { Lsn } from '../upstream/lsn.js';
+import type { Lsn } from '../../upstream/lsn.js';
 import { isRead, nameKey, probeQuery, readProbe } from './names.js';
 
 /** A forwarded message still owed a reply: its type; whether the proxy sent it on its own (the reply is not the client's); how to take back its effect on `stmts` if it fails or is skipped. */
@@ -807,4 +807,4 @@ export class Session {
 const lostError: wire.ErrorFields = { code: '08006', message: 'pgfollow serve: the connection to the upstream was lost; only reads served from the SQLite file work in this session' };
 
 
-export type { Portal } from './local.js';
+export type { Portal } from '../local/answer.js';

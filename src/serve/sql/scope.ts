@@ -1,9 +1,9 @@
 // What the translator tracks while it walks a statement: range entries in scope, parameters, the
 // columns read (for privilege checks) and the SQLite names it makes up.
 
-import { forward } from './errors.js';
+import { forward } from '../errors.js';
 import type { MirrorTable } from './mirror.js';
-import { T, binaryCollation, textUse, type PgType } from './types.js';
+import { T, binaryCollation, textUse, type PgType } from '../values/types.js';
 
 export interface Col { name: string; sql: string; t: PgType; typmod: number; tableOid: number; attnum: number; table?: MirrorTable; collation?: string }
 export interface Entry { alias: string; cols: Col[]; table?: MirrorTable }

@@ -2,13 +2,13 @@
 // tables and every construct in it translates exactly; otherwise it goes to the upstream with a
 // short reason (what `SHOW pgfollow.last_route` reports).
 
-import { Forward, ServeError } from './errors.js';
+import { Forward, ServeError } from '../errors.js';
 import type { Parsed } from './parse.js';
 import { Ctx, Scope } from './scope.js';
 import { SelectTranslator, type OutCol } from './select.js';
-import { T, family, textUse, type PgType } from './types.js';
-import { inputValue } from './values.js';
-import { binaryRenderable, renderBinaryValue, renderValue, renderableType } from './render.js';
+import { T, family, textUse, type PgType } from '../values/types.js';
+import { inputValue } from '../values/input.js';
+import { binaryRenderable, renderBinaryValue, renderValue, renderableType } from '../values/render.js';
 import type { RenderSettings, Resolver, Route, Translation } from './translate.js';
 
 const OUTPUT_OPAQUE = new Set<number>([T.json, T.time, T.timetz, T.interval, T.bpchar, T.name]);

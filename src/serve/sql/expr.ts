@@ -1,12 +1,12 @@
 // Expressions: Postgres parse nodes → SQLite SQL with the Postgres result type, under the value
 // mapping. Every branch either yields an exact translation or forwards with a reason.
 
-import { forward, ServeError } from './errors.js';
+import { forward, ServeError } from '../errors.js';
 import { tagOf, strs, type Node } from './parse.js';
 import { resolveColumn, type Ctx, type Ex, type Scope } from './scope.js';
-import { T, arrayOf, asciiCaseMapping, boolLiteralName, elementOf, family, intBits, noteTextSemantics, textOrderExact, type PgType } from './types.js';
-import { inputValue, sqlLiteral } from './values.js';
-import { translateFunc } from './funcs.js';
+import { T, arrayOf, asciiCaseMapping, boolLiteralName, elementOf, family, intBits, noteTextSemantics, textOrderExact, type PgType } from '../values/types.js';
+import { inputValue, sqlLiteral } from '../values/input.js';
+import { translateFunc } from './calls.js';
 
 // Postgres's planner folds constant subexpressions (eval_const_expressions) and raises their errors
 // while planning, even where no row is ever evaluated (`1/0` in a CASE arm never taken, in a

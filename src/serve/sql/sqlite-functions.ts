@@ -4,8 +4,8 @@
 // sort keys for numeric and for date/time text with BC years and infinities.
 
 import type { Database } from 'better-sqlite3';
-import { ServeError } from './errors.js';
-import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from './decimal.js';
+import { ServeError } from '../errors.js';
+import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from '../values/decimal.js';
 
 type V = null | bigint | number | string | Buffer;
 

@@ -16,7 +16,7 @@
 // role's OID.
 
 import crypto from 'node:crypto';
-import type { Parsed } from './translate.js';
+import type { Parsed } from '../sql/translate.js';
 
 export function nameKey(schema: string | null, name: string): string {
   return JSON.stringify([schema, name]);

@@ -11,7 +11,7 @@
 
 import { Worker } from 'node:worker_threads';
 import type { ReadReply, ReadRequest } from './read-worker.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 
 export interface ReadPoolOptions {
   file: string;

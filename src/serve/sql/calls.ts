@@ -1,10 +1,10 @@
 // Function calls: pg_catalog built-ins (unqualified names are pg_catalog's: the proxy puts it first
 // in the search path), aggregates and window functions that have an exact SQLite form.
 
-import { forward } from './errors.js';
+import { forward } from '../errors.js';
 import { strs, type Node } from './parse.js';
 import type { Ex } from './scope.js';
-import { T, asciiCaseMapping, family, noteTextSemantics, textOrderExact, type PgType } from './types.js';
+import { T, asciiCaseMapping, family, noteTextSemantics, textOrderExact, type PgType } from '../values/types.js';
 import { coerce, expr, mayRaise, type ExprEnv } from './expr.js';
 import { sortKey } from './order.js';
 

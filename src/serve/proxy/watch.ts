@@ -5,10 +5,10 @@
 // (role names, table OIDs); its search_path is pinned (upstreamConfig).
 
 import type pg from 'pg';
-import { connect, serializeQueries, upstreamConfig } from '../upstream/session.js';
-import { parseLsn, type Lsn } from '../upstream/lsn.js';
-import type { Logger } from '../log.js';
-import type { MirrorTable } from './translate.js';
+import { connect, serializeQueries, upstreamConfig } from '../../upstream/session.js';
+import { parseLsn, type Lsn } from '../../upstream/lsn.js';
+import type { Logger } from '../../log.js';
+import type { MirrorTable } from '../sql/translate.js';
 
 export interface WatchOptions {
   conninfo: string;

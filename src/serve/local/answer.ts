@@ -2,11 +2,11 @@
 // and the proxy's own pgfollow.* commands, as backend messages. Pure of sessions: a session
 // decides that a statement is local, this module produces the bytes.
 
-import * as wire from './wire.js';
-import type { Replica } from './replica.js';
+import * as wire from '../proxy/wire.js';
+import type { Replica } from './file.js';
 import { ReadCanceled, ReadFailed, ReadTimeout, type Cursor, type ReadPool } from './reads.js';
-import { ServeError, type RenderSettings, type Translation } from './translate.js';
-import type { Command } from './policy.js';
+import { ServeError, type RenderSettings, type Translation } from '../sql/translate.js';
+import type { Command } from '../proxy/policy.js';
 
 /** A statement the session knows by name: prepared locally, upstream, or both. */
 export interface Statement {

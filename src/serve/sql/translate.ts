@@ -53,9 +53,9 @@ export type { MirrorColumn, MirrorTable, MirrorCatalog } from './mirror.js';
 export { readMirrorCatalog, applyCollations, applyInheritance } from './mirror.js';
 export { loadParser, parse } from './parse.js';
 export type { Parsed } from './parse.js';
-export { registerFunctions } from './functions.js';
-export { ServeError } from './errors.js';
-export { setUpstreamCollation, setUpstreamVersion } from './types.js';
+export { registerFunctions } from './sqlite-functions.js';
+export { ServeError } from '../errors.js';
+export { setUpstreamCollation, setUpstreamVersion } from '../values/types.js';
 export { route } from './route.js';
 import type { MirrorTable } from './mirror.js';
 

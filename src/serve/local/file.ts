@@ -8,9 +8,9 @@
 
 import fs from 'node:fs';
 import Database from 'better-sqlite3';
-import { parseLsn, type Lsn } from '../upstream/lsn.js';
-import type { Logger } from '../log.js';
-import { readMirrorCatalog, registerFunctions, type MirrorCatalog } from './translate.js';
+import { parseLsn, type Lsn } from '../../upstream/lsn.js';
+import type { Logger } from '../../log.js';
+import { readMirrorCatalog, registerFunctions, type MirrorCatalog } from '../sql/translate.js';
 
 const RETRY_MS = 500;
 /** How often the path is checked for a replaced file. */

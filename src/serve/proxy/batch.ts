@@ -10,7 +10,7 @@
 // Message semantics as in https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
 import * as wire from './wire.js';
-import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from './local.js';
+import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from '../local/answer.js';
 import { parseCommand } from './policy.js';
 import type { Session } from './session.js';
 

@@ -2,8 +2,8 @@
 // _pgfollow_columns, written by src/sqlite/catalog.ts in the same transaction as the rows).
 
 import type { Database } from 'better-sqlite3';
-import type { TableDesc } from '../sqlite/catalog.js';
-import type { StateKey } from '../sqlite/state.js';
+import type { TableDesc } from '../../sqlite/catalog.js';
+import type { StateKey } from '../../sqlite/state.js';
 
 export interface MirrorColumn {
   attnum: number;

@@ -1,10 +1,10 @@
 // ORDER BY keys: Postgres's order for each type as a SQLite key, NULLs placed as Postgres places
 // them (last ascending, first descending) unless the query says otherwise.
 
-import { forward } from './errors.js';
+import { forward } from '../errors.js';
 import type { Node } from './parse.js';
 import type { Ex } from './scope.js';
-import { family, textOrderExact } from './types.js';
+import { family, textOrderExact } from '../values/types.js';
 import { expr, type ExprEnv } from './expr.js';
 
 export function keyOf(e: Ex): string {

@@ -2,7 +2,7 @@
 // pgfollow does not parse exactly raises NOT_LOCAL (forward); invalid input raises Postgres's
 // SQLSTATE (22P02, 22003) with Postgres's message.
 
-import { ServeError } from './errors.js';
+import { ServeError } from '../errors.js';
 import { formatDec, parseDec } from './decimal.js';
 import { T, elementOf, family, intBits, type PgType } from './types.js';
 import { wallToInstant } from './render.js';
