@@ -15,7 +15,7 @@ import { follow } from '../src/index.js';
 import { serve } from '../src/serve/server.js';
 import { silentLogger } from '../src/log.js';
 import {
-  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, setUpstreamVersion, ServeError,
+  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, ServeError,
   type RenderSettings, type Resolver,
 } from '../src/serve/sql/translate.js';
 
@@ -193,8 +193,7 @@ t.test('errors of constant subexpressions: the same outcome as Postgres, through
   registerFunctions(db);
   const mirror = readMirrorCatalog(db);
   const { rows: [dbColl] } = await client.query("SELECT datcollate, datctype, current_setting('server_version_num')::int AS version FROM pg_database WHERE datname = current_database()");
-  setUpstreamCollation(dbColl.datcollate, dbColl.datctype);
-  setUpstreamVersion(dbColl.version);
+  const upstream = { collate: dbColl.datcollate, ctype: dbColl.datctype, versionNum: dbColl.version };
   const { rows: colls } = await client.query(`
     SELECT a.attrelid::int AS "tableOid", a.attnum, CASE WHEN a.attcollation = 0 THEN NULL WHEN a.attcollation = 100 THEN 'default' ELSE co.collname END AS collation
       FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [[...mirror.tables.keys()]]);
@@ -204,7 +203,7 @@ t.test('errors of constant subexpressions: the same outcome as Postgres, through
   const translated = (q: Case): { local: false; reason: string } | { local: true; out: Outcome; precheck?: string } => {
     const p = parse(q.sql);
     if ('error' in p) return { local: false, reason: p.error };
-    const r = route(p, resolve);
+    const r = route(p, resolve, [], upstream);
     if (!r.local) return r;
     const tr = r.translation;
     try {

@@ -11,7 +11,7 @@ import { cluster, database, tempDir } from './helpers.js';
 import { follow } from '../src/index.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import {
-  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, setUpstreamCollation, setUpstreamVersion, ServeError,
+  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, ServeError, type UpstreamFacts,
   type MirrorCatalog, type RenderSettings, type Resolver,
 } from '../src/serve/sql/translate.js';
 import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
@@ -35,11 +35,13 @@ async function onPostgres(client: pg.Client, q: Q): Promise<Outcome> {
 type Local = { local: false; reason: string } | { local: true; out: Outcome };
 /** Local translations that carried a precheck (constant subexpressions that may raise). */
 let prechecked = 0;
+/** The upstream's collation and version, as serve learns them (one per server; here, one per test). */
+let upstream: UpstreamFacts = {};
 
 function onSqlite(db: Database.Database, resolve: Resolver, q: Q, s: RenderSettings): Local {
   const p = parse(q.sql);
   if ('error' in p) return { local: false, reason: `syntax: ${p.error}` };
-  const r = route(p, resolve);
+  const r = route(p, resolve, [], upstream);
   if (!r.local) return r;
   const tr = r.translation;
   if (!tr.renderable(s)) return { local: false, reason: 'not renderable under these settings' };
@@ -94,8 +96,7 @@ t.test('the corpus: local answers identical to Postgres, under several session s
   const mirror: MirrorCatalog = readMirrorCatalog(db);
   // What the proxy does once per upstream: the database's collation and each column's.
   const { rows: [dbColl] } = await client.query("SELECT datcollate, datctype, current_setting('server_version_num')::int AS version FROM pg_database WHERE datname = current_database()");
-  setUpstreamCollation(dbColl.datcollate, dbColl.datctype);
-  setUpstreamVersion(dbColl.version);
+  upstream = { collate: dbColl.datcollate, ctype: dbColl.datctype, versionNum: dbColl.version };
   const { rows: colls } = await client.query(`
     SELECT a.attrelid::int AS "tableOid", a.attnum, CASE WHEN a.attcollation = 0 THEN NULL WHEN a.attcollation = 100 THEN 'default' ELSE co.collname END AS collation
       FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [[...mirror.tables.keys()]]);
@@ -147,15 +148,16 @@ t.test('the corpus: local answers identical to Postgres, under several session s
   });
 
   t.test('text order and case folding follow the upstream collation', async (t) => {
-    setUpstreamCollation('en_US.UTF-8');
-    t.teardown(() => setUpstreamCollation('C'));
+    const before = upstream;
+    upstream = { ...before, collate: 'en_US.UTF-8', ctype: 'en_US.UTF-8' };
+    t.teardown(() => { upstream = before; });
     t.ok(onSqlite(db, resolve, { sql: 'SELECT id FROM customers WHERE id = $1', params: ['1'] }, SETTINGS[0]).local, 'no text semantics: local');
     for (const sql of ['SELECT name FROM customers ORDER BY name', 'SELECT id FROM customers WHERE name < $1', 'SELECT lower(name) FROM customers', "SELECT id FROM customers WHERE name ILIKE 'a%'", 'SELECT max(name) FROM customers', 'SELECT DISTINCT country FROM customers']) {
       const r = onSqlite(db, resolve, { sql, params: ['x'] }, SETTINGS[0]);
       t.notOk(r.local, `forwarded under en_US.UTF-8: ${sql}`);
     }
     t.notOk(onSqlite(db, resolve, { sql: 'SELECT id FROM customers WHERE name = $1', params: ['x'] }, SETTINGS[0]).local, 'equality on a default-collation column too (nondeterministic collations exist)');
-    setUpstreamCollation('C');
+    upstream = { ...before, collate: 'C', ctype: 'C' };
     const name = mirror.byName('public', 'customers')!.columns.find((c) => c.name === 'name')!;
     name.collation = 'en-x-icu';
     t.teardown(() => { name.collation = 'default'; });
@@ -176,7 +178,7 @@ t.test('the corpus: local answers identical to Postgres, under several session s
 
   t.test('parameter types: declared ones kept, others inferred as Postgres does', async (t) => {
     const typesOf = (sql: string, declared?: number[]) => {
-      const r = route(parse(sql) as never, resolve, declared);
+      const r = route(parse(sql) as never, resolve, declared, upstream);
       return r.local ? r.translation.paramTypes : r.reason;
     };
     t.same(typesOf('SELECT id FROM customers WHERE id = $1 AND name = $2'), [23, 25]);
@@ -188,7 +190,7 @@ t.test('the corpus: local answers identical to Postgres, under several session s
     t.same(typesOf('SELECT $1::int8, $2'), [20, 25], 'an untyped parameter in the output is text');
     t.match(typesOf('SELECT id FROM customers WHERE $1 IS NULL'), /untyped/, 'a parameter Postgres cannot type: forwarded');
     t.same(typesOf('SELECT id FROM customers WHERE id = $2', [0, 0]), 'type of parameter $1 not known', 'an unused parameter without a type: forwarded');
-    const r = route(parse('SELECT id FROM customers WHERE id = $1') as never, resolve);
+    const r = route(parse('SELECT id FROM customers WHERE id = $1') as never, resolve, [], upstream);
     t.ok(r.local);
     if (r.local) {
       const failure = (v: string) => { try { r.translation.bind([v]); return 'none'; } catch (e) { return `${(e as ServeError).sqlState}: ${(e as Error).message}`; } };
@@ -201,7 +203,7 @@ t.test('the corpus: local answers identical to Postgres, under several session s
 
   t.test('binary output equals Postgres\'s send functions', async (t) => {
     const sql = 'SELECT c.id, c.id::int8 AS big, c.level, c.score, p.weight, c.vip, c.name, p.sku, c.uid, b.data FROM customers c LEFT JOIN products p ON p.id = c.id LEFT JOIN blobs b ON b.id = c.id ORDER BY c.id';
-    const r = route(parse(sql) as never, resolve);
+    const r = route(parse(sql) as never, resolve, [], upstream);
     if (!r.local) return t.fail(r.reason);
     t.same(r.translation.binaryColumns, r.translation.columns.map(() => true));
     const rows = db.prepare(r.translation.sql).raw(true).safeIntegers(true).all() as unknown[][];
@@ -217,7 +219,7 @@ t.test('the corpus: local answers identical to Postgres, under several session s
   });
 
   t.test('timestamptz without an offset: the session TimeZone, never a guess in a DST gap or overlap', async (t) => {
-    const r = route(parse('SELECT id FROM orders WHERE placed = $1') as never, resolve);
+    const r = route(parse('SELECT id FROM orders WHERE placed = $1') as never, resolve, [], upstream);
     if (!r.local) return t.fail(r.reason);
     const sp = { ...SETTINGS[0], timeZone: 'America/Sao_Paulo' };
     const outcome = (v: string, s = sp) => { try { return r.translation.bind([v], s)[0]; } catch (e) { return (e as ServeError).sqlState; } };
@@ -231,12 +233,12 @@ t.test('the corpus: local answers identical to Postgres, under several session s
 
   t.test('reads name every table and column the statement touches', async (t) => {
     const p = parse('SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id WHERE o.total > 1 ORDER BY c.id');
-    const r = route(p as never, resolve);
+    const r = route(p as never, resolve, [], upstream);
     t.ok(r.local);
     if (!r.local) return;
     const reads = Object.fromEntries(r.translation.reads.map((x) => [x.table.name, x.columns.sort()]));
     t.same(reads, { customers: ['id', 'name'], orders: ['customer_id', 'total'] });
-    const star = route(parse('SELECT count(*) FROM items') as never, resolve);
+    const star = route(parse('SELECT count(*) FROM items') as never, resolve, [], upstream);
     t.same(star.local && star.translation.reads.map((x) => [x.table.name, x.columns]), [['items', []]], 'count(*) reads the table, no column');
   });
 });

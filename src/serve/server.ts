@@ -11,7 +11,7 @@ import { ReadPool } from './local/reads.js';
 import { UpstreamWatch } from './proxy/watch.js';
 import { defaultPolicy, type ServeDefaults } from './proxy/policy.js';
 import { Session } from './proxy/session.js';
-import { applyCollations, applyInheritance, loadParser, setUpstreamCollation, setUpstreamVersion, type MirrorCatalog } from './sql/translate.js';
+import { applyCollations, applyInheritance, loadParser, type MirrorCatalog, type UpstreamFacts } from './sql/translate.js';
 import type { ServeContext, ServeStats } from './proxy/context.js';
 
 export interface ServeOptions {
@@ -55,7 +55,19 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
   await loadParser();
   const replica = new Replica(opts.sqlite, log);
   const reads = new ReadPool({ file: opts.sqlite, threads: opts.readThreads ?? Math.max(1, Math.min(2, os.availableParallelism())), log });
-  const watch = new UpstreamWatch({ conninfo: opts.upstream, log, onCollation: setUpstreamCollation, onVersion: setUpstreamVersion });
+  // This server's upstream: its collation and version decide some translations (not module state:
+  // a process may serve several upstreams). A change redoes every translation.
+  const upstream: UpstreamFacts = {};
+  const learned = (facts: UpstreamFacts): void => {
+    if (Object.entries(facts).every(([k, v]) => upstream[k as keyof UpstreamFacts] === v)) return;
+    Object.assign(upstream, facts);
+    replica.catalogVersion++;
+  };
+  const watch = new UpstreamWatch({
+    conninfo: opts.upstream, log,
+    onCollation: (collate, ctype) => learned({ collate, ctype }),
+    onVersion: (versionNum) => learned({ versionNum }),
+  });
   const sessions = new Map<string, Session>();
   const stats: ServeStats = { sessions: 0, local: 0, forwarded: 0, refused: 0, protocolErrors: 0, reasons: new Map() };
   // Collations and inheritance come from the upstream: read for each new catalog (awaited), then
@@ -86,7 +98,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     if (infoFor !== cat) await infoLoading;
   };
   const ctx: ServeContext = {
-    replica, reads, watch, log, stats, policy: defaultPolicy(opts.defaults), catalogInfo,
+    replica, reads, watch, upstream, log, stats, policy: defaultPolicy(opts.defaults), catalogInfo,
     connectUpstream: () => (upHost.startsWith('/') ? net.connect({ path: `${upHost}/.s.PGSQL.${upPort}` }) : net.connect({ host: upHost, port: upPort })),
     register: (s) => { sessions.set(`${s.pid}:${s.secret}`, s); stats.sessions++; },
     unregister: (s) => { sessions.delete(`${s.pid}:${s.secret}`); },

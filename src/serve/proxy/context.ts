@@ -8,6 +8,7 @@ import type { ReadPool } from '../local/reads.js';
 import type { UpstreamWatch } from './watch.js';
 import type { SessionPolicy } from './policy.js';
 import type { Session } from './session.js';
+import type { UpstreamFacts } from '../sql/upstream.js';
 
 /** Counters since start: statements answered locally and forwarded (with why), sessions. */
 export interface ServeStats {
@@ -24,6 +25,8 @@ export interface ServeContext {
   /** The threads that run local reads. */
   reads: ReadPool;
   watch: UpstreamWatch;
+  /** The upstream's collation and version, as the watch learned them (see sql/upstream.ts). */
+  upstream: UpstreamFacts;
   log: Logger;
   policy: SessionPolicy;
   stats: ServeStats;

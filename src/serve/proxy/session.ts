@@ -718,7 +718,7 @@ export class Session {
       r = route(p, (schema, name) => {
         const oid = this.names.get(nameKey(schema, name));
         return oid ? cat.tables.get(oid) : undefined;
-      }, st.types);
+      }, st.types, this.ctx.upstream);
     } catch (e) {
       // A translator failure is never the client's problem: the upstream answers instead.
       this.ctx.log('warn', 'serve.translator_failed', { error: (e as Error)?.message ?? String(e) });

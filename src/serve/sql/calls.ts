@@ -3,9 +3,9 @@
 
 import { forward } from '../errors.js';
 import { strs, type Node } from './parse.js';
-import type { Ex } from './scope.js';
-import { T, asciiCaseMapping, family, noteTextSemantics, textOrderExact, type PgType } from '../values/types.js';
-import { coerce, expr, mayRaise, type ExprEnv } from './expr.js';
+import type { Ex, ExprEnv } from './scope.js';
+import { T, family, type PgType } from '../values/types.js';
+import { coerce, mayRaise } from './typing.js';
 import { sortKey } from './order.js';
 
 const mk = (sql: string, t: PgType, parts: Ex[], name: string): Ex =>
@@ -21,7 +21,7 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
   if (v.func_variadic || v.agg_within_group || v.agg_filter) forward(`${name} with VARIADIC/WITHIN GROUP/FILTER`);
   if (AGGS.has(name) || WINDOWS.has(name)) return aggregate(name, v, env);
   if (v.over || v.agg_star || v.agg_distinct || v.agg_order) forward(`function ${name} not translated`);
-  const args: Ex[] = (v.args ?? []).map((a: Node) => expr(a, env));
+  const args: Ex[] = (v.args ?? []).map((a: Node) => env.expr(a, env));
   const text = (i: number) => { const a = coerce(args[i], { oid: T.text }, env); if (family(a.t) !== 'text') forward(`${name} argument type`); return (args[i] = a); };
   const int = (i: number) => { const a = coerce(args[i], { oid: T.int4 }, env); if (family(a.t) !== 'int') forward(`${name} argument type`); return (args[i] = a); };
   const arity = (...ns: number[]) => { if (!ns.includes(args.length)) forward(`${name} with ${args.length} arguments`); };
@@ -31,7 +31,7 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
   switch (name) {
     case 'lower': case 'upper':
       arity(1); text(0);
-      if (!asciiCaseMapping()) forward(`${name} under a non-C ctype`);
+      if (!env.ctx.text.asciiCaseMapping()) forward(`${name} under a non-C ctype`);
       return out(`pgf_${name}(${args[0].sql})`, { oid: T.text });
     case 'length': case 'char_length': case 'character_length':
       arity(1); text(0);
@@ -40,16 +40,16 @@ export function translateFunc(v: Node, env: ExprEnv): Ex {
       arity(2, 3); text(0); int(1); if (args.length === 3) int(2);
       return raising(`pgf_substr(${args.map((a) => a.sql).join(', ')})`, { oid: T.text });
     case 'position': case 'strpos':
-      arity(2); text(0); text(1); noteTextSemantics();
+      arity(2); text(0); text(1); env.ctx.text.noteSemantics();
       return out(`instr(${args[0].sql}, ${args[1].sql})`, { oid: T.int4 });
     case 'btrim': case 'ltrim': case 'rtrim': {
       arity(1, 2); text(0); if (args.length === 2) text(1);
-      noteTextSemantics();
+      env.ctx.text.noteSemantics();
       const f = name === 'btrim' ? 'trim' : name;
       return out(`${f}(${args[0].sql}, ${args.length === 2 ? args[1].sql : "' '"})`, { oid: T.text });
     }
     case 'replace':
-      arity(3); text(0); text(1); text(2); noteTextSemantics();
+      arity(3); text(0); text(1); text(2); env.ctx.text.noteSemantics();
       return out(`replace(${args.map((a) => a.sql).join(', ')})`, { oid: T.text });
     case 'left': case 'right':
       arity(2); text(0); int(1);
@@ -105,7 +105,7 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
   if (!env.aggOk) forward(`${name} not allowed here`);
   const inner: ExprEnv = { ...env, aggOk: false };
   const before = env.ctx.outerRefs;
-  const args: Ex[] = (v.args ?? []).map((a: Node) => expr(a, inner));
+  const args: Ex[] = (v.args ?? []).map((a: Node) => inner.expr(a, inner));
   // An aggregate over an enclosing query's columns belongs to that query (Postgres's rule).
   if (env.ctx.outerRefs > before) forward('aggregate over an outer column');
   if (args.some((a) => a.agg)) forward('nested aggregate');
@@ -116,7 +116,7 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
   const one = () => { if (args.length !== 1) forward(`${name} arity`); if (a0.lit) forward(`${name} of an untyped value`); };
   if (v.agg_distinct && !['count'].includes(name)) forward(`${name}(DISTINCT)`);
   if (v.agg_distinct && f0 && !['int', 'text', 'bool', 'uuid', 'datetime'].includes(f0)) forward('count(DISTINCT) on this type');
-  if (v.agg_distinct && f0 === 'text' && !textOrderExact()) forward('DISTINCT on text under a non-C collation');
+  if (v.agg_distinct && f0 === 'text' && !env.ctx.text.orderExact()) forward('DISTINCT on text under a non-C collation');
   if (v.agg_order && name !== 'string_agg') forward(`${name}(... ORDER BY)`);
   switch (name) {
     case 'count':
@@ -137,7 +137,7 @@ function aggregate(name: string, v: Node, env: ExprEnv): Ex {
     case 'min': case 'max':
       one();
       t = a0.t.oid === T.varchar ? { oid: T.text } : a0.t;  // max(varchar) is max(text)
-      if (f0 === 'int' || (f0 === 'text' && textOrderExact()) || f0 === 'uuid') sql = `${name}(${a0.sql})`;
+      if (f0 === 'int' || (f0 === 'text' && env.ctx.text.orderExact()) || f0 === 'uuid') sql = `${name}(${a0.sql})`;
       // numeric: of equal values (1.5, 1.50) Postgres returns the one its scan met last: forwarded.
       else if (f0 === 'datetime') sql = `pgf_${name}_time(${a0.sql})`;
       else return forward(`${name} of ${f0}`);
@@ -185,7 +185,7 @@ function windowSpec(w: Node, env: ExprEnv): string {
   const parts: string[] = [];
   if (w.partitionClause?.length) {
     parts.push('PARTITION BY ' + w.partitionClause.map((p: Node) => {
-      const e = expr(p, env);
+      const e = env.expr(p, env);
       const f = family(e.t);
       if (!['int', 'text', 'bool', 'uuid', 'datetime', 'enum'].includes(f) || e.lit) forward(`PARTITION BY ${f}`);
       return e.sql;

@@ -3,14 +3,13 @@
 
 import { forward } from '../errors.js';
 import type { Node } from './parse.js';
-import type { Ex } from './scope.js';
-import { family, textOrderExact } from '../values/types.js';
-import { expr, type ExprEnv } from './expr.js';
+import type { Ctx, Ex, ExprEnv } from './scope.js';
+import { family } from '../values/types.js';
 
-export function keyOf(e: Ex): string {
+export function keyOf(e: Ex, ctx: Ctx): string {
   switch (family(e.t)) {
     case 'int': case 'float': case 'bool': case 'uuid': return e.sql;
-    case 'text': if (!textOrderExact()) forward('text order under a non-C collation'); return e.sql;
+    case 'text': if (!ctx.text.orderExact()) forward('text order under a non-C collation'); return e.sql;
     case 'numeric': return `pgf_nkey(${e.sql})`;
     case 'datetime': return `pgf_tkey(${e.sql})`;
     default: return forward(`ORDER BY on ${family(e.t)}`);
@@ -26,7 +25,7 @@ export function direction(s: Node): string {
 
 /** A sort key from a SortBy node, evaluated as an expression (window and aggregate ORDER BY). */
 export function sortKey(s: Node, env: ExprEnv): string {
-  const e = expr(s.node, env);
+  const e = env.expr(s.node, env);
   if (e.lit) forward('ORDER BY an untyped value');
-  return `${keyOf(e)} ${direction(s)}`;
+  return `${keyOf(e, env.ctx)} ${direction(s)}`;
 }

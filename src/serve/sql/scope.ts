@@ -3,7 +3,9 @@
 
 import { forward } from '../errors.js';
 import type { MirrorTable } from './mirror.js';
-import { T, binaryCollation, textUse, type PgType } from '../values/types.js';
+import { T, type PgType } from '../values/types.js';
+import type { TextRules } from './upstream.js';
+import type { Node } from './parse.js';
 
 export interface Col { name: string; sql: string; t: PgType; typmod: number; tableOid: number; attnum: number; table?: MirrorTable; collation?: string }
 export interface Entry { alias: string; cols: Col[]; table?: MirrorTable }
@@ -26,6 +28,20 @@ export interface Ex {
   /** a literal not yet typed (unknown string, NULL) or a parameter whose type is open */
   lit?: { text: string | null };
   param?: number;
+  /** depends on rows: a column reference (any level), a subquery, an aggregate or window function (see typing.ts mayRaise) */
+  vary?: boolean;
+}
+
+/** Where an expression is translated; handed down the walk (select.ts makes it). */
+export interface ExprEnv {
+  ctx: Ctx;
+  scope: Scope;
+  /** aggregates allowed here (select list, HAVING, ORDER BY) */
+  aggOk: boolean;
+  /** translates a sub-select; returns its SQL and output columns */
+  subselect(n: Node, scope: Scope): { sql: string; cols: { name: string; t: PgType; typmod: number }[] };
+  /** translates an expression (expr.ts's expr(), handed down so that calls and sort keys need not import it) */
+  expr(n: Node, env: ExprEnv): Ex;
 }
 
 export class Scope {
@@ -43,7 +59,9 @@ export class Ctx {
   usesTime = false;
   /** how many references to enclosing queries' columns were resolved so far */
   outerRefs = 0;
-  constructor(readonly declared: number[]) {}
+  /** SQLite SQL of constant subexpressions that may raise an error (see typing.ts mayRaise) */
+  folds?: Set<string>;
+  constructor(readonly declared: number[], readonly text: TextRules) {}
   alias(prefix: string): string { return `${prefix}${++this.n}`; }
   read(table: MirrorTable, col?: string): void {
     let s = this.reads.get(table);
@@ -75,7 +93,7 @@ export function resolveColumn(scope: Scope, fields: string[], ctx: Ctx): { col: 
     if (hits.length === 1) {
       const c = hits[0];
       if (c.table) ctx.read(c.table, c.name);
-      noteCollation(c);
+      noteCollation(c, ctx);
       if (outer) ctx.outerRefs++;
       return { col: c, outer };
     }
@@ -86,6 +104,6 @@ export function resolveColumn(scope: Scope, fields: string[], ctx: Ctx): { col: 
 
 const COLLATABLE = new Set<number>([T.text, T.varchar, T.bpchar]);
 /** A table's text column of a collation not known to be bytewise taints the statement's text semantics. */
-export function noteCollation(c: Col): void {
-  if (c.table && COLLATABLE.has(c.t.oid) && !binaryCollation(c.collation)) textUse.nonBinary = true;
+export function noteCollation(c: Col, ctx: Ctx): void {
+  if (c.table && COLLATABLE.has(c.t.oid) && !ctx.text.binaryCollation(c.collation)) ctx.text.nonBinary = true;
 }

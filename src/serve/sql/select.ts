@@ -4,11 +4,12 @@
 
 import { forward } from '../errors.js';
 import { strs, tagOf, type Node } from './parse.js';
-import { Scope, noteCollation, type Col, type Ctx, type Entry, type Ex } from './scope.js';
-import { coerce, commonType, expr, toBool, type ExprEnv } from './expr.js';
+import { Scope, noteCollation, type Col, type Ctx, type Entry, type Ex, type ExprEnv } from './scope.js';
+import { expr } from './expr.js';
+import { coerce, commonType, toBool } from './typing.js';
 import { direction, keyOf } from './order.js';
-import { T, family, textOrderExact, type PgType } from '../values/types.js';
-import type { Resolver } from './translate.js';
+import { T, family, type PgType } from '../values/types.js';
+import type { Resolver } from './translation.js';
 
 export interface OutCol { name: string; t: PgType; typmod: number; tableOid: number; attnum: number }
 export interface Sub { sql: string; cols: OutCol[] }
@@ -20,7 +21,7 @@ export class SelectTranslator {
   constructor(readonly ctx: Ctx, readonly resolve: Resolver) {}
 
   env(scope: Scope, aggOk: boolean): ExprEnv {
-    return { ctx: this.ctx, scope, aggOk, subselect: (n, s) => this.select(n.SelectStmt ?? forward('subquery'), new Scope(s)) };
+    return { ctx: this.ctx, scope, aggOk, expr, subselect: (n, s) => this.select(n.SelectStmt ?? forward('subquery'), new Scope(s)) };
   }
 
   select(s: Node, scope: Scope): Sub {
@@ -40,7 +41,7 @@ export class SelectTranslator {
         const idx = outputRef(sb.SortBy.node, body.cols.map((c) => c.name));
         if (idx < 0) forward('ORDER BY over a set operation by expression');
         const c = body.cols[idx];
-        return `${keyOf({ sql: `c${idx + 1}`, t: c.t } as Ex)} ${direction(sb.SortBy)}`;
+        return `${keyOf({ sql: `c${idx + 1}`, t: c.t } as Ex, this.ctx)} ${direction(sb.SortBy)}`;
       }).join(', ');
     }
     sql += this.limit(s, scope);
@@ -72,7 +73,7 @@ export class SelectTranslator {
     const cols = l.cols.map((c, i) => {
       const t = commonType([c.t, r.cols[i].t], 'set operation');
       if (!s.all && !DISTINCTABLE.has(family(t))) forward(`${ops[s.op]} on ${family(t)}`);
-      if (!s.all && family(t) === 'text' && !textOrderExact()) forward('set operation on text under a non-C collation');
+      if (!s.all && family(t) === 'text' && !this.ctx.text.orderExact()) forward('set operation on text under a non-C collation');
       if (c.t.oid === T.unknown || r.cols[i].t.oid === T.unknown) forward('set operation on untyped literals');
       return { name: c.name, t, typmod: c.typmod === r.cols[i].typmod ? c.typmod : -1, tableOid: 0, attnum: 0 };
     });
@@ -128,7 +129,7 @@ export class SelectTranslator {
       const idx = outputRef(g, targets.map((t) => t.name), !!g.ColumnRef && this.inputHas(g, scope));
       const e = idx >= 0 ? targets[idx] : expr(g, this.env(scope, false));
       if (e.agg) forward('aggregate in GROUP BY');
-      if (!DISTINCTABLE.has(family(e.t)) || (family(e.t) === 'text' && !textOrderExact())) forward(`GROUP BY on ${family(e.t)}`);
+      if (!DISTINCTABLE.has(family(e.t)) || (family(e.t) === 'text' && !this.ctx.text.orderExact())) forward(`GROUP BY on ${family(e.t)}`);
       return e;
     });
     const having = s.havingClause ? toBool(expr(s.havingClause, env), env) : undefined;
@@ -150,7 +151,7 @@ export class SelectTranslator {
     let distinct = '';
     if (s.distinctClause) {
       if (s.distinctClause.length > 1 || Object.keys(s.distinctClause[0] ?? {}).length) forward('DISTINCT ON');
-      for (const t of targets) if (!DISTINCTABLE.has(family(t.t)) || (family(t.t) === 'text' && !textOrderExact())) forward(`DISTINCT on ${family(t.t)}`);
+      for (const t of targets) if (!DISTINCTABLE.has(family(t.t)) || (family(t.t) === 'text' && !this.ctx.text.orderExact())) forward(`DISTINCT on ${family(t.t)}`);
       const tsql = new Set(targets.map((t) => t.sql));
       if (orderKeys.some((k) => !tsql.has(k.e.sql))) forward('ORDER BY expression not in DISTINCT list');
       distinct = 'DISTINCT ';
@@ -160,7 +161,7 @@ export class SelectTranslator {
     if (where) sql += ` WHERE ${where.sql}`;
     if (groups.length) sql += ` GROUP BY ${groups.map((g) => g.sql).join(', ')}`;
     if (having) sql += ` HAVING ${having.sql}`;
-    if (orderKeys.length) sql += ' ORDER BY ' + orderKeys.map((k) => `${keyOf(k.e)} ${k.dir}`).join(', ');
+    if (orderKeys.length) sql += ' ORDER BY ' + orderKeys.map((k) => `${keyOf(k.e, this.ctx)} ${k.dir}`).join(', ');
     sql += this.limit(s, scope);
     const cols = targets.map((t) => ({ name: t.name, t: t.t, typmod: t.typmod, tableOid: t.src?.tableOid ?? 0, attnum: t.src?.attnum ?? 0 }));
     return { sql, cols };
@@ -176,7 +177,7 @@ export class SelectTranslator {
     if (qual.length > 1 || (qual.length && entries.length !== 1) || entries.length === 0) forward('* reference');
     return entries.flatMap((e) => e.cols.map((c) => {
       if (c.table) this.ctx.read(c.table, c.name);
-      noteCollation(c);
+      noteCollation(c, this.ctx);
       if (family(c.t) === 'datetime') this.ctx.usesTime = true;
       return { sql: c.sql, t: c.t, typmod: c.typmod, name: c.name, src: c.attnum ? { tableOid: c.tableOid, attnum: c.attnum } : undefined, agg: false, refs: [c.sql], vary: true };
     }));

@@ -1,4 +1,4 @@
-// The SQL half of `pgfollow serve`: what the proxy (src/serve/session.ts) calls to decide whether a
+// The SQL half of `pgfollow serve`: what the proxy (src/serve/proxy/) calls to decide whether a
 // statement can be answered from the SQLite file, and if so with which SQLite SQL, parameters,
 // RowDescription and text output. Exact or not at all: whatever is not translated exactly under
 // the value mapping (src/sqlite/values.ts) routes to the upstream with a short reason.
@@ -6,12 +6,11 @@
 // Use, per connection and statement:
 //   await loadParser();                       once per process
 //   registerFunctions(db);                    once per SQLite connection (the pgf_* functions)
-//   setUpstreamCollation(datcollate, datctype) once per upstream (until then: not C, see below)
-//   setUpstreamVersion(server_version_num)    once per upstream (column names that changed in 15)
+//   const up: UpstreamFacts = { collate, ctype, versionNum }  per upstream (see upstream.ts)
 //   applyCollations(catalog, rows)            after readMirrorCatalog(), from pg_attribute
 //   applyInheritance(catalog, parents)        and from pg_inherits (until then FROM t is forwarded)
 //   const p = parse(sql);                     'error' → forward (Postgres reports the real error)
-//   const r = route(p, resolve, declaredParamTypes);
+//   const r = route(p, resolve, declaredParamTypes, up);
 //   if (r.local && r.translation.renderable(settings)) {
 //     const values = r.translation.bind(textParams, settings);  // may throw, see bind()
 //     const rows = db.prepare(r.translation.sql).raw(true).safeIntegers(true).all(...values);
@@ -34,8 +33,8 @@
 //     statement, nothing has been sent yet since rows are rendered after .all()), or a SQLSTATE
 //     (22003 integer out of range, 22012 division by zero, 21000 scalar subquery with several
 //     rows, 2201W negative LIMIT): report them as an ErrorResponse with that code.
-//   - Collations: setUpstreamCollation(datcollate, datctype) says whether the database's are C
-//     (default: not known, so text order and case mapping are forwarded); applyCollations()
+//   - Collations: UpstreamFacts.collate/ctype say whether the database's are C (default: not
+//     known, so text order and case mapping are forwarded); applyCollations()
 //     records each mirrored column's collation (pg_attribute.attcollation); a statement that
 //     compares, orders, groups or case-maps text and reads a text column of a collation not known
 //     to be bytewise is forwarded.
@@ -44,7 +43,6 @@
 //   - The parser assumes standard_conforming_strings = on: forward everything in a session
 //     where it is off.
 //   - Statements must run with safeIntegers(true) and raw(true): int8 beyond 2^53 stays exact.
-//   - registerFunctions(db) and setUpstreamCollation() are new exports.
 //   - MirrorColumn.category: pg_type.typcategory of the column's type ('E' enum, 'A' array, ...).
 //   - Translation.binaryColumns / renderFormats(): binary output for the simple types.
 //   - Translation.precheck: run it first with the same values; if it raises, forward (see local.ts).
@@ -55,46 +53,114 @@ export { loadParser, parse } from './parse.js';
 export type { Parsed } from './parse.js';
 export { registerFunctions } from './sqlite-functions.js';
 export { ServeError } from '../errors.js';
-export { setUpstreamCollation, setUpstreamVersion } from '../values/types.js';
-export { route } from './route.js';
-import type { MirrorTable } from './mirror.js';
+export type { UpstreamFacts } from './upstream.js';
+export type { OutColumn, RenderSettings, Resolver, Route, Translation } from './translation.js';
 
-export interface Resolver { (schema: string | null, name: string): MirrorTable | undefined }
+import { Forward, ServeError } from '../errors.js';
+import type { Parsed } from './parse.js';
+import { Ctx, Scope } from './scope.js';
+import { SelectTranslator, type OutCol } from './select.js';
+import { T, family, type PgType } from '../values/types.js';
+import { inputValue } from '../values/input.js';
+import { binaryRenderable, renderBinaryValue, renderValue, renderableType } from '../values/render.js';
+import type { RenderSettings, Resolver, Route, Translation } from './translation.js';
+import { TextRules, type UpstreamFacts } from './upstream.js';
 
-export interface OutColumn { name: string; typeOid: number; typmod: number; tableOid: number; attnum: number }
+const OUTPUT_OPAQUE = new Set<number>([T.json, T.time, T.timetz, T.interval, T.bpchar, T.name]);
 
-export interface RenderSettings { timeZone: string; dateStyle: string; intervalStyle: string; extraFloatDigits: number; byteaOutput: string }
-
-export interface Translation {
-  /** SQLite SQL with positional `?` placeholders. */
-  sql: string;
-  /**
-   * Absent when the statement has no constant subexpression that may raise. Else a SQLite SELECT
-   * of them, run with the same values as `sql` before it: Postgres folds constants while planning
-   * and raises their errors even where no row is evaluated. What it raises is ServeError NOT_LOCAL
-   * ('a constant subexpression raises 22012 ...', see functions.ts pgf_fold): forward then, as for
-   * any NOT_LOCAL (the upstream raises the error, or prunes the expression as its planner does).
-   */
-  precheck?: string;
-  /** Text-format values of $1..$n → SQLite values in placeholder order (see the notes above). */
-  bind(params: (string | null)[], s?: RenderSettings): unknown[];
-  /** OID of $1..$n, declared or inferred, for ParameterDescription. */
-  paramTypes: number[];
-  /** RowDescription. */
-  columns: OutColumn[];
-  /** Every table and column the statement reads anywhere, for privilege checks. */
-  reads: { table: MirrorTable; columns: string[] }[];
-  /** Whether render() is exact under these settings; forward when not. */
-  renderable(s: RenderSettings): boolean;
-  /** One SQLite row (raw, safe integers) → Postgres text output per column. */
-  render(row: unknown[], s: RenderSettings): (string | null)[];
-  /** Per column: whether renderFormats() can send it in binary (int2/4/8, float4/8, bool, text, varchar, name, bytea, uuid). */
-  binaryColumns: boolean[];
-  /**
-   * One row under Bind's result format codes (0 text, 1 binary; one code for all columns, or one
-   * per column). Forward instead when binary is asked for a column binaryColumns says false.
-   */
-  renderFormats(row: unknown[], formats: number[], s: RenderSettings): (Buffer | string | null)[];
+/**
+ * A statement is answered from SQLite only when it is one read-only SELECT over mirrored tables and
+ * every construct in it translates exactly; otherwise it goes to the upstream with a short reason
+ * (what `SHOW pgfollow.last_route` reports).
+ */
+export function route(p: Parsed, resolve: Resolver, declared: number[] = [], up: UpstreamFacts = {}): Route {
+  if (p.stmts !== 1) return { local: false, reason: p.stmts === 0 ? 'empty statement' : 'multiple statements' };
+  if (p.kind !== 'select' || !p.ast?.SelectStmt) return { local: false, reason: 'not a SELECT' };
+  try {
+    return { local: true, translation: translate(p.ast.SelectStmt, resolve, declared, up) };
+  } catch (e) {
+    if (e instanceof Forward) return { local: false, reason: e.reason };
+    if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
+    // A parse tree of a shape the translator did not expect: forwarding is always right.
+    return { local: false, reason: `not translated (${e instanceof Error ? e.message : String(e)})` };
+  }
 }
 
-export type Route = { local: true; translation: Translation } | { local: false; reason: string };
+function translate(stmt: unknown, resolve: Resolver, declared: number[], up: UpstreamFacts): Translation {
+  const ctx = new Ctx(declared, new TextRules(up));
+  const sub = new SelectTranslator(ctx, resolve).select(stmt, new Scope());
+  if (ctx.text.semantics && ctx.text.nonBinary) throw new Forward('text column of a collation not known to be C');
+  for (const c of sub.cols) checkOutput(c);
+  // Placeholders in textual order: $n (\u0001n\u0001) and session-dependent literals (\u0002k\u0002, as -k).
+  const order: number[] = [];
+  const sql = sub.sql.replace(/([\u0001\u0002])(\d+)[\u0001\u0002]/g, (_, kind, n) => { order.push(kind === '\u0001' ? Number(n) : -Number(n)); return '?'; });
+  const count = Math.max(declared.length, ...order, 0);
+  const deferred = ctx.deferred;
+  const paramTypes: PgType[] = [];
+  for (let n = 1; n <= count; n++) {
+    const t = ctx.paramTypes.get(n) ?? (declared[n - 1] ? { oid: declared[n - 1] } : undefined);
+    if (!t) throw new Forward(`type of parameter $${n} not known`);
+    if (!['int', 'float', 'numeric', 'bool', 'text', 'uuid', 'datetime', 'array'].includes(family(t))) throw new Forward(`parameter of type ${t.oid}`);
+    paramTypes.push(t);
+  }
+  const precheck = constantsCheck(ctx.folds, order);
+  const usesTime = ctx.usesTime || sub.cols.some((c) => family(c.t) === 'datetime') || paramTypes.some((t) => family(t) === 'datetime');
+  return {
+    sql,
+    ...(precheck ? { precheck } : {}),
+    paramTypes: paramTypes.map((t) => t.oid),
+    columns: sub.cols.map((c) => ({ name: c.name, typeOid: c.t.oid, typmod: c.typmod, tableOid: c.tableOid, attnum: c.attnum })),
+    reads: [...ctx.reads].map(([table, cols]) => ({ table, columns: [...cols] })),
+    bind(params: (string | null)[], s?: RenderSettings): unknown[] {
+      return order.map((n) => {
+        if (n < 0) return inputValue(deferred[-n - 1].text, deferred[-n - 1].t, s?.timeZone);
+        const v = params[n - 1];
+        if (v === undefined) throw new ServeError('08P01', `bind message supplies ${params.length} parameters, but the statement requires ${count}`);
+        return v === null ? null : inputValue(v, paramTypes[n - 1], s?.timeZone);
+      });
+    },
+    renderable(s: RenderSettings): boolean {
+      if (usesTime && !/^\s*iso/i.test(s.dateStyle)) return false;
+      return sub.cols.every((c) => renderableType(c.t, s));
+    },
+    render(row: unknown[], s: RenderSettings): (string | null)[] {
+      return sub.cols.map((c, i) => renderValue(row[i], c.t, s));
+    },
+    binaryColumns: sub.cols.map((c) => binaryRenderable(c.t)),
+    renderFormats(row: unknown[], formats: number[], s: RenderSettings): (Buffer | string | null)[] {
+      // Bind's result format codes: none means all text, one applies to all columns (protocol-message-formats).
+      return sub.cols.map((c, i) => ((formats.length === 1 ? formats[0] : formats[i] ?? 0) === 1 ? renderBinaryValue(row[i], c.t) : renderValue(row[i], c.t, s)));
+    },
+  };
+}
+
+/** A SQLite statement that evaluates each constant subexpression that may raise. */
+export const MAX_PRECHECKS = 500;
+
+/**
+ * `SELECT e1, e2, ...` over the noted constant subexpressions (expr.ts mayRaise), bound with the
+ * statement's own values: the placeholders of `sql`, in order, become the columns p1..pn of a
+ * one-row derived table, and each $n or session literal in an expression reads the column of one
+ * of its occurrences (every occurrence is bound the same value). Each runs in pgf_fold mode
+ * (functions.ts): what it raises is NOT_LOCAL. None noted: no precheck.
+ */
+function constantsCheck(folds: Set<string> | undefined, order: number[]): string | undefined {
+  if (!folds?.size) return undefined;
+  if (folds.size > MAX_PRECHECKS) throw new Forward('too many constant subexpressions to check');
+  const exprs = [...folds].map((e) => 'CASE WHEN pgf_fold(1) THEN ' + e.replace(/([\u0001\u0002])(\d+)[\u0001\u0002]/g, (_, kind, n) => {
+    const i = order.indexOf(kind === '\u0001' ? Number(n) : -Number(n));
+    if (i < 0) throw new Forward('a constant subexpression over a value the statement does not bind');
+    return `_pgfollow_p.p${i + 1}`;
+  }) + ' END');
+  const from = order.length ? ` FROM (SELECT ${order.map((_, i) => `? AS p${i + 1}`).join(', ')}) AS _pgfollow_p` : '';
+  return `SELECT ${exprs.join(', ')}, pgf_fold(0)${from}`;
+}
+
+function checkOutput(c: OutCol): void {
+  const f = family(c.t);
+  if (f === 'opaque' && !OUTPUT_OPAQUE.has(c.t.oid)) throw new Forward(`output of type ${c.t.oid} not rendered`);
+  if (f === 'unknown') throw new Forward('untyped output column');
+  // The mirror drops custom lower bounds ('[0:1]={7,8}' is stored as [7,8]): an array's text
+  // cannot be rebuilt exactly, so array values are not output locally (= ANY over them is fine).
+  if (f === 'array') throw new Forward('array output (lower bounds are not mirrored)');
+}

@@ -3,7 +3,7 @@
 // or escape form, arrays as array_out writes them.
 
 import { T, elementOf, family, type PgType } from './types.js';
-import type { RenderSettings } from '../sql/translate.js';
+import type { RenderSettings } from './types.js';
 
 /** Postgres's %g-style output with `p` significant digits (extra_float_digits <= 0). */
 function gFormat(v: number, p: number): string {

@@ -36,50 +36,5 @@ export function family(t: PgType): Family {
 
 export const intBits = (oid: number): number => (oid === T.int2 ? 16 : oid === T.int4 ? 32 : 64);
 
-let textOrderIsBinary = false;
-let caseMappingIsAscii = false;
-/**
- * The upstream database's collation and ctype (pg_database.datcollate, datctype); until told,
- * pgfollow assumes neither is C and forwards whatever depends on them. Text order is SQLite's
- * BINARY order only under C/POSIX (and C.UTF-8, which compares code points); lower(), upper()
- * and ILIKE fold ASCII letters only (pgfollow forwards non-ASCII text) under a C ctype.
- */
-export function setUpstreamCollation(collate: string, ctype: string = collate): void {
-  textOrderIsBinary = /^(C|POSIX|C\.UTF-?8)$/i.test(collate);
-  caseMappingIsAscii = /^(C|POSIX|C\.UTF-?8)$/i.test(ctype);
-}
-
-let upstreamVersion = 180000;
-/**
- * The upstream's server_version_num, for the few things its version changes in what a client sees:
- * before 15 a boolean literal's column is named `bool` (it was a cast of 't'), `?column?` since.
- */
-export function setUpstreamVersion(versionNum: number): void {
-  upstreamVersion = versionNum;
-}
-
-export const boolLiteralName = (): string => (upstreamVersion < 150000 ? 'bool' : '?column?');
-
-// What the statement being translated needs of collations: whether it compares, orders, groups or
-// case-maps text, and whether it reads a text column whose collation is not known to be binary.
-// Translation is synchronous, so module state serves (route.ts resets and reads it).
-export const textUse = { semantics: false, nonBinary: false };
-
-export const textOrderExact = (): boolean => { textUse.semantics = true; return textOrderIsBinary; };
-export const asciiCaseMapping = (): boolean => { textUse.semantics = true; return caseMappingIsAscii; };
-export const noteTextSemantics = (): void => { textUse.semantics = true; };
-
-/**
- * Whether a column's collation (MirrorColumn.collation: 'default', a collation name, or
- * undefined when the proxy did not say) orders, compares and case-maps as bytes.
- */
-export function binaryCollation(collation: string | undefined): boolean {
-  if (collation === undefined) return false;
-  if (collation === 'default') return textOrderIsBinary && caseMappingIsAscii;
-  return /^(C|POSIX|ucs_basic)$/.test(collation);
-}
-
-/** Types whose stored SQLite value is already Postgres's text output (rendered as is). */
-export function storedIsText(oid: number, category?: string): boolean {
-  return ([T.text, T.varchar, T.name, T.bpchar, T.uuid, T.json, T.jsonb, T.time, T.timetz, T.date, T.numeric, T.interval] as number[]).includes(oid) || category === 'E';
-}
+/** The session settings output depends on (Postgres's text output of dates, intervals, floats, bytea). */
+export interface RenderSettings { timeZone: string; dateStyle: string; intervalStyle: string; extraFloatDigits: number; byteaOutput: string }
