@@ -1,23 +1,23 @@
-// Errors of the SQL half of serve. A ServeError either asks the proxy to forward (NOT_LOCAL) or
-// carries the SQLSTATE Postgres would have raised for the same input (22P02, 22003, 22012, ...).
+// serve's two outcomes other than an answer. `Forward`: the upstream must answer this (thrown while
+// translating, binding, checking or running a local read, with a short reason: what
+// `SHOW pgfollow.last_route` reports). `ServeError`: the error Postgres itself would raise for the
+// same input (22P02, 22003, 22012, ...), reported to the client as an ErrorResponse.
 
-export class ServeError extends Error {
-  /** 'NOT_LOCAL': forward the statement; otherwise the Postgres SQLSTATE to report. */
-  readonly sqlState: string;
-  constructor(sqlState: string, message: string) {
-    super(message);
-    this.name = 'ServeError';
-    this.sqlState = sqlState;
-  }
-}
-
-export const notLocal = (why: string): ServeError => new ServeError('NOT_LOCAL', why);
-
-/** Thrown while translating: the statement is forwarded with this reason. */
+/** The upstream answers instead, for this reason. */
 export class Forward extends Error {
   constructor(readonly reason: string) { super(reason); }
 }
 
 export function forward(reason: string): never {
   throw new Forward(reason);
+}
+
+export class ServeError extends Error {
+  /** The Postgres SQLSTATE to report. */
+  readonly sqlState: string;
+  constructor(sqlState: string, message: string) {
+    super(message);
+    this.name = 'ServeError';
+    this.sqlState = sqlState;
+  }
 }

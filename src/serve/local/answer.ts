@@ -5,7 +5,8 @@
 import * as wire from '../proxy/wire.js';
 import type { Replica } from './file.js';
 import { ReadCanceled, ReadFailed, ReadTimeout, type Cursor, type ReadPool } from './reads.js';
-import { ServeError, type RenderSettings, type Translation } from '../sql/translate.js';
+import { Forward, ServeError } from '../errors.js';
+import type { RenderSettings, Translation } from '../sql/translate.js';
 import type { Command } from '../proxy/policy.js';
 
 /** A statement the session knows by name: prepared locally, upstream, or both. */
@@ -36,7 +37,6 @@ export interface Portal {
 }
 
 /** Thrown inside local processing: the statement must go to the upstream after all. */
-export class ForwardInstead extends Error {}
 
 /** Column i's format under Bind's format codes (0 text, 1 binary). */
 export function formatOf(formats: number[], i: number): number {
@@ -52,7 +52,7 @@ export function rowDescription(t: Translation, formats: number[] = []): Buffer {
  * A statement's output as it is read: rendered DataRow messages, a chunk at a time, from a reader
  * thread (reads.ts). Failures are sorted for the caller: LocalFailure carries the error Postgres
  * would send (ServeError with a SQLSTATE, a cancel, a budget that ran out after rows were sent);
- * ForwardInstead means the upstream must answer, which the caller can do only while nothing of
+ * Forward means the upstream must answer, which the caller can do only while nothing of
  * the statement has reached the client.
  */
 export class RowSource {
@@ -86,9 +86,9 @@ export class RowSource {
         rows = env.replica.all(this.t.sql, this.values);
       } catch (e) {
         this.finished = true;
-        if (e instanceof ForwardInstead) throw e;
-        if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw new LocalFailure({ code: e.sqlState, message: e.message });
-        throw new ForwardInstead(`SQLite: ${(e as Error).message}`);
+        if (e instanceof Forward) throw e;
+        if (e instanceof ServeError) throw new LocalFailure({ code: e.sqlState, message: e.message });
+        throw new Forward(`SQLite: ${(e as Error).message}`);
       }
       this.render(rows);
       this.finished = true;
@@ -104,10 +104,10 @@ export class RowSource {
       }
     } catch (e) {
       this.close();
-      if (e instanceof ReadTimeout) throw new ForwardInstead(`the local read ran past pgfollow.local_timeout (${env.budgetMs} ms)`);
+      if (e instanceof ReadTimeout) throw new Forward(`the local read ran past pgfollow.local_timeout (${env.budgetMs} ms)`);
       if (e instanceof ReadCanceled) throw new LocalFailure({ code: '57014', message: 'canceling statement due to user request' });
-      if (e instanceof ReadFailed && e.sqlState && e.sqlState !== 'NOT_LOCAL') throw new LocalFailure({ code: e.sqlState, message: e.message });
-      throw new ForwardInstead(`SQLite: ${(e as Error).message}`);
+      if (e instanceof ReadFailed && e.sqlState) throw new LocalFailure({ code: e.sqlState, message: e.message });
+      throw new Forward(`SQLite: ${(e as Error).message}`);
     }
     const c = this.cursor!;
     this.render(c.rows);
@@ -121,8 +121,8 @@ export class RowSource {
       for (const r of rows) this.held.push(wire.dataRow(binary ? this.t.renderFormats(r, this.formats, this.settings) : this.t.render(r, this.settings)));
     } catch (e) {
       this.close();
-      if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw new LocalFailure({ code: e.sqlState, message: e.message });
-      throw new ForwardInstead(`rendering: ${(e as Error).message}`);
+      if (e instanceof ServeError) throw new LocalFailure({ code: e.sqlState, message: e.message });
+      throw new Forward(`rendering: ${(e as Error).message}`);
     }
   }
 
@@ -225,17 +225,17 @@ export function precheck(replica: Replica, t: Translation, values: unknown[]): v
     replica.all(t.precheck, values);
   } catch (e) {
     try { replica.all('SELECT pgf_fold(0)', []); } catch { /* the file went away: the read fails on its own */ }
-    throw new ForwardInstead(`a constant subexpression raises (${(e as Error)?.message}); Postgres folds constants while planning`);
+    throw new Forward(`a constant subexpression raises (${(e as Error)?.message}); Postgres folds constants while planning`);
   }
 }
 
-/** Text parameters → the translator's values; ServeError NOT_LOCAL becomes ForwardInstead. */
+/** Text parameters → the translator's values; what cannot be read exactly is a Forward. */
 export function bind(t: Translation, params: (string | null)[], s: RenderSettings): unknown[] {
   try {
     return t.bind(params, s);
   } catch (e) {
-    if (e instanceof ServeError && e.sqlState !== 'NOT_LOCAL') throw e;
-    throw new ForwardInstead(`parameters: ${(e as Error).message}`);
+    if (e instanceof ServeError) throw e;
+    throw new Forward(`parameters: ${(e as Error).message}`);
   }
 }
 

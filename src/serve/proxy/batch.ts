@@ -10,7 +10,8 @@
 // Message semantics as in https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
 import * as wire from './wire.js';
-import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from '../local/answer.js';
+import { Forward } from '../errors.js';
+import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from '../local/answer.js';
 import { parseCommand } from './policy.js';
 import type { Session } from './session.js';
 
@@ -41,7 +42,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
   const gate = async () => {
     if (gateChecked) return;
     const reason = await s.readGate();
-    if (reason) throw new ForwardInstead(reason);
+    if (reason) throw new Forward(reason);
     gateChecked = true;
   };
   try {
@@ -69,7 +70,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
           case 'B': {
             const m = wire.readBind(f.body);
             const st = stmts.get(m.statement);
-            if (!st) throw new ForwardInstead('statement unknown to the proxy');
+            if (!st) throw new Forward('statement unknown to the proxy');
             if (st.command) {
               portals.set(m.portal, { command: st.command, values: [], formats: [], source: null });
               out.push(wire.bindComplete());
@@ -78,7 +79,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             await gate();
             const tr = await s.translationFor(st);
             await s.checkExecutable(tr, m.paramFormats, m.resultFormats);
-            if (m.params.length !== tr.paramTypes.length) throw new ForwardInstead('parameter count differs (the upstream reports it)');
+            if (m.params.length !== tr.paramTypes.length) throw new Forward('parameter count differs (the upstream reports it)');
             const values = bind(tr, m.params.map((p) => (p === null ? null : p.toString('utf8'))), s.settings);
             precheck(s.ctx.replica, tr, values);
             portals.set(m.portal, { translation: tr, values, formats: m.resultFormats, source: null });
@@ -89,7 +90,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             const m = wire.readDescribe(f.body);
             if (m.kind === 'S') {
               const st = stmts.get(m.name);
-              if (!st) throw new ForwardInstead('statement unknown to the proxy');
+              if (!st) throw new Forward('statement unknown to the proxy');
               if (st.command) out.push(wire.parameterDescription([]), st.command.kind === 'show' ? showDescription(st.command.name) : wire.noData());
               else {
                 await gate();
@@ -98,7 +99,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               }
             } else {
               const p = portals.get(m.name);
-              if (!p) throw new ForwardInstead('portal unknown to the proxy');
+              if (!p) throw new Forward('portal unknown to the proxy');
               if (p.command) out.push(p.command.kind === 'show' ? showDescription(p.command.name) : wire.noData());
               else out.push(rowDescription(p.translation!, p.formats));
             }
@@ -107,7 +108,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
           case 'E': {
             const m = wire.readExecute(f.body);
             const p = portals.get(m.portal);
-            if (!p) throw new ForwardInstead('portal unknown to the proxy');
+            if (!p) throw new Forward('portal unknown to the proxy');
             if (p.command) {
               out.push(...s.runCommand(p.command, false));
               break;
@@ -119,7 +120,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
           case 'C': {
             const m = wire.readClose(f.body);
             if (m.kind === 'S') {
-              if (stmts.get(m.name)?.upstream) throw new ForwardInstead('closes a statement prepared upstream');
+              if (stmts.get(m.name)?.upstream) throw new Forward('closes a statement prepared upstream');
               stmts.delete(m.name);
               steps.push({ stmt: m.name, value: null });
             } else portals.delete(m.name);
@@ -134,14 +135,14 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             break;
         }
       } catch (e) {
-        if (e instanceof ForwardInstead || e instanceof wire.ProtocolError) throw e;
+        if (e instanceof Forward || e instanceof wire.ProtocolError) throw e;
         if (e instanceof Error && !(e instanceof LocalError) && !('sqlState' in e)) throw e;
         out.push(wire.errorResponse(errorOf(e)));
         failed = true;
       }
     }
   } catch (e) {
-    if (e instanceof ForwardInstead) return { forward: e.message };
+    if (e instanceof Forward) return { forward: e.message };
     throw e;
   }
   return run(s, steps, executed, failed);
@@ -174,7 +175,7 @@ async function run(s: Session, steps: Step[], executed: number, judgedFailed: bo
         try {
           await streamRows(p.source, env, out, step.maxRows);
         } catch (e) {
-          if (e instanceof ForwardInstead && out.flushed) {
+          if (e instanceof Forward && out.flushed) {
             out.push(wire.errorResponse({ code: 'XX000', message: `pgfollow serve: the local read cannot go on (${e.message}) after some of its rows were sent; SET pgfollow.read = upstream to read it from the upstream` }));
           } else if (e instanceof LocalFailure) out.push(wire.errorResponse(e.fields));
           else throw e;
@@ -183,7 +184,7 @@ async function run(s: Session, steps: Step[], executed: number, judgedFailed: bo
       }
     }
   } catch (e) {
-    if (e instanceof ForwardInstead && !out.flushed) {
+    if (e instanceof Forward && !out.flushed) {
       out.discard();
       for (const [k, v] of undo) { if (v) s.stmts.set(k, v); else s.stmts.delete(k); }
       return { forward: e.message };

@@ -27,9 +27,10 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import { serialize } from 'pg-protocol';
 import * as wire from './wire.js';
+import { Forward } from '../errors.js';
 import { parse, route, type Parsed, type RenderSettings, type Translation } from '../sql/translate.js';
 import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
-import { ForwardInstead, LocalFailure, Output, RowSource, bind, errorOf, precheck, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
+import { LocalFailure, Output, RowSource, bind, errorOf, precheck, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import type { Lsn } from '../../upstream/lsn.js';
@@ -515,7 +516,7 @@ export class Session {
       const st: Statement = { name: '', sql, types: [], upstream: false };
       try {
         const gate = await this.readGate();
-        if (gate) throw new ForwardInstead(gate);
+        if (gate) throw new Forward(gate);
         const t = await this.translationFor(st, parsed);
         await this.checkExecutable(t, [], []);
         const out = new Output(this.sink);
@@ -526,9 +527,9 @@ export class Session {
         try {
           await streamRows(src, this.localEnv(), out);
         } catch (e) {
-          if (e instanceof ForwardInstead && !out.flushed) throw e;
+          if (e instanceof Forward && !out.flushed) throw e;
           out.push(wire.errorResponse(e instanceof LocalFailure ? e.fields
-            : e instanceof ForwardInstead ? { code: 'XX000', message: `pgfollow serve: the local read cannot go on (${e.message}) after some of its rows were sent; SET pgfollow.read = upstream to read it from the upstream` }
+            : e instanceof Forward ? { code: 'XX000', message: `pgfollow serve: the local read cannot go on (${e.message}) after some of its rows were sent; SET pgfollow.read = upstream to read it from the upstream` }
             : errorOf(e)));
         } finally {
           src.close();
@@ -540,7 +541,7 @@ export class Session {
         out.flush();
         return;
       } catch (e) {
-        if (!(e instanceof ForwardInstead)) throw e;
+        if (!(e instanceof Forward)) throw e;
         reason = e.message;
       }
     } else if ('error' in parsed) reason = 'parse error (the upstream reports it)';
@@ -697,22 +698,22 @@ export class Session {
     return null;
   }
 
-  /** The statement's translation under this session's names, or ForwardInstead with the reason. */
+  /** The statement's translation under this session's names, or Forward with the reason. */
   async translationFor(st: Statement, parsed?: Parsed | { error: string }): Promise<Translation> {
     const replica = this.ctx.replica;
     const cat = replica.catalog();
-    if (!cat) throw new ForwardInstead('the SQLite file is unavailable');
+    if (!cat) throw new Forward('the SQLite file is unavailable');
     if (st.translation !== undefined && st.epoch === this.epoch && st.catalogVersion === replica.catalogVersion) {
       if (st.translation) return st.translation;
-      throw new ForwardInstead(st.reason ?? 'not translatable');
+      throw new Forward(st.reason ?? 'not translatable');
     }
     await this.ctx.catalogInfo(cat);
     const p = parsed ?? parse(st.sql);
-    if ('error' in p) throw new ForwardInstead('parse error (the upstream reports it)');
-    if (p.stmts !== 1 || p.kind !== 'select') throw new ForwardInstead('not a single SELECT');
+    if ('error' in p) throw new Forward('parse error (the upstream reports it)');
+    if (p.stmts !== 1 || p.kind !== 'select') throw new Forward('not a single SELECT');
     await this.resolve(p.relations);
-    if (!this.searchPathOk) throw new ForwardInstead('pg_catalog is not first in search_path');
-    if (this.shadowedTypes) throw new ForwardInstead('the session has temporary types named like other types');
+    if (!this.searchPathOk) throw new Forward('pg_catalog is not first in search_path');
+    if (this.shadowedTypes) throw new Forward('the session has temporary types named like other types');
     let r: ReturnType<typeof route>;
     try {
       r = route(p, (schema, name) => {
@@ -722,30 +723,30 @@ export class Session {
     } catch (e) {
       // A translator failure is never the client's problem: the upstream answers instead.
       this.ctx.log('warn', 'serve.translator_failed', { error: (e as Error)?.message ?? String(e) });
-      throw new ForwardInstead('the translator failed on this statement');
+      throw new Forward('the translator failed on this statement');
     }
     st.epoch = this.epoch;
     st.catalogVersion = replica.catalogVersion;
     st.translation = r.local ? r.translation : null;
     st.reason = r.local ? undefined : r.reason;
-    if (!r.local) throw new ForwardInstead(r.reason);
+    if (!r.local) throw new Forward(r.reason);
     return r.translation;
   }
 
-  /** Checks formats, privileges and settings for running `t` here; ForwardInstead if not. */
+  /** Checks formats, privileges and settings for running `t` here; Forward if not. */
   async checkExecutable(t: Translation, paramFormats: number[], resultFormats: number[]): Promise<void> {
-    if (paramFormats.some((x) => x !== 0)) throw new ForwardInstead('binary parameters');
+    if (paramFormats.some((x) => x !== 0)) throw new Forward('binary parameters');
     if (resultFormats.some((x) => x !== 0 && x !== 1) || (resultFormats.length > 1 && resultFormats.length !== t.columns.length)) {
-      throw new ForwardInstead('result formats the upstream must judge');
+      throw new Forward('result formats the upstream must judge');
     }
-    if (t.columns.some((_, i) => formatOf(resultFormats, i) === 1 && !t.binaryColumns[i])) throw new ForwardInstead('binary output of a type not rendered in binary locally');
-    if (this.roleOid === null || this.sessionAuth === null) throw new ForwardInstead('the session\'s role is unknown');
+    if (t.columns.some((_, i) => formatOf(resultFormats, i) === 1 && !t.binaryColumns[i])) throw new Forward('binary output of a type not rendered in binary locally');
+    if (this.roleOid === null || this.sessionAuth === null) throw new Forward('the session\'s role is unknown');
     // Both the current role (probed) and the session user (reported by the server itself) must
     // be allowed to read it: the probe runs in a session the client controls, but whatever it answers, a
     // client never reads locally more than its session user could read upstream after RESET ROLE.
-    if (!(await this.ctx.watch.maySelect(this.sessionAuth, t.reads))) throw new ForwardInstead(`the session user "${this.sessionAuth}" may not SELECT all it reads here, or a table has row-level security`);
-    if (!(await this.ctx.watch.maySelect(this.roleOid, t.reads))) throw new ForwardInstead(`the session's role (OID ${this.roleOid}) may not SELECT all it reads here, or a table has row-level security`);
-    if (!t.renderable(this.settings)) throw new ForwardInstead('the session\'s settings (DateStyle, IntervalStyle or TimeZone) are not rendered locally');
+    if (!(await this.ctx.watch.maySelect(this.sessionAuth, t.reads))) throw new Forward(`the session user "${this.sessionAuth}" may not SELECT all it reads here, or a table has row-level security`);
+    if (!(await this.ctx.watch.maySelect(this.roleOid, t.reads))) throw new Forward(`the session's role (OID ${this.roleOid}) may not SELECT all it reads here, or a table has row-level security`);
+    if (!t.renderable(this.settings)) throw new Forward('the session\'s settings (DateStyle, IntervalStyle or TimeZone) are not rendered locally');
   }
 
   /**
@@ -755,12 +756,12 @@ export class Session {
   private async resolve(relations: { schema: string | null; name: string }[]): Promise<void> {
     const missing = [...new Set(relations.map((r) => nameKey(r.schema, r.name)))].filter((k) => !this.names.has(k));
     if (!missing.length && this.roleOid !== null) return;
-    if (this.upstreamLost) throw new ForwardInstead('names cannot be resolved while the upstream is unreachable');
+    if (this.upstreamLost) throw new Forward('names cannot be resolved while the upstream is unreachable');
     const q = probeQuery(missing);
     const epoch = this.epoch;
     const r = readProbe((await this.probe(q.sql, q.params))[0], missing.length, q.nonce);
-    if (!r) throw new ForwardInstead('names could not be resolved');
-    if (this.epoch !== epoch) throw new ForwardInstead('the session changed while its names were resolved');
+    if (!r) throw new Forward('names could not be resolved');
+    if (this.epoch !== epoch) throw new Forward('the session changed while its names were resolved');
     this.roleOid = r.roleOid;
     this.searchPathOk = r.searchPathOk;
     this.shadowedTypes = r.shadowedTypes;
@@ -776,7 +777,7 @@ export class Session {
    */
   private async probe(sql: string, params: string[]): Promise<(string | null)[][]> {
     await this.waitIdle();
-    if (this.openExt || this.pending !== 0 || this.owed.length !== 0 || this.status !== 'I' || this.upstreamLost || !this.up) throw new ForwardInstead('the session is not idle');
+    if (this.openExt || this.pending !== 0 || this.owed.length !== 0 || this.status !== 'I' || this.upstreamLost || !this.up) throw new Forward('the session is not idle');
     const name = `pgfollow_probe_${crypto.randomBytes(8).toString('hex')}`;
     const state = { rows: [] as (string | null)[][], types: '', error: null as string | null, done: () => {} };
     this.pending++;
@@ -792,7 +793,7 @@ export class Session {
       ]));
     });
     this.settle();
-    if (state.error) throw new ForwardInstead(`names could not be resolved: ${state.error}`);
+    if (state.error) throw new Forward(`names could not be resolved: ${state.error}`);
     if (state.types !== PROBE_REPLY) {
       // Not the reply to what was sent: the proxy no longer knows who said what on this session.
       this.ctx.log('error', 'serve.probe_out_of_turn', { pid: this.pid, replies: state.types.slice(0, 40) });

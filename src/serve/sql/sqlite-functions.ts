@@ -4,25 +4,30 @@
 // sort keys for numeric and for date/time text with BC years and infinities.
 
 import type { Database } from 'better-sqlite3';
-import { ServeError } from '../errors.js';
+import { Forward, ServeError } from '../errors.js';
 import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from '../values/decimal.js';
 
 type V = null | bigint | number | string | Buffer;
 
 // A translation's precheck (route.ts) evaluates the statement's constant subexpressions that may
 // raise, as `SELECT CASE WHEN pgf_fold(1) THEN e1 END, ..., pgf_fold(0)`: while it runs, an error
-// Postgres would raise is NOT_LOCAL instead (Postgres raises it while planning, or prunes the
+// Postgres would raise is a Forward instead (Postgres raises it while planning, or prunes the
 // expression: the upstream answers). pgf_fold is not deterministic, so SQLite runs it in order,
 // before each CASE arm; the flag clears when the precheck ends or raises.
 let folding = false;
 
-/** The error Postgres raises (a SQLSTATE), or NOT_LOCAL inside a precheck. */
-function pgError(sqlState: string, message: string): ServeError {
+/** The error Postgres raises (a SQLSTATE), or a Forward inside a precheck. */
+function pgError(sqlState: string, message: string): ServeError | Forward {
   if (!folding) return new ServeError(sqlState, message);
   folding = false;
-  if (sqlState === 'NOT_LOCAL') return new ServeError(sqlState, message);
-  return new ServeError('NOT_LOCAL', `a constant subexpression raises ${sqlState} (Postgres raises it at plan time): ${message}`);
+  return new Forward(`a constant subexpression raises ${sqlState} (Postgres raises it at plan time): ${message}`);
 }
+/** A value pgfollow does not compute exactly: the statement is forwarded (and a precheck ends). */
+function notExact(why: string): Forward {
+  folding = false;
+  return new Forward(why);
+}
+
 const LIMITS: Record<number, [bigint, bigint, string]> = {
   16: [-32768n, 32767n, 'smallint out of range'],
   32: [-2147483648n, 2147483647n, 'integer out of range'],
@@ -60,7 +65,7 @@ function dec(v: V): Dec {
 /** Postgres LIKE: `\` escapes, `_` one character, `%` any; ILIKE folds ASCII only (C ctype). */
 const likeCache = new Map<string, RegExp>();
 function like(s: string, p: string, ci: number): boolean {
-  if (ci && (/[^\x00-\x7f]/.test(s) || /[^\x00-\x7f]/.test(p))) throw pgError('NOT_LOCAL', 'ILIKE on non-ASCII text');
+  if (ci && (/[^\x00-\x7f]/.test(s) || /[^\x00-\x7f]/.test(p))) throw notExact('ILIKE on non-ASCII text');
   const key = ci + p;
   let re = likeCache.get(key);
   if (!re) {
@@ -70,7 +75,7 @@ function like(s: string, p: string, ci: number): boolean {
       const c = chars[i];
       if (c === '\\') {
         // Postgres raises 22025 only if matching reaches the trailing escape: forwarded.
-        if (i + 1 >= chars.length) throw pgError('NOT_LOCAL', 'LIKE pattern ending with an escape');
+        if (i + 1 >= chars.length) throw notExact('LIKE pattern ending with an escape');
         src += escapeRe(chars[++i]);
       } else if (c === '%') src += '[\\s\\S]*';
       else if (c === '_') src += '[\\s\\S]';
@@ -125,7 +130,7 @@ function jsonGet(j: string, key: string | bigint, asText: number): string | null
   }
   if (asText && span === null) return null;
   if (asText && typeof span === 'string') return span;
-  if (typeof span === 'number') throw pgError('NOT_LOCAL', 'jsonb number member');
+  if (typeof span === 'number') throw notExact('jsonb number member');
   return asText && typeof span === 'boolean' ? String(span) : jsonbOut(span);
 }
 
@@ -133,7 +138,7 @@ function jsonGet(j: string, key: string | bigint, asText: number): string | null
 function jsonbOut(v: unknown): string {
   if (v === null) return 'null';
   if (typeof v === 'string' || typeof v === 'boolean') return JSON.stringify(v);
-  if (typeof v === 'number') throw pgError('NOT_LOCAL', 'jsonb number member');
+  if (typeof v === 'number') throw notExact('jsonb number member');
   if (Array.isArray(v)) return '[' + v.map(jsonbOut).join(', ') + ']';
   // jsonb keeps keys shorter first, then bytewise (JS objects put integer-like keys first).
   const keys = Object.keys(v as object).sort((a, b) => Buffer.byteLength(a) - Buffer.byteLength(b) || Buffer.compare(Buffer.from(a), Buffer.from(b)));
@@ -158,7 +163,7 @@ function anyEq(x: V, arr: string | null): number | null {
 function extract(field: string, s: string | null, isDate: number): string | null {
   if (s === null) return null;
   const m = /^(\d{4,})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?)?$/.exec(s);
-  if (!m) throw pgError('NOT_LOCAL', 'date outside the translated range');
+  if (!m) throw notExact('date outside the translated range');
   const [y, mo, d, h, mi, sec] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0));
   const frac = (m[7] ?? '').padEnd(6, '0');
   const day = new Date(0); day.setUTCFullYear(y, mo - 1, d);
@@ -174,15 +179,15 @@ function extract(field: string, s: string | null, isDate: number): string | null
     case 'minute': if (isDate) break; return String(mi);
     case 'second': if (isDate) break; return `${sec}.${frac}`;
   }
-  throw pgError('NOT_LOCAL', `extract ${field}`);
+  throw notExact(`extract ${field}`);
 }
 
 function truncTs(field: string, s: string | null): string | null {
   if (s === null) return null;
   const m = /^(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d+)?$/.exec(s);
-  if (!m) throw pgError('NOT_LOCAL', 'timestamp outside the translated range');
+  if (!m) throw notExact('timestamp outside the translated range');
   const keep = ['year', 'month', 'day', 'hour', 'minute', 'second'].indexOf(field);
-  if (keep < 0) throw pgError('NOT_LOCAL', `date_trunc ${field}`);
+  if (keep < 0) throw notExact(`date_trunc ${field}`);
   const parts = [m[1], m[2], m[3], m[4], m[5], m[6]].map((p, i) => (i <= keep ? p : i < 3 ? '01' : '00'));
   return `${parts[0]}-${parts[1]}-${parts[2]}T${parts[3]}:${parts[4]}:${parts[5]}`;
 }
@@ -191,7 +196,7 @@ function text2int(s: string | null, bits: number): bigint | null {
   if (s === null) return null;
   const m = /^[ \t\n\r\v\f]*([+-]?\d+)[ \t\n\r\v\f]*$/.exec(s);
   if (!m) {
-    if (/^\s*[+-]?(0[xob]|\d+_)/i.test(s)) throw pgError('NOT_LOCAL', 'integer input form');
+    if (/^\s*[+-]?(0[xob]|\d+_)/i.test(s)) throw notExact('integer input form');
     throw pgError('22P02', `invalid input syntax for type ${bits === 16 ? 'smallint' : bits === 32 ? 'integer' : 'bigint'}: "${s}"`);
   }
   const v = BigInt(m[1]);
@@ -215,7 +220,7 @@ export function registerFunctions(db: Database): void {
   for (const [name, f] of [['pgf_lower', (x: string) => x.toLowerCase()], ['pgf_upper', (x: string) => x.toUpperCase()]] as const) {
     db.function(name, det, (s: string | null) => {
       if (s === null) return null;
-      if (/[^\x00-\x7f]/.test(s)) throw pgError('NOT_LOCAL', 'case mapping of non-ASCII text');
+      if (/[^\x00-\x7f]/.test(s)) throw notExact('case mapping of non-ASCII text');
       return f(s);
     });
   }
@@ -231,7 +236,7 @@ export function registerFunctions(db: Database): void {
       case 'abs': return formatDec(x.kind === 'num' && x.v < 0n ? negDec(x) : x.kind === 'inf' ? { kind: 'inf', neg: false } : x);
       case 'round': {
         const s = Number(b);
-        if (s > 1000 || s < -1000) throw pgError('NOT_LOCAL', 'round scale');
+        if (s > 1000 || s < -1000) throw notExact('round scale');
         return formatDec(roundDec(x, s));
       }
     }

@@ -23,12 +23,12 @@
 //     (DateStyle not ISO, IntervalStyle not postgres with an interval column, a TimeZone Intl does
 //     not know): forward then.
 //   - Translation.bind(params, s): pass the session's settings: a timestamptz literal or parameter
-//     without an offset is read in s.timeZone. It may throw ServeError; code 'NOT_LOCAL' means
-//     "forward this execution" (a value in a form pgfollow does not parse exactly, a local time in
+//     without an offset is read in s.timeZone. It may throw Forward (forward this
+//     execution: a value in a form pgfollow does not parse exactly, a local time in
 //     a DST gap or overlap, no settings given), any other error carries the SQLSTATE and message
 //     Postgres gives (22P02, 22003, ...).
 //   - Translation.reads: an entry with columns [] is the table itself (count(*), SELECT 1 FROM t).
-//   - Errors raised while SQLite runs the statement are ServeError: 'NOT_LOCAL' (a value met at run
+//   - Errors raised while SQLite runs the statement are Forward (a value met at run
 //     time that pgfollow does not handle exactly, e.g. lower() of non-ASCII text: forward the
 //     statement, nothing has been sent yet since rows are rendered after .all()), or a SQLSTATE
 //     (22003 integer out of range, 22012 division by zero, 21000 scalar subquery with several
@@ -52,7 +52,7 @@ export { readMirrorCatalog, applyCollations, applyInheritance } from './mirror.j
 export { loadParser, parse } from './parse.js';
 export type { Parsed } from './parse.js';
 export { registerFunctions } from './sqlite-functions.js';
-export { ServeError } from '../errors.js';
+export { Forward, ServeError } from '../errors.js';
 export type { UpstreamFacts } from './upstream.js';
 export type { OutColumn, RenderSettings, Resolver, Route, Translation } from './translation.js';
 
@@ -80,7 +80,6 @@ export function route(p: Parsed, resolve: Resolver, declared: number[] = [], up:
     return { local: true, translation: translate(p.ast.SelectStmt, resolve, declared, up) };
   } catch (e) {
     if (e instanceof Forward) return { local: false, reason: e.reason };
-    if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
     // A parse tree of a shape the translator did not expect: forwarding is always right.
     return { local: false, reason: `not translated (${e instanceof Error ? e.message : String(e)})` };
   }
@@ -142,7 +141,7 @@ export const MAX_PRECHECKS = 500;
  * statement's own values: the placeholders of `sql`, in order, become the columns p1..pn of a
  * one-row derived table, and each $n or session literal in an expression reads the column of one
  * of its occurrences (every occurrence is bound the same value). Each runs in pgf_fold mode
- * (functions.ts): what it raises is NOT_LOCAL. None noted: no precheck.
+ * (functions.ts): what it raises is a Forward. None noted: no precheck.
  */
 function constantsCheck(folds: Set<string> | undefined, order: number[]): string | undefined {
   if (!folds?.size) return undefined;

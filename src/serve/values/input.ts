@@ -1,8 +1,8 @@
 // Postgres text input → the SQLite value the mirror stores, for parameters and literals. A form
-// pgfollow does not parse exactly raises NOT_LOCAL (forward); invalid input raises Postgres's
+// pgfollow does not parse exactly raises Forward; invalid input raises Postgres's
 // SQLSTATE (22P02, 22003) with Postgres's message.
 
-import { ServeError } from '../errors.js';
+import { Forward, ServeError } from '../errors.js';
 import { formatDec, parseDec } from './decimal.js';
 import { T, elementOf, family, intBits, type PgType } from './types.js';
 import { wallToInstant } from './render.js';
@@ -12,7 +12,7 @@ const INT_NAMES: Record<number, string> = { 16: 'smallint', 32: 'integer', 64: '
 function toInt(s: string, bits: number): bigint {
   const m = /^[ \t\n\r\v\f]*([+-]?\d+)[ \t\n\r\v\f]*$/.exec(s);
   if (!m) {
-    if (/^\s*[+-]?(0[xob]|\d+_)/i.test(s)) throw new ServeError('NOT_LOCAL', 'integer input form');
+    if (/^\s*[+-]?(0[xob]|\d+_)/i.test(s)) throw new Forward('integer input form');
     throw new ServeError('22P02', `invalid input syntax for type ${INT_NAMES[bits]}: "${s}"`);
   }
   const v = BigInt(m[1]);
@@ -48,7 +48,7 @@ function validDate(y: number, m: number, d: number): boolean {
 
 function toTimestamp(s: string, withTz: boolean, timeZone: string | undefined): string {
   const m = /^\s*(\d{4})-(\d\d)-(\d\d)(?:[ T](\d\d):(\d\d)(?::(\d\d)(?:\.(\d{1,6}))?)?)?\s*(Z|[+-]\d\d(?::?\d\d)?)?\s*$/i.exec(s);
-  if (!m || !validDate(+m[1], +m[2], +m[3]) || +(m[4] ?? 0) > 23 || +(m[5] ?? 0) > 59 || +(m[6] ?? 0) > 59) throw new ServeError('NOT_LOCAL', 'timestamp input form');
+  if (!m || !validDate(+m[1], +m[2], +m[3]) || +(m[4] ?? 0) > 23 || +(m[5] ?? 0) > 59 || +(m[6] ?? 0) > 59) throw new Forward('timestamp input form');
   const frac = (m[7] ?? '').replace(/0+$/, '');
   if (!withTz) return `${m[1]}-${m[2]}-${m[3]}T${m[4] ?? '00'}:${m[5] ?? '00'}:${m[6] ?? '00'}${frac ? '.' + frac : ''}`;
   let offsetMin = 0;
@@ -61,12 +61,12 @@ function toTimestamp(s: string, withTz: boolean, timeZone: string | undefined): 
     d.setTime(d.getTime() - offsetMin * 60_000);
   } else if (!m[8]) {
     // No offset: the session's TimeZone applies.
-    if (timeZone === undefined) throw new ServeError('NOT_LOCAL', 'timestamptz without an offset, session TimeZone unknown');
+    if (timeZone === undefined) throw new Forward('timestamptz without an offset, session TimeZone unknown');
     const instant = wallToInstant(d.getTime(), timeZone);
-    if (instant === null) throw new ServeError('NOT_LOCAL', 'timestamptz in a DST gap or overlap, or an unknown TimeZone');
+    if (instant === null) throw new Forward('timestamptz in a DST gap or overlap, or an unknown TimeZone');
     d.setTime(instant);
   }
-  if (d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999) throw new ServeError('NOT_LOCAL', 'timestamptz range');
+  if (d.getUTCFullYear() < 1 || d.getUTCFullYear() > 9999) throw new Forward('timestamptz range');
   const p = (n: number, w = 2) => String(n).padStart(w, '0');
   return `${p(d.getUTCFullYear(), 4)}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())}T${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.${(m[7] ?? '').padEnd(6, '0')}Z`;
 }
@@ -90,7 +90,7 @@ export function parseArrayText(s: string): (string | null)[] {
   let i = 0;
   while (i <= body.length) {
     while (/\s/.test(body[i] ?? '')) i++;
-    if (body[i] === '{') throw new ServeError('NOT_LOCAL', 'multi-dimensional array parameter');
+    if (body[i] === '{') throw new Forward('multi-dimensional array parameter');
     if (body[i] === '"') {
       let v = '';
       i++;
@@ -101,7 +101,7 @@ export function parseArrayText(s: string): (string | null)[] {
       out.push(v);
     } else {
       let v = '';
-      while (i < body.length && body[i] !== ',') { if (body[i] === '\\' || body[i] === '"' || body[i] === '{' || body[i] === '}') throw new ServeError('NOT_LOCAL', 'array literal form'); v += body[i++]; }
+      while (i < body.length && body[i] !== ',') { if (body[i] === '\\' || body[i] === '"' || body[i] === '{' || body[i] === '}') throw new Forward('array literal form'); v += body[i++]; }
       v = v.trim();
       if (v === '') throw new ServeError('22P02', `malformed array literal: "${s}"`);
       out.push(/^null$/i.test(v) ? null : v);
@@ -129,7 +129,7 @@ export function inputValue(s: string, t: PgType, timeZone?: string): null | numb
     case 'datetime':
       if (t.oid === T.date) {
         const m = /^\s*(\d{4})-(\d\d)-(\d\d)\s*$/.exec(s);
-        if (!m || !validDate(+m[1], +m[2], +m[3])) throw new ServeError('NOT_LOCAL', 'date input form');
+        if (!m || !validDate(+m[1], +m[2], +m[3])) throw new Forward('date input form');
         return `${m[1]}-${m[2]}-${m[3]}`;
       }
       return toTimestamp(s, t.oid === T.timestamptz, timeZone);
@@ -138,7 +138,7 @@ export function inputValue(s: string, t: PgType, timeZone?: string): null | numb
       const items = parseArrayText(s).map((e) => (e === null ? null : inputValue(e, elem, timeZone)));
       return '[' + items.map((v) => (v === null ? 'null' : typeof v === 'string' ? JSON.stringify(v) : String(v))).join(',') + ']';
     }
-    default: throw new ServeError('NOT_LOCAL', 'parameter type not translated');
+    default: throw new Forward('parameter type not translated');
   }
 }
 
