@@ -21,7 +21,6 @@ export interface Frame {
 export const SSL_REQUEST = 80877103;
 export const GSSENC_REQUEST = 80877104;
 export const CANCEL_REQUEST = 80877102;
-export const PROTOCOL_3 = 3 << 16;
 
 /**
  * Splits a byte stream into frames. `untyped` is true until the startup message is read (the
@@ -207,16 +206,13 @@ export function errorResponse(e: ErrorFields, type = 'E'): Buffer {
   return message(type, Buffer.concat(parts));
 }
 
-export const noticeResponse = (e: ErrorFields) => errorResponse({ severity: 'NOTICE', ...e }, 'N');
 export const readyForQuery = (status: string) => message('Z', Buffer.from(status));
 export const parseComplete = () => message('1', Buffer.alloc(0));
 export const bindComplete = () => message('2', Buffer.alloc(0));
 export const closeComplete = () => message('3', Buffer.alloc(0));
 export const noData = () => message('n', Buffer.alloc(0));
 export const portalSuspended = () => message('s', Buffer.alloc(0));
-export const emptyQueryResponse = () => message('I', Buffer.alloc(0));
 export const commandComplete = (tag: string) => message('C', cstr(tag));
-export const parameterStatus = (name: string, value: string) => message('S', Buffer.concat([cstr(name), cstr(value)]));
 export const backendKeyData = (pid: number, key: number) => message('K', Buffer.concat([int32(pid), int32(key)]));
 
 export function parameterDescription(types: number[]): Buffer {
