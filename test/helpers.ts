@@ -32,10 +32,10 @@ export async function cluster(t: Tap): Promise<Cluster> {
 
 let dbCounter = 0;
 /** A fresh database with pgfollow installed; returns its conninfo and a connected client. */
-export async function database(t: Tap, c: Cluster, opts: { install?: boolean } = {}): Promise<{ conninfo: string; client: pg.Client; name: string }> {
+export async function database(t: Tap, c: Cluster, opts: { install?: boolean; createWith?: string } = {}): Promise<{ conninfo: string; client: pg.Client; name: string }> {
   const name = `t${process.pid}_${++dbCounter}`;
   const admin = await connect(userSessionConfig(c.conninfo('postgres')));
-  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.query(`CREATE DATABASE ${name} ${opts.createWith ?? ''}`);
   await admin.end();
   const conninfo = c.conninfo(name);
   const client = await connect(userSessionConfig(conninfo));

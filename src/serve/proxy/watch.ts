@@ -176,10 +176,15 @@ export class UpstreamWatch {
         const c = serializeQueries(await connect(upstreamConfig(this.opts.conninfo, { application_name: 'pgfollow serve', connectionTimeoutMillis: 2000 })));
         c.on('error', (e) => this.lost(c, e));
         c.on('end', () => this.lost(c, new Error('connection ended')));
-        const { rows } = await c.query(`SELECT datcollate, datctype, pg_catalog.current_setting('server_version_num')::pg_catalog.int4 AS version
-                                          FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()`);
+        // The default collation's provider (15+; libc before): under ICU (or another provider) the
+        // default collation is not datcollate's, so it is reported as the provider's locale.
+        const { rows } = await c.query(`SELECT d.datcollate, d.datctype, pg_catalog.current_setting('server_version_num')::pg_catalog.int4 AS version,
+                                               j OPERATOR(pg_catalog.->>) 'datlocprovider' AS provider,
+                                               pg_catalog.concat(j OPERATOR(pg_catalog.->>) 'datlocale', j OPERATOR(pg_catalog.->>) 'daticulocale') AS locale
+                                          FROM pg_catalog.pg_database d, pg_catalog.to_jsonb(d) AS j WHERE d.datname = pg_catalog.current_database()`);
         this.opts.onVersion?.(rows[0].version);
-        this.opts.onCollation?.(rows[0].datcollate, rows[0].datctype);
+        const { collate, ctype } = defaultCollation(rows[0]);
+        this.opts.onCollation?.(collate, ctype);
         this.collationKnown = true;
         this.client = c;
         if (!this.reachable) this.opts.log('info', 'serve.upstream_connected', {});
@@ -191,4 +196,16 @@ export class UpstreamWatch {
     })();
     return this.connecting;
   }
+}
+
+/**
+ * The database's default collation and ctype as serve judges them: libc's datcollate/datctype; the
+ * builtin provider's locale (17+: C and C.UTF-8 compare code points); anything else (ICU) named
+ * so that it is never taken for C.
+ */
+export function defaultCollation(d: { datcollate: string; datctype: string; provider?: string | null; locale?: string | null }): { collate: string; ctype: string } {
+  const provider = d.provider ?? 'c';
+  if (provider === 'c') return { collate: d.datcollate, ctype: d.datctype };
+  const name = provider === 'b' ? String(d.locale ?? '') : `${provider}:${d.locale ?? ''}`;
+  return { collate: name, ctype: name };
 }
