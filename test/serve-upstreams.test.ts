@@ -8,6 +8,7 @@ import t from 'tap';
 import path from 'node:path';
 import pg from 'pg';
 import { cluster, compareAll, database, tempDir, waitFor } from './helpers.js';
+import { startCluster } from '../src/dev/cluster.js';
 import { follow } from '../src/index.js';
 import { serve } from '../src/serve/server.js';
 import { createLogger } from '../src/log.js';
@@ -20,15 +21,20 @@ const version = Number((await probe.client.query("SELECT current_setting('server
 // than C that this machine has.
 const icu = version >= 150000 && (await probe.client.query("SELECT 1 FROM pg_collation WHERE collprovider = 'i' LIMIT 1")).rowCount === 1;
 const libc = (await probe.client.query(`SELECT collcollate FROM pg_collation WHERE collprovider = 'c' AND collcollate !~* '^(C|POSIX|C\\.UTF-?8)$' AND collencoding IN (-1, 6) ORDER BY collcollate LIMIT 1`)).rows[0]?.collcollate as string | undefined;
-const otherClause = icu ? "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
-  : libc ? `TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE '${libc}' LC_CTYPE '${libc}'` : undefined;
-
+const ICU = "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'";
+let otherServer = server;
+let otherClause = icu ? ICU : libc ? `TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE '${libc}' LC_CTYPE '${libc}'` : undefined;
 if (!otherClause) {
-  t.fail('this Postgres has no ICU collations and this machine no libc locale other than C: no second collation to serve under');
-} else {
+  // Postgres 14 has no ICU default collation: the other upstream is then a second cluster, of the
+  // Postgres 18 the package brings (so the two servers also differ in version).
+  otherServer = await startCluster({ embeddedMajor: '' });
+  t.teardown(() => otherServer.stop());
+  otherClause = ICU;
+}
+{
   const words = ['banana', 'Apple', 'cherry', 'apple', 'Banana', '_x', 'Zebra'];
-  const up = async (createWith: string) => {
-    const d = await database(t, server, { createWith });
+  const up = async (createWith: string, on = server) => {
+    const d = await database(t, on, { createWith });
     await d.client.query('CREATE TABLE fruit (id int PRIMARY KEY, name text)');
     await d.client.query('INSERT INTO fruit SELECT i, w FROM unnest($1::text[]) WITH ORDINALITY AS u(w, i)', [words]);
     const file = path.join(tempDir(t), 'mirror.db');
@@ -41,7 +47,7 @@ if (!otherClause) {
   };
   // Started one after the other in this process: the second's upstream must not change the first's rules.
   const cdb = await up("TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'");
-  const other = await up(otherClause);
+  const other = await up(otherClause, otherServer);
 
   const ask = async (u: { name: string; port: number }, sql: string) => {
     const c = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${u.port}/${u.name}` });
@@ -75,6 +81,16 @@ if (!otherClause) {
   const cOrder = (await cdb.client.query('SELECT name FROM fruit ORDER BY name, id')).rows.map((r) => r.name);
   const otherOrder = (await other.client.query('SELECT name FROM fruit ORDER BY name, id')).rows.map((r) => r.name);
   t.notSame(cOrder, otherOrder, `the two collations order the words differently (${cOrder.join(' ')} / ${otherOrder.join(' ')})`);
+  // Column names that depend on the upstream's version (a boolean literal's is `bool` before 15).
+  for (const u of [cdb, other]) {
+    const c = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${u.port}/${u.name}` });
+    c.on('error', () => {});
+    await c.connect();
+    const via = (await c.query('SELECT true, id FROM fruit WHERE id = 1')).fields.map((f) => f.name);
+    await c.end();
+    const direct = (await u.client.query('SELECT true, id FROM fruit WHERE id = 1')).fields.map((f) => f.name);
+    t.same(via, direct, `${u.name}: column names as its own upstream names them (${direct.join(', ')})`);
+  }
   // A statement without text semantics is local on both.
   for (const u of [cdb, other]) t.equal((await ask(u, 'SELECT count(*) FROM fruit')).route, 'replica', 'count(*) is local on both');
 
