@@ -1,7 +1,7 @@
 -- pgfollow control plane: driving follows. start_follow(), stop_follow(), pause_follow(),
 -- resume_follow(), resync_follow(), snapshot_follow(), remove_follow() and wait_for_follow(), with
--- the internal helpers they share (object_name, canonical_path, path_taken, follow_row).
--- Included by sql/control.sql.
+-- the internal helpers they share (object_name, canonical_path, path_taken, follow_row, and
+-- change_follow, the steps every lifecycle change takes). Included by sql/control.sql.
 
 -- A name unique to this control database, so two control databases following one upstream never
 -- share a slot: pgfollow_<id>_<8 hex digits of this cluster's system identifier and database>.
@@ -84,21 +84,75 @@ END
 $fn$;
 REVOKE ALL ON FUNCTION pgfollow.follow_row(bigint) FROM PUBLIC;
 
+-- What every change of a follow's lifecycle does (stop, pause, resume, resync, snapshot), in one
+-- place: lock the follow's row (a clear error when there is none), refuse the change when the
+-- follow is in a state it does not apply to, write it (updated_at too), and wake the workers
+-- (NOTIFY pgfollow, payload the follow's id). Returns the row as it was before. The callers say
+-- only what differs:
+--   desired       the state asked for ('running', 'paused' or 'stopped'), NULL to keep it. A follow
+--                 already in it is left as it is (updated_at too), unless drop_slot or request
+--                 come along. A stop also cancels a resync asked for earlier.
+--   drop_slot     with a stop: whether the worker drops the slot and publication; NULL keeps it.
+--   request       'resync' or 'snapshot': stamps resync_requested_at or snapshot_requested_at.
+--                 Only a feed takes snapshots; a resync deletes the file, never one another
+--                 follow writes.
+--   allowed       the desired states the follow may be in (NULL: any), and refused_hint the hint
+--   refused_hint  of the error when it is in another.
+-- Not SECURITY DEFINER and not executable by PUBLIC, like follow_row: it runs with the rights of
+-- the SECURITY DEFINER function that calls it.
+CREATE OR REPLACE FUNCTION pgfollow.change_follow(follow_id bigint, desired text DEFAULT NULL, drop_slot boolean DEFAULT NULL,
+  request text DEFAULT NULL, allowed text[] DEFAULT NULL, refused_hint text DEFAULT NULL) RETURNS pgfollow.follows
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+DECLARE
+  r pgfollow.follows := pgfollow.follow_row(follow_id);
+  other bigint;
+BEGIN
+  IF change_follow.request NOT IN ('resync', 'snapshot') THEN
+    RAISE EXCEPTION 'pgfollow: unknown request %', change_follow.request USING ERRCODE = 'internal_error';
+  END IF;
+  IF change_follow.request = 'snapshot' AND NOT r.options ? 'feed' THEN
+    RAISE EXCEPTION 'pgfollow: follow % is not a feed', r.id
+      USING HINT = 'Snapshots are of feeds: start_follow(conninfo, NULL, ''{"feed": {"nats": "nats://host:4222", "stream": "app"}}'').', ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  IF NOT r.desired = ANY (coalesce(change_follow.allowed, ARRAY[r.desired])) THEN
+    RAISE EXCEPTION 'pgfollow: follow % is %', r.id, r.desired
+      USING HINT = change_follow.refused_hint, ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  IF change_follow.request = 'resync' THEN
+    -- A resync deletes the file: never one another follow writes.
+    other := pgfollow.path_taken(r.id, r.sqlite_path);
+    IF other IS NOT NULL THEN
+      RAISE EXCEPTION 'pgfollow: follow % writes the same file as follow % (%)', r.id, other, quote_literal(pgfollow.canonical_path(r.id, r.sqlite_path))
+        USING HINT = 'Stop one of them first: a resync deletes the file.', ERRCODE = 'duplicate_object';
+    END IF;
+  END IF;
+  UPDATE pgfollow.follows f
+     SET desired = coalesce(change_follow.desired, f.desired),
+         drop_slot = coalesce(change_follow.drop_slot, f.drop_slot),
+         resync_requested_at = CASE WHEN change_follow.request = 'resync' THEN clock_timestamp()
+                                    WHEN change_follow.desired = 'stopped' THEN NULL
+                                    ELSE f.resync_requested_at END,
+         snapshot_requested_at = CASE WHEN change_follow.request = 'snapshot' THEN clock_timestamp() ELSE f.snapshot_requested_at END,
+         updated_at = now()
+   WHERE f.id = r.id
+     AND (f.desired IS DISTINCT FROM change_follow.desired OR change_follow.drop_slot IS NOT NULL OR change_follow.request IS NOT NULL);
+  PERFORM pg_notify('pgfollow', r.id::text);
+  RETURN r;
+END
+$fn$;
+REVOKE ALL ON FUNCTION pgfollow.change_follow(bigint, text, boolean, text, text[], text) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION pgfollow.stop_follow(id bigint, drop_slot boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
-  r pgfollow.follows := pgfollow.follow_row(id);
+  r pgfollow.follows := pgfollow.change_follow(id, desired => 'stopped', drop_slot => coalesce(stop_follow.drop_slot, true));
 BEGIN
-  UPDATE pgfollow.follows f SET desired = 'stopped', drop_slot = coalesce(stop_follow.drop_slot, true),
-         resync_requested_at = NULL, updated_at = now()
-   WHERE f.id = r.id;
   -- Stopped earlier with its slot kept, or with a slot left behind on an unreachable upstream,
   -- and now asked to drop it: a worker (re)tries.
   IF r.desired = 'stopped' AND coalesce(stop_follow.drop_slot, true)
      AND (NOT r.drop_slot OR EXISTS (SELECT FROM pgfollow.follow_progress p WHERE p.id = r.id AND p.left_behind IS NOT NULL)) THEN
     UPDATE pgfollow.follow_progress p SET state = 'stopping' WHERE p.id = r.id;
   END IF;
-  PERFORM pg_notify('pgfollow', r.id::text);
 END
 $fn$;
 
@@ -106,29 +160,17 @@ $fn$;
 -- them) until resume_follow().
 CREATE OR REPLACE FUNCTION pgfollow.pause_follow(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  r pgfollow.follows := pgfollow.follow_row(id);
 BEGIN
-  IF r.desired = 'stopped' THEN
-    RAISE EXCEPTION 'pgfollow: follow % is stopped', r.id
-      USING HINT = 'A stopped follow cannot be paused; start a new one with start_follow().', ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
-  UPDATE pgfollow.follows f SET desired = 'paused', updated_at = now() WHERE f.id = r.id AND f.desired <> 'paused';
-  PERFORM pg_notify('pgfollow', r.id::text);
+  PERFORM pgfollow.change_follow(id, desired => 'paused', allowed => ARRAY['running', 'paused'],
+    refused_hint => 'A stopped follow cannot be paused; start a new one with start_follow().');
 END
 $fn$;
 
 CREATE OR REPLACE FUNCTION pgfollow.resume_follow(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  r pgfollow.follows := pgfollow.follow_row(id);
 BEGIN
-  IF r.desired = 'stopped' THEN
-    RAISE EXCEPTION 'pgfollow: follow % is stopped', r.id
-      USING HINT = 'A stopped follow cannot be resumed; start a new one with start_follow().', ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
-  UPDATE pgfollow.follows f SET desired = 'running', updated_at = now() WHERE f.id = r.id AND f.desired <> 'running';
-  PERFORM pg_notify('pgfollow', r.id::text);
+  PERFORM pgfollow.change_follow(id, desired => 'running', allowed => ARRAY['running', 'paused'],
+    refused_hint => 'A stopped follow cannot be resumed; start a new one with start_follow().');
 END
 $fn$;
 
@@ -136,22 +178,9 @@ $fn$;
 -- copies everything again. A paused follow stays paused (and copies when resumed).
 CREATE OR REPLACE FUNCTION pgfollow.resync_follow(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  r pgfollow.follows := pgfollow.follow_row(id);
-  other bigint;
 BEGIN
-  IF r.desired = 'stopped' THEN
-    RAISE EXCEPTION 'pgfollow: follow % is stopped', r.id
-      USING HINT = 'Start a new follow with start_follow() instead.', ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
-  -- A resync deletes the file: never one another follow writes.
-  other := pgfollow.path_taken(r.id, r.sqlite_path);
-  IF other IS NOT NULL THEN
-    RAISE EXCEPTION 'pgfollow: follow % writes the same file as follow % (%)', r.id, other, quote_literal(pgfollow.canonical_path(r.id, r.sqlite_path))
-      USING HINT = 'Stop one of them first: a resync deletes the file.', ERRCODE = 'duplicate_object';
-  END IF;
-  UPDATE pgfollow.follows f SET resync_requested_at = clock_timestamp(), updated_at = now() WHERE f.id = r.id;
-  PERFORM pg_notify('pgfollow', r.id::text);
+  PERFORM pgfollow.change_follow(id, request => 'resync', allowed => ARRAY['running', 'paused'],
+    refused_hint => 'Start a new follow with start_follow() instead.');
 END
 $fn$;
 
@@ -159,19 +188,9 @@ $fn$;
 -- next moment the file is between commits. follow_status.last_snapshot_at says when it is done.
 CREATE OR REPLACE FUNCTION pgfollow.snapshot_follow(id bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
-DECLARE
-  r pgfollow.follows := pgfollow.follow_row(id);
 BEGIN
-  IF NOT r.options ? 'feed' THEN
-    RAISE EXCEPTION 'pgfollow: follow % is not a feed', r.id
-      USING HINT = 'Snapshots are of feeds: start_follow(conninfo, NULL, ''{"feed": {"nats": "nats://host:4222", "stream": "app"}}'').', ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
-  IF r.desired <> 'running' THEN
-    RAISE EXCEPTION 'pgfollow: follow % is %', r.id, r.desired
-      USING HINT = 'Resume it first: only a running feed publishes snapshots.', ERRCODE = 'object_not_in_prerequisite_state';
-  END IF;
-  UPDATE pgfollow.follows f SET snapshot_requested_at = clock_timestamp(), updated_at = now() WHERE f.id = r.id;
-  PERFORM pg_notify('pgfollow', r.id::text);
+  PERFORM pgfollow.change_follow(id, request => 'snapshot', allowed => ARRAY['running'],
+    refused_hint => 'Resume it first: only a running feed publishes snapshots.');
 END
 $fn$;
 
