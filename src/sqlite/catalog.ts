@@ -1,5 +1,5 @@
 // The SQLite side of schema: turns the capture's table descriptions (see pgfollow.describe_table
-// in sql/capture.sql) into SQLite tables, and keeps them in step as the upstream changes shape.
+// in sql/capture/describe.sql) into SQLite tables, and keeps them in step as the upstream changes shape.
 // Identity is the table OID and the column attnum: a renamed table or column is renamed here too,
 // never dropped and re-created.
 

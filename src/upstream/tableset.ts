@@ -93,7 +93,7 @@ export function parseIdent(text: string): string[] {
  * A row filter goes into `WHERE (<expr>)` of the publication. It must be one expression that cannot
  * leave its parentheses: balanced parentheses outside quotes, no statement separator, comment or
  * dollar quote, and no backslash (whose meaning depends on standard_conforming_strings). Postgres
- * then checks the expression itself (simple, immutable, built-in functions only). sql/control.sql
+ * then checks the expression itself (simple, immutable, built-in functions only). sql/control/checks.sql
  * checks the same at the door.
  */
 export function checkRowFilter(table: string, expr: string): void {
