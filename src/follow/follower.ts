@@ -4,7 +4,7 @@
 
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import type { FeedStatus } from '../fanout/feed.js';
+import type { ChangeTap, FeedStatus } from './tap.js';
 import { LogicalReplicationService } from 'pg-logical-replication';
 import { Applier, type HeldTable } from '../sqlite/applier.js';
 import { WalSync } from '../sqlite/durable.js';
@@ -21,6 +21,8 @@ import type { AppliedTransaction } from '../sqlite/transactions.js';
 import { CAPTURE_PREFIX, CaptureVerifier, checkProofs, publishProofs, withoutProofs, type CaptureChange } from '../capture/message.js';
 import { Pause } from './backoff.js';
 import { PasswordCheckedReplication } from '../upstream/password-auth.js';
+
+export type { ChangeTap, TapHooks } from './tap.js';
 
 export type FollowState = 'starting' | 'copying' | 'streaming' | 'reconnecting' | 'error' | 'stopped';
 
@@ -48,40 +50,6 @@ export interface FollowStatus {
   feed: FeedStatus | null;
   /** Tables held in error while the others stream (see src/sqlite/applier.ts). */
   heldTables: HeldTable[];
-}
-
-/**
- * Something that sees every upstream transaction the follow applies, in commit order: the fan-out
- * feed. It receives changes as the applier does (authenticated, filtered), including transactions
- * the file already holds after a restart, and it bounds what the slot may confirm.
- */
-export interface ChangeTap {
-  readonly status: FeedStatus;
-  attach(hooks: TapHooks): void;
-  /** Before each streaming session, with the upstream session and the follow's SQLite file (copied). */
-  open(client: pg.Client, db: Database.Database): Promise<void>;
-  change(c: Change | CaptureChange): void;
-  /** The greatest position at or below `lsn` that the tap no longer needs the slot to send again. */
-  ackable(lsn: Lsn): Lsn;
-  /** SQLite committed `lsn`, and no SQLite transaction is open. */
-  committed(db: Database.Database, lsn: Lsn): void;
-  /** Resolves once everything handed over is stored or has failed. */
-  settled(): Promise<void>;
-  shutdown(): Promise<void>;
-}
-
-export interface TapHooks {
-  /** ackable() may have grown. */
-  ackable(): void;
-  /** The tap cannot go on: the streaming session ends and restarts with backoff. */
-  error(e: unknown): void;
-  /** Call committed() as soon as the file is between commits. */
-  poke(): void;
-  /** The tap's status changed. */
-  changed(): void;
-  /** Flow control: stop reading the replication stream until resume() (TCP pushes back on the walsender). */
-  pause(): void;
-  resume(): void;
 }
 
 /**
