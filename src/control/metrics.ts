@@ -4,7 +4,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { FollowStatus } from '../follow/follower.js';
+import type { FollowStatus } from '../follow/types.js';
 import { maxLsn, type Lsn } from '../upstream/lsn.js';
 import type { Sample } from './monitor.js';
 
