@@ -4,8 +4,7 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Worker } from './worker.js';
-import type { FollowStatus } from '../follow/follower.js';
+import type { FollowStatus } from '../follow/types.js';
 import { maxLsn, type Lsn } from '../upstream/lsn.js';
 import type { Sample } from './monitor.js';
 
@@ -29,7 +28,15 @@ const FAMILIES: Family[] = [
   { name: 'pgfollow_last_error_timestamp_seconds', type: 'gauge', help: 'When the follow last failed (Unix time).', value: (f) => (f.lastErrorAt ? f.lastErrorAt.getTime() / 1000 : null) },
 ];
 
-export function renderMetrics(worker: Worker): string {
+/** What the metrics show: the worker (src/control/worker.ts) is one. */
+export interface MetricsSource {
+  /** Whether the worker is connected to its control database. */
+  readonly connected: boolean;
+  /** The follows it runs. */
+  metrics(): FollowMetrics[];
+}
+
+export function renderMetrics(worker: MetricsSource): string {
   const follows = worker.metrics();
   const out: string[] = [];
   const family = (name: string, type: string, help: string) => out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -56,7 +63,7 @@ export function parseListen(listen: string): { host: string; port: number } {
   return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
 }
 
-export async function serveMetrics(worker: Worker, listen: string): Promise<{ server: http.Server; address: AddressInfo }> {
+export async function serveMetrics(worker: MetricsSource, listen: string): Promise<{ server: http.Server; address: AddressInfo }> {
   const { host, port } = parseListen(listen);
   const server = http.createServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];

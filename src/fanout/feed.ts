@@ -29,7 +29,9 @@ import { StateTable } from '../sqlite/state.js';
 import { HEADER, TransactionChunker, WIRE_VERSION, messageId, type Chunk } from './encoding.js';
 import { connectNats, ensureStream, streamDatabase, jetstreamManager, lastMessage, redactUrl, streamInfo, txSubject, unreachable, upstreamIdentity, checkStreamName, type StreamLimits } from './nats.js';
 import { copyForSnapshot, listSnapshots, snapshotStore, uploadSnapshot } from './snapshots.js';
-import type { ChangeTap, TapHooks } from '../follow/follower.js';
+import type { ChangeTap, FeedStatus, TapHooks } from '../follow/tap.js';
+
+export type { FeedStatus };
 
 export interface FeedOptions {
   /** NATS server URL(s), e.g. nats://127.0.0.1:4222. */
@@ -45,23 +47,6 @@ export interface FeedOptions {
   /** Bytes published and not yet acknowledged at which the feed stops reading the slot (it reads again below a quarter). Default 32 MiB. */
   maxInflightBytes?: number;
   log?: Logger;
-}
-
-export interface FeedStatus {
-  stream: string;
-  /** End LSN of the last transaction JetStream acknowledged (this run), and its stream sequence. */
-  publishedLsn: Lsn | null;
-  publishedSeq: number | null;
-  streamMessages: number | null;
-  streamBytes: number | null;
-  streamFirstSeq: number | null;
-  lastSnapshotAt: Date | null;
-  lastSnapshotSeq: number | null;
-  lastSnapshotLsn: Lsn | null;
-  /** The last NATS problem, cleared when publishing works again. */
-  error: string | null;
-  /** Times the feed stopped reading the slot to wait for JetStream's acknowledgements (flow control). */
-  flowPauses: number;
 }
 
 /** Fraction of the server's max_payload one chunk's changes may use: room for headers and relations. */
