@@ -20,7 +20,7 @@ import type pg from 'pg';
 import type { Lsn } from '../upstream/lsn.js';
 import type { Change, Relation } from '../upstream/pgoutput.js';
 import { decodeBytea } from '../sqlite/text-formats.js';
-import type { TableDesc } from '../sqlite/catalog.js';
+import type { TableDesc } from './desc.js';
 import { PgFollowError } from '../errors.js';
 
 /** A capture message, as emitted by sql/capture.sql. */

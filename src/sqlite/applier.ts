@@ -15,7 +15,8 @@
 
 import type { Database, Statement } from 'better-sqlite3';
 import type { Change, Relation, Tuple } from '../upstream/pgoutput.js';
-import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type TableDesc, type Column } from './catalog.js';
+import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type Column } from './catalog.js';
+import type { TableDesc } from '../capture/desc.js';
 import { PgFollowError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
 import type { SqliteValue } from './values.js';

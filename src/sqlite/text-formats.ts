@@ -2,7 +2,7 @@
 // offsets, as the output functions print them under pgfollow's session settings.
 
 import { PgFollowError } from '../errors.js';
-import type { TypeDesc } from './values.js';
+import type { TypeDesc } from '../capture/desc.js';
 
 export function decodeError(t: TypeDesc, reason: string): PgFollowError {
   // Row data stays out of the message; the type and the reason say enough to find the column.

@@ -50,36 +50,13 @@
 // and times the same ISO text as in a column; everything else a string.
 
 import { PgFollowError } from '../errors.js';
+import type { TypeDesc } from '../capture/desc.js';
 import { decodeBytea, decodeError, timestampToIso, timestamptzToIso } from './text-formats.js';
 import { arrayConverter, compositeConverter, multirangeConverter, rangeConverter } from './nested-values.js';
 
 export { decodeBytea, timestampToIso, timestamptzToIso };
 
 export type SqliteValue = null | number | bigint | string | Buffer;
-
-/** A type as pgfollow.describe_type() (sql/types.sql) describes it. */
-export interface TypeDesc {
-  oid: number;
-  /** pg_type.typname: 'int4', '_int4' for int4[], the user's name for user types */
-  name: string;
-  schema: string;
-  /** pg_type.typcategory */
-  category: string;
-  /** pg_type.typtype: b base, c composite, d domain, e enum, r range, m multirange, p pseudo */
-  kind: string;
-  /** domains: the base type */
-  base?: TypeDesc;
-  /** arrays: the element type */
-  element?: TypeDesc;
-  /** arrays: the element type's typdelim; ',' when absent (';' is assumed for box) */
-  delimiter?: string;
-  /** composites: the columns record_out prints, in order */
-  fields?: { name: string; type: TypeDesc }[];
-  /** ranges and multiranges: the range's subtype */
-  subtype?: TypeDesc;
-  /** set when describe_type stopped at its depth limit: the children are missing */
-  truncated?: boolean;
-}
 
 /** A column as the capture describes it. */
 export interface ColumnTypeInfo {
