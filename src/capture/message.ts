@@ -19,7 +19,7 @@ import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { Lsn } from '../upstream/lsn.js';
 import type { Change, Relation } from '../upstream/pgoutput.js';
-import { decodeBytea } from '../sqlite/text-formats.js';
+import { decodeBytea } from './bytea.js';
 import type { TableDesc } from './desc.js';
 import { PgFollowError } from '../errors.js';
 

@@ -51,7 +51,8 @@
 
 import { PgFollowError } from '../errors.js';
 import type { TypeDesc } from '../capture/desc.js';
-import { decodeBytea, decodeError, timestampToIso, timestamptzToIso } from './text-formats.js';
+import { decodeError, timestampToIso, timestamptzToIso } from './text-formats.js';
+import { decodeBytea } from '../capture/bytea.js';
 import { arrayConverter, compositeConverter, multirangeConverter, rangeConverter } from './nested-values.js';
 
 export { decodeBytea, timestampToIso, timestamptzToIso };
