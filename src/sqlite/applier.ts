@@ -19,7 +19,7 @@ import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type Column } from '
 import type { TableDesc } from '../capture/desc.js';
 import { PgFollowError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
-import type { SqliteValue } from './values.js';
+import type { SqliteValue } from './value-types.js';
 import type { Capture, CaptureChange } from '../capture/message.js';
 import { checkPartitionColumns, deletePartition, describeTable, dropOrphans } from './partitions.js';
 import { buildPlan, matchClause, named, rowLoader, rowValues, type Plan } from './rows.js';

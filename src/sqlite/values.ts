@@ -54,10 +54,10 @@ import type { TypeDesc } from '../capture/desc.js';
 import { decodeError, timestampToIso, timestamptzToIso } from './text-formats.js';
 import { decodeBytea } from '../capture/bytea.js';
 import { arrayConverter, compositeConverter, multirangeConverter, rangeConverter } from './nested-values.js';
+import type { Converter, SqliteValue, Storage } from './value-types.js';
 
 export { decodeBytea, timestampToIso, timestamptzToIso };
-
-export type SqliteValue = null | number | bigint | string | Buffer;
+export type { Converter, SqliteValue, Storage };
 
 /** A column as the capture describes it. */
 export interface ColumnTypeInfo {
@@ -67,8 +67,6 @@ export interface ColumnTypeInfo {
   typmod: number;
   typeinfo: TypeDesc;
 }
-
-export type Storage = 'INTEGER' | 'REAL' | 'TEXT' | 'BLOB';
 
 export interface ColumnCodec {
   /** The SQLite declared type: shows the Postgres type; its affinity is affinityFor(storage). */
@@ -164,14 +162,6 @@ function typeModifier(col: ColumnTypeInfo): string {
 // ---------------------------------------------------------------------------------------------
 // Converters: one per type, chosen once; decode() and json() do no dispatch on the type.
 // ---------------------------------------------------------------------------------------------
-
-export interface Converter {
-  storage: Storage;
-  /** text output → SQLite value for a column */
-  decode(text: string): SqliteValue;
-  /** text output → JSON text, for the value inside an array, composite or range */
-  json(text: string): string;
-}
 
 const MAX_DEPTH = 32;
 
