@@ -12,8 +12,8 @@ import {
   type ColumnCodec,
   type ColumnTypeInfo,
   type SqliteValue,
-  type TypeDesc,
 } from '../src/sqlite/values.js';
+import type { TypeDesc } from '../src/capture/desc.js';
 import { PgFollowError } from '../src/errors.js';
 
 // --- hand-built type descriptions, shaped like pgfollow.describe_type() output -----------------

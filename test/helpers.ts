@@ -12,7 +12,8 @@ import { startCluster, type Cluster } from '../src/dev/cluster.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import { install } from '../src/control/install.js';
 import type { SqliteValue } from '../src/sqlite/values.js';
-import { mirroredColumns, NO_COLUMNS, PARTITION_COLUMN, sqliteNameOf, type TableDesc } from '../src/sqlite/catalog.js';
+import { mirroredColumns, NO_COLUMNS, PARTITION_COLUMN, sqliteNameOf } from '../src/sqlite/catalog.js';
+import type { TableDesc } from '../src/capture/desc.js';
 import { waitFor } from '../src/dev/wait.js';
 
 export { waitFor };

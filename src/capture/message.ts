@@ -1,5 +1,5 @@
-// The capture messages sql/capture.sql emits, as the follower receives them: their types, and the
-// check that a message really comes from the capture.
+// The capture messages sql/capture.sql emits, as the follower receives them: the check that a
+// message really comes from the capture, and its payload read.
 //
 // pg_logical_emit_message is executable by every role, so a message's prefix proves nothing; and a
 // REPLICATION role reads every byte of the WAL, so no secret kept in a logged table proves anything
@@ -9,30 +9,21 @@
 // The follower applies a message only if it is transactional and an unused proof of its content
 // came before it in the same upstream transaction; each proof is used once. A REPLICATION role can
 // read proofs but not write one, so neither a message of its own nor a copy of a real one (in its
-// own transaction, or again in the same one) gets applied. A message that fails is never applied,
-// never stops the follow: it is counted and logged.
+// own transaction, or again in the same one) gets applied. A message that fails this check is never
+// applied, never stops the follow: it is counted and logged.
 //
-// Content layout (sql/capture.sql): `<version> <JSON, UTF-8>`, version 2. Version 1 (an HMAC made
-// with a key in a logged table) is refused.
+// Content layout (sql/capture.sql): `<version> <JSON, UTF-8>`, version 2; the payloads and their
+// shapes are in payload.ts. Version 1 (an HMAC made with a key in a logged table) is refused. A
+// proven message of a known op whose payload does not have that op's shape is not skipped: it
+// throws a PROTOCOL error (checkCapture), which stops the follow at it.
 
 import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { Lsn } from '../upstream/lsn.js';
 import type { Change, Relation } from '../upstream/pgoutput.js';
-import { decodeBytea } from '../sqlite/text-formats.js';
-import type { TableDesc } from '../sqlite/catalog.js';
+import { decodeBytea } from './bytea.js';
+import { CAPTURE_VERSION, checkCapture, isCaptureOp, type Capture } from './payload.js';
 import { PgFollowError } from '../errors.js';
-
-/** A capture message, as emitted by sql/capture.sql. */
-export type Capture =
-  /** Tables created or changed; `reloads`: those whose whole content follows (reload + rows). */
-  | { op: 'ddl'; tag: string; tables: TableDesc[]; reloads?: number[]; query?: string }
-  | { op: 'drop'; tag: string; tables: { oid: number; schema: string; name: string }[]; indexes?: number[]; query?: string }
-  /** The content of table `oid` follows, or (with `partition`) that of one of its leaf partitions. */
-  | { op: 'reload'; oid: number; partition?: number }
-  /** Rows of table `oid`, text values in column order; a partitioned table's end with the leaf's OID. */
-  | { op: 'rows'; oid: number; rows: (string | null)[][] }
-  | { op: 'error'; tag: string; message: string; query?: string };
 
 /** An authenticated capture message, in the stream of changes the applier receives. */
 export interface CaptureChange {
@@ -43,12 +34,8 @@ export interface CaptureChange {
 
 /** The prefix of capture messages; 'pgfollow.pad' and others of pgfollow's are not applied. */
 export const CAPTURE_PREFIX = 'pgfollow';
-/** The layout version this follower reads. */
-export const CAPTURE_VERSION = '2';
 /** The table whose inserts prove capture messages. */
 export const PROOF_TABLE = { schema: 'pgfollow', name: 'capture_proof' } as const;
-
-const OPS = new Set(['ddl', 'drop', 'reload', 'rows', 'error']);
 
 export type Verdict = { ok: true; capture: Capture } | { ok: false; why: string };
 
@@ -96,14 +83,16 @@ export class CaptureVerifier {
     if (!left) return { ok: false, why: 'no proof of it in its transaction (pgfollow.capture_proof): it is not the capture\'s' };
     if (left === 1) this.proofs.delete(digest);
     else this.proofs.set(digest, left - 1);
-    let capture: Capture;
+    let payload: { op?: unknown } | null;
     try {
-      capture = JSON.parse(content.subarray(first + 1).toString('utf8')) as Capture;
+      payload = JSON.parse(content.subarray(first + 1).toString('utf8')) as { op?: unknown } | null;
     } catch {
       return { ok: false, why: 'proven, but not JSON' };
     }
-    if (!capture || typeof capture !== 'object' || !OPS.has(capture.op)) return { ok: false, why: 'proven, but of no known kind' };
-    return { ok: true, capture };
+    if (!payload || typeof payload !== 'object' || !isCaptureOp(payload.op)) return { ok: false, why: 'proven, but of no known kind' };
+    // The capture's own message, of a known op, in a shape the follower does not read: skipping it
+    // would leave the mirror behind the upstream, so it fails (PROTOCOL) and the follow stops here.
+    return { ok: true, capture: checkCapture(payload as { op: Capture['op'] }) };
   }
 }
 

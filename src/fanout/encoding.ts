@@ -11,7 +11,8 @@
 // the stream: whoever may publish to it can change every replica (NATS authorization is the boundary).
 
 import type { Change, Relation, Tuple } from '../upstream/pgoutput.js';
-import type { Capture, CaptureChange } from '../capture/message.js';
+import type { CaptureChange } from '../capture/message.js';
+import type { Capture } from '../capture/payload.js';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
 import { PgFollowError } from '../errors.js';
 

@@ -5,7 +5,7 @@
 
 import pg from 'pg';
 import type { Applier } from '../sqlite/applier.js';
-import type { TableDesc } from '../sqlite/catalog.js';
+import type { TableDesc } from '../capture/desc.js';
 import type { Tuple } from '../upstream/pgoutput.js';
 import { parseLsn, type Lsn } from '../upstream/lsn.js';
 import type { Logger } from '../log.js';

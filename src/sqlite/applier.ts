@@ -15,11 +15,13 @@
 
 import type { Database, Statement } from 'better-sqlite3';
 import type { Change, Relation, Tuple } from '../upstream/pgoutput.js';
-import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type TableDesc, type Column } from './catalog.js';
+import { Catalog, PARTITION_COLUMN, quoteIdent, type Table, type Column } from './catalog.js';
+import type { TableDesc } from '../capture/desc.js';
 import { PgFollowError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
-import type { SqliteValue } from './values.js';
-import type { Capture, CaptureChange } from '../capture/message.js';
+import type { SqliteValue } from './value-types.js';
+import type { CaptureChange } from '../capture/message.js';
+import type { Capture } from '../capture/payload.js';
 import { checkPartitionColumns, deletePartition, describeTable, dropOrphans } from './partitions.js';
 import { buildPlan, matchClause, named, rowLoader, rowValues, type Plan } from './rows.js';
 import { TransactionRecorder, type AppliedTransaction } from './transactions.js';

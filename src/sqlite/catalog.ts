@@ -4,49 +4,9 @@
 // never dropped and re-created.
 
 import type { Database } from 'better-sqlite3';
-import { columnCodec, type ColumnCodec, type TypeDesc } from './values.js';
+import { columnCodec, type ColumnCodec } from './values.js';
+import type { ColumnDesc, IndexDesc, TableDesc } from '../capture/desc.js';
 import { PgFollowError } from '../errors.js';
-
-export interface ColumnDesc {
-  attnum: number;
-  name: string;
-  /** format_type() output, e.g. `numeric(12,2)` */
-  type: string;
-  typoid: number;
-  typmod: number;
-  notnull: boolean;
-  default: string | null;
-  identity: string | null;
-  generated: string | null;
-  typeinfo: TypeDesc;
-  /** Text of the value existing rows take for a column added with a default (pg_attribute.attmissingval). */
-  missing: string | null;
-}
-
-export interface IndexDesc {
-  oid: number;
-  name: string;
-  unique: boolean;
-  /** Key columns by attnum; 0 stands for an expression. */
-  columns: number[];
-  partial: boolean;
-  /** pg_get_indexdef(), for messages. */
-  definition: string;
-}
-
-export interface TableDesc {
-  oid: number;
-  schema: string;
-  name: string;
-  kind: string;
-  replident: string;
-  columns: ColumnDesc[];
-  primary_key: number[] | null;
-  unique: number[][];
-  indexes?: IndexDesc[];
-  /** A partitioned table's leaf partitions (OIDs); absent or null for other tables. */
-  partitions?: number[] | null;
-}
 
 /**
  * The column a partitioned table's SQLite table has besides the upstream's: the OID of the leaf

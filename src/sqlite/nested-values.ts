@@ -1,7 +1,8 @@
 // Values that hold values: arrays, composites, ranges and multiranges, read from their text output
 // into JSON text, each element through the converter of its own type.
 
-import type { Converter, TypeDesc } from './values.js';
+import type { Converter } from './value-types.js';
+import type { TypeDesc } from '../capture/desc.js';
 import { decodeError } from './text-formats.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 // tree (DETACH, ATTACH, a sub-tree moving) moves rows between SQLite tables accordingly.
 
 import type { Database } from 'better-sqlite3';
-import { PARTITION_COLUMN, quoteIdent, type Catalog, type Table, type TableDesc } from './catalog.js';
+import { PARTITION_COLUMN, quoteIdent, type Catalog, type Table } from './catalog.js';
+import type { TableDesc } from '../capture/desc.js';
 import { PgFollowError } from '../errors.js';
 
 /** Removes the rows of one leaf partition from its partitioned table's SQLite table. */

@@ -1,44 +1,12 @@
-// Text formats of single values the codec reads: bytea (hex and escape) and timestamps with their
-// offsets, as the output functions print them under pgfollow's session settings.
+// Text formats of single values the codec reads: timestamps with their offsets, as the output
+// functions print them under pgfollow's session settings (bytea's is in src/capture/bytea.ts).
 
 import { PgFollowError } from '../errors.js';
-import type { TypeDesc } from './values.js';
+import type { TypeDesc } from '../capture/desc.js';
 
 export function decodeError(t: TypeDesc, reason: string): PgFollowError {
   // Row data stays out of the message; the type and the reason say enough to find the column.
   return new PgFollowError('CANNOT_MIRROR', `cannot decode a value of type ${t.schema}.${t.name}: ${reason}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// bytea: hex format '\x00ff', or the escape format '\000\377A' (bytea_output = escape).
-// ---------------------------------------------------------------------------------------------
-
-export function decodeBytea(s: string): Buffer {
-  if (s.charCodeAt(0) === 92 && s.charCodeAt(1) === 120) {
-    const buf = Buffer.from(s.substring(2), 'hex');
-    if (buf.length * 2 !== s.length - 2) throw new PgFollowError('CANNOT_MIRROR', 'cannot decode a bytea value: bad hex digits');
-    return buf;
-  }
-  const out = Buffer.allocUnsafe(s.length);
-  let n = 0;
-  for (let i = 0; i < s.length; ) {
-    const c = s.charCodeAt(i);
-    if (c !== 92) {
-      out[n++] = c;
-      i++;
-    } else if (s.charCodeAt(i + 1) === 92) {
-      out[n++] = 92;
-      i += 2;
-    } else {
-      const v = parseInt(s.substring(i + 1, i + 4), 8);
-      if (!(v >= 0 && v <= 255) || !/^[0-7]{3}$/.test(s.substring(i + 1, i + 4))) {
-        throw new PgFollowError('CANNOT_MIRROR', 'cannot decode a bytea value: bad escape');
-      }
-      out[n++] = v;
-      i += 4;
-    }
-  }
-  return out.subarray(0, n);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -50,36 +50,14 @@
 // and times the same ISO text as in a column; everything else a string.
 
 import { PgFollowError } from '../errors.js';
-import { decodeBytea, decodeError, timestampToIso, timestamptzToIso } from './text-formats.js';
+import type { TypeDesc } from '../capture/desc.js';
+import { decodeError, timestampToIso, timestamptzToIso } from './text-formats.js';
+import { decodeBytea } from '../capture/bytea.js';
 import { arrayConverter, compositeConverter, multirangeConverter, rangeConverter } from './nested-values.js';
+import type { Converter, SqliteValue, Storage } from './value-types.js';
 
 export { decodeBytea, timestampToIso, timestamptzToIso };
-
-export type SqliteValue = null | number | bigint | string | Buffer;
-
-/** A type as pgfollow.describe_type() (sql/types.sql) describes it. */
-export interface TypeDesc {
-  oid: number;
-  /** pg_type.typname: 'int4', '_int4' for int4[], the user's name for user types */
-  name: string;
-  schema: string;
-  /** pg_type.typcategory */
-  category: string;
-  /** pg_type.typtype: b base, c composite, d domain, e enum, r range, m multirange, p pseudo */
-  kind: string;
-  /** domains: the base type */
-  base?: TypeDesc;
-  /** arrays: the element type */
-  element?: TypeDesc;
-  /** arrays: the element type's typdelim; ',' when absent (';' is assumed for box) */
-  delimiter?: string;
-  /** composites: the columns record_out prints, in order */
-  fields?: { name: string; type: TypeDesc }[];
-  /** ranges and multiranges: the range's subtype */
-  subtype?: TypeDesc;
-  /** set when describe_type stopped at its depth limit: the children are missing */
-  truncated?: boolean;
-}
+export type { Converter, SqliteValue, Storage };
 
 /** A column as the capture describes it. */
 export interface ColumnTypeInfo {
@@ -89,8 +67,6 @@ export interface ColumnTypeInfo {
   typmod: number;
   typeinfo: TypeDesc;
 }
-
-export type Storage = 'INTEGER' | 'REAL' | 'TEXT' | 'BLOB';
 
 export interface ColumnCodec {
   /** The SQLite declared type: shows the Postgres type; its affinity is affinityFor(storage). */
@@ -186,14 +162,6 @@ function typeModifier(col: ColumnTypeInfo): string {
 // ---------------------------------------------------------------------------------------------
 // Converters: one per type, chosen once; decode() and json() do no dispatch on the type.
 // ---------------------------------------------------------------------------------------------
-
-export interface Converter {
-  storage: Storage;
-  /** text output → SQLite value for a column */
-  decode(text: string): SqliteValue;
-  /** text output → JSON text, for the value inside an array, composite or range */
-  json(text: string): string;
-}
 
 const MAX_DEPTH = 32;
 

@@ -6,16 +6,17 @@ import pg from 'pg';
 import { describeTarget, toClientConfig, type Trust } from './conninfo.js';
 import { PgFollowError } from '../errors.js';
 import { markPasswordAuth, newClient } from './password-auth.js';
+import { SESSION_FORMATS, settingsOptions } from '../capture/format.js';
 
 /**
  * Settings every session pgfollow opens has, the walsender included, after (so over) whatever the
  * conninfo's options, the role or the database set:
  *  - search_path: pgfollow's sessions often run as a superuser; with pg_catalog first and nothing
  *    another role can create in, no function or operator of theirs is ever picked for ours;
- *  - output formats: values are decoded from Postgres text output, so its format must not depend
- *    on server, database or role defaults.
+ *  - output formats (src/capture/format.ts): values are decoded from Postgres text output, so its
+ *    format must not depend on server, database or role defaults.
  */
-const FORMAT_OPTIONS = '-c standard_conforming_strings=on -c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c lc_monetary=C';
+const FORMAT_OPTIONS = settingsOptions(SESSION_FORMATS);
 export const SESSION_OPTIONS = `-c search_path=pg_catalog,pg_temp ${FORMAT_OPTIONS}`;
 
 /**

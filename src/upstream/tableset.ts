@@ -6,7 +6,7 @@
 import pg from 'pg';
 import type { CaptureChange } from '../capture/message.js';
 import { PgFollowError } from '../errors.js';
-import type { TableDesc } from '../sqlite/catalog.js';
+import type { TableDesc } from '../capture/desc.js';
 
 /** A follow's table set. Without `tables` and `schemas`, every table is followed. */
 export interface TableSet {

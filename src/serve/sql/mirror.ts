@@ -2,7 +2,7 @@
 // _pgfollow_columns, written by src/sqlite/catalog.ts in the same transaction as the rows).
 
 import type { Database } from 'better-sqlite3';
-import type { TableDesc } from '../../sqlite/catalog.js';
+import type { TableDesc } from '../../capture/desc.js';
 import type { StateKey } from '../../sqlite/state.js';
 
 export interface MirrorColumn {
