@@ -4,7 +4,8 @@
 
 import t, { type Test } from 'tap';
 import Database from 'better-sqlite3';
-import { Catalog, NO_COLUMNS, PARTITION_COLUMN, mirroredColumns, quoteIdent, quoteLiteral, sqliteNameOf, type TableDesc } from '../../src/sqlite/catalog.js';
+import { Catalog, NO_COLUMNS, PARTITION_COLUMN, mirroredColumns, quoteIdent, quoteLiteral, sqliteNameOf } from '../../src/sqlite/catalog.js';
+import type { TableDesc } from '../../src/capture/desc.js';
 import { col, enumType, index, numericCol, table } from './desc.js';
 
 interface Info { name: string; type: string; notnull: number; dflt_value: string | null; pk: number }

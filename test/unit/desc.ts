@@ -1,8 +1,7 @@
 // Table descriptions shaped like pgfollow.describe_table() output (sql/capture.sql), built by hand:
 // what the capture sends for a table, without a Postgres to describe it.
 
-import type { ColumnDesc, IndexDesc, TableDesc } from '../../src/sqlite/catalog.js';
-import type { TypeDesc } from '../../src/sqlite/values.js';
+import type { ColumnDesc, IndexDesc, TableDesc, TypeDesc } from '../../src/capture/desc.js';
 
 /** Built-in types as describe_type() prints them: [oid, typcategory, format_type() without typmod]. */
 const BUILTIN: Record<string, [number, string, string]> = {
