@@ -110,7 +110,7 @@ export function fmt(n: number, unit = ''): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 }) + (unit ? ` ${unit}` : '');
 }
 
-/** The table as Markdown, so the same text serves the terminal and the README. */
+/** The table as Markdown, so the same text serves the terminal and docs/performance.md. */
 export function table(figures: Figure[]): string {
   const head = ['Workload', 'pgfollow', 'per CPU-s', 'Baseline', 'per CPU-s', 'Ratio', 'Target', 'Met'];
   const rows: string[][] = [];

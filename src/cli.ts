@@ -154,7 +154,7 @@ program
   .requiredOption('--sqlite <file>', 'the SQLite file to keep in step')
   .option('--slot <name>', 'replication slot and publication name on the upstream', 'pgfollow_cli')
   .option('--drop-on-exit', 'drop the slot and publication when stopping (the next start copies everything again); without it they stay, keeping the WAL since the last position until the next start', false)
-  .option('--nats <url>', 'also feed replicas: publish each transaction to a JetStream stream on this NATS server (see "Fan-out" in the README)')
+  .option('--nats <url>', 'also feed replicas: publish each transaction to a JetStream stream on this NATS server (see docs/fanout.md)')
   .option('--stream <name>', 'with --nats: the stream name')
   .option('--snapshot-every <interval>', 'with --nats: publish a snapshot this often, e.g. "10 min"')
   .option('--stream-max-msgs <n>', 'with --nats: when the feed creates the stream, keep at most this many messages')

@@ -1,4 +1,4 @@
-// Errors users can look up: every code is explained in the README's "Errors" section.
+// Errors users can look up: every code is explained in docs/errors.md.
 
 export type ErrorCode =
   | 'BAD_CONNINFO'

@@ -1,4 +1,4 @@
-// pgfollow as a library: `import { follow } from 'pgfollow'`. See the README's "Library API".
+// pgfollow as a library: `import { follow } from 'pgfollow'`. See docs/library.md.
 
 export { follow, defaultSlot, Follow, type FollowOptions, type FollowInfo, type FollowEvents } from './api.js';
 export type { AppliedTransaction, RowChange, SchemaChange, TableCounts } from './sqlite/transactions.js';

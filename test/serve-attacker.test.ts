@@ -541,7 +541,7 @@ function sequence(rand: () => number): { bytes: Buffer[]; text: string[] } {
 
 t.test('randomized differential: message sequences straight to Postgres and through serve', async (t) => {
   // A fixed seed by default, so that CI checks the same sequences every time (rare pipelined
-  // divergences are still open: see the README); PGFOLLOW_ATTACK_SEED=random explores.
+  // divergences are still open: see docs/serve.md); PGFOLLOW_ATTACK_SEED=random explores.
   const seedEnv = process.env.PGFOLLOW_ATTACK_SEED ?? '99';
   const seed = seedEnv === 'random' ? crypto.randomInt(1, 2 ** 31 - 1) : Number(seedEnv);
   const count = Number(process.env.PGFOLLOW_ATTACK_SEQUENCES ?? 200);

@@ -4,7 +4,7 @@
 // the values written down here by hand (and their storage class), must equal each other, and each
 // scalar value read back from SQLite must mean the same value to Postgres again.
 //
-// The expected SQLite values are written out literally: they are what README's "Value mapping"
+// The expected SQLite values are written out literally: they are what docs/values.md's "Value mapping"
 // promises, not what src/sqlite/values.ts happens to compute.
 
 import t from 'tap';
@@ -221,7 +221,7 @@ const CASES: TypeCase[] = [
     name: 'int4_array', type: 'integer[]', declared: 'in_t4_array_text', back: false, rows: [
       ["'{{1,2},{NULL,4}}'", '[[1,2],[null,4]]'], ["'{}'", '[]'], ['NULL', null], ['ARRAY[NULL]::int[]', '[null]'],
       ["'{{{1},{2}},{{3},{4}}}'", '[[[1],[2]],[[3],[4]]]'],
-      ["'[0:1]={7,8}'", '[7,8]'], // custom lower bounds are dropped (see README)
+      ["'[0:1]={7,8}'", '[7,8]'], // custom lower bounds are dropped (see docs/values.md)
     ],
   },
   { name: 'int8_array', type: 'bigint[]', declared: 'in_t8_array_text', back: false, rows: [["'{9223372036854775807,-9223372036854775808,NULL}'", '[9223372036854775807,-9223372036854775808,null]']] },

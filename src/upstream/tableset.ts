@@ -21,7 +21,7 @@ export interface TableSet {
 /** 'feed' is read by src/fanout/options.ts, 'serve' by src/serve/option.ts. */
 const OPTION_NAMES = ['tables', 'schemas', 'row_filters', 'feed', 'serve'];
 
-function bad(message: string, hint = 'see "Options" in the README: tables, schemas, row_filters'): PgFollowError {
+function bad(message: string, hint = 'see "Options" in docs/sql.md: tables, schemas, row_filters'): PgFollowError {
   return new PgFollowError('BAD_OPTIONS', message, { hint });
 }
 

@@ -75,7 +75,7 @@ const NO_DATA_CHANGE = new Set(['SelectStmt', 'VariableSetStmt', 'VariableShowSt
 
 /**
  * False when the statement may change table data. A SELECT calling a function that writes is not
- * caught (the next local read may not see that write): said in the README.
+ * caught (the next local read may not see that write): said in docs/serve.md.
  */
 export function isRead(p: Parsed | { error: string }): boolean {
   if ('error' in p || p.stmts !== 1) return false;
