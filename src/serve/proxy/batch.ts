@@ -3,7 +3,7 @@
 // client's responses stay in order. Every step is judged before anything runs: a step that turns
 // out not to be local (a parameter the translator cannot bind exactly, a role without SELECT, a
 // binary result format) forwards the whole batch instead. Then the batch runs: Executes stream
-// their rows from a reader thread (local.ts); the output is held until it grows past a limit, so
+// their rows from a reader thread (local/answer.ts); the output is held until it grows past a limit, so
 // a read that turns out not to be local (or runs past pgfollow.local_timeout) before anything was
 // written still forwards the whole batch. An Execute that fails while running skips to Sync, as
 // upstream (and the statements it would have prepared or closed stay as they were).

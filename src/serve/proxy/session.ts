@@ -1,7 +1,7 @@
 // One client of `pgfollow serve`: its own upstream session, through which it logged in (the
 // startup and authentication exchange relayed unchanged: SCRAM, md5 or password, the proxy never
 // sees a password), and which runs everything not answered locally. Reads are answered from
-// SQLite (local.ts, batch.ts) only when the session is idle outside a transaction block, the file
+// SQLite (local/answer.ts, batch.ts) only when the session is idle outside a transaction block, the file
 // is fresh enough and has this session's own writes, the statement translates exactly and the
 // session's role may SELECT everything it reads.
 //
@@ -425,7 +425,7 @@ export class Session {
   /** The local read under way, if any: a cancel request or the end of the session stops it. */
   private localRead: AbortController | null = null;
 
-  /** What a local read of this session runs with (see local.ts). */
+  /** What a local read of this session runs with (see local/answer.ts). */
   localEnv(): LocalEnv {
     this.localRead ??= new AbortController();
     return { reads: this.ctx.reads, replica: this.ctx.replica, budgetMs: this.policy.localTimeoutMs, signal: this.localRead.signal };

@@ -45,7 +45,7 @@
 //   - Statements must run with safeIntegers(true) and raw(true): int8 beyond 2^53 stays exact.
 //   - MirrorColumn.category: pg_type.typcategory of the column's type ('E' enum, 'A' array, ...).
 //   - Translation.binaryColumns / renderFormats(): binary output for the simple types.
-//   - Translation.precheck: run it first with the same values; if it raises, forward (see local.ts).
+//   - Translation.precheck: run it first with the same values; if it raises, forward (see local/answer.ts).
 
 export type { MirrorColumn, MirrorTable, MirrorCatalog } from './mirror.js';
 export { readMirrorCatalog, applyCollations, applyInheritance } from './mirror.js';
@@ -141,7 +141,7 @@ export const MAX_PRECHECKS = 500;
  * statement's own values: the placeholders of `sql`, in order, become the columns p1..pn of a
  * one-row derived table, and each $n or session literal in an expression reads the column of one
  * of its occurrences (every occurrence is bound the same value). Each runs in pgf_fold mode
- * (functions.ts): what it raises is a Forward. None noted: no precheck.
+ * (sqlite-functions.ts): what it raises is a Forward. None noted: no precheck.
  */
 function constantsCheck(folds: Set<string> | undefined, order: number[]): string | undefined {
   if (!folds?.size) return undefined;

@@ -17,7 +17,7 @@ export interface Translation {
    * Absent when the statement has no constant subexpression that may raise. Else a SQLite SELECT
    * of them, run with the same values as `sql` before it: Postgres folds constants while planning
    * and raises their errors even where no row is evaluated. What it raises is a Forward
-   * ('a constant subexpression raises 22012 ...', see functions.ts pgf_fold): forward then, as for
+   * ('a constant subexpression raises 22012 ...', see sqlite-functions.ts pgf_fold): forward then, as for
    * any Forward (the upstream raises the error, or prunes the expression as its planner does).
    */
   precheck?: string;
