@@ -55,25 +55,25 @@ export class PgoutputDecoder {
     this.pos = 1;
     const tag = buf[0];
     switch (tag) {
-      case 0x42 /* B */: return { tag: 'begin', finalLsn: this.u64(), commitTime: this.i64(), xid: this.i32() };
+      case 0x42 /* B */: return { tag: 'begin', finalLsn: this.u64(), commitTime: this.i64(), xid: this.u32() };
       case 0x43 /* C */: {
         this.pos += 1; // flags, unused
         return { tag: 'commit', commitLsn: this.u64(), endLsn: this.u64(), commitTime: this.i64() };
       }
       case 0x4f /* O */: { this.u64(); return { tag: 'origin', name: this.cstring() }; }
-      case 0x59 /* Y */: return { tag: 'type', oid: this.i32() };
+      case 0x59 /* Y */: return { tag: 'type', oid: this.u32() };
       case 0x52 /* R */: {
         const relation = this.readRelation();
         this.relations.set(relation.oid, relation);
         return { tag: 'relation', relation };
       }
       case 0x49 /* I */: {
-        const relation = this.relation(this.i32());
+        const relation = this.relation(this.u32());
         this.pos += 1; // 'N'
         return { tag: 'insert', relation, values: this.tuple() };
       }
       case 0x55 /* U */: {
-        const relation = this.relation(this.i32());
+        const relation = this.relation(this.u32());
         let kind = this.buf[this.pos++];
         let old: Tuple | null = null;
         let oldKind: 'K' | 'O' | null = null;
@@ -86,7 +86,7 @@ export class PgoutputDecoder {
         return { tag: 'update', relation, old, oldKind, values: this.tuple() };
       }
       case 0x44 /* D */: {
-        const relation = this.relation(this.i32());
+        const relation = this.relation(this.u32());
         const kind = this.buf[this.pos++];
         if (kind !== 0x4b && kind !== 0x4f) throw protocol(`unexpected byte ${kind} in Delete`);
         return { tag: 'delete', relation, oldKind: kind === 0x4b ? 'K' : 'O', old: this.tuple() };
@@ -95,7 +95,7 @@ export class PgoutputDecoder {
         const n = this.i32();
         const flags = this.buf[this.pos++];
         const relations: Relation[] = [];
-        for (let i = 0; i < n; i++) relations.push(this.relation(this.i32()));
+        for (let i = 0; i < n; i++) relations.push(this.relation(this.u32()));
         return { tag: 'truncate', relations, cascade: (flags & 1) !== 0, restartIdentity: (flags & 2) !== 0 };
       }
       case 0x4d /* M */: {
@@ -120,7 +120,7 @@ export class PgoutputDecoder {
   }
 
   private readRelation(): Relation {
-    const oid = this.i32();
+    const oid = this.u32();
     const schema = this.cstring();
     const name = this.cstring();
     const replicaIdentity = String.fromCharCode(this.buf[this.pos++]) as Relation['replicaIdentity'];
@@ -130,7 +130,7 @@ export class PgoutputDecoder {
     for (let i = 0; i < n; i++) {
       const flags = this.buf[this.pos++];
       const colName = this.cstring();
-      columns.push({ name: colName, typoid: this.i32(), typmod: this.i32(), isKey: (flags & 1) !== 0 });
+      columns.push({ name: colName, typoid: this.u32(), typmod: this.i32(), isKey: (flags & 1) !== 0 });
     }
     return { oid, schema, name, replicaIdentity, columns };
   }
@@ -166,6 +166,8 @@ export class PgoutputDecoder {
   private u64(): bigint { const v = this.buf.readBigUInt64BE(this.pos); this.pos += 8; return v; }
   private i64(): bigint { const v = this.buf.readBigInt64BE(this.pos); this.pos += 8; return v; }
   private i32(): number { const v = this.buf.readInt32BE(this.pos); this.pos += 4; return v; }
+  /** OIDs and transaction ids are unsigned 32-bit: past 2^31 they must not read negative. */
+  private u32(): number { const v = this.buf.readUInt32BE(this.pos); this.pos += 4; return v; }
   private cstring(): string {
     const end = this.buf.indexOf(0, this.pos);
     const s = this.buf.toString('utf8', this.pos, end);
