@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { Applier } from '../../src/sqlite/applier.js';
 import { PgoutputDecoder } from '../../src/upstream/pgoutput.js';
 import { formatLsn } from '../../src/upstream/lsn.js';
-import type { TableDesc } from '../../src/sqlite/catalog.js';
+import type { TableDesc } from '../../src/capture/desc.js';
 import * as w from './pgoutput-bytes.js';
 import { col, numericCol, table } from './desc.js';
 

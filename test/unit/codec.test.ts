@@ -2,7 +2,8 @@
 // on how deeply a type description may nest.
 
 import t from 'tap';
-import { columnCodec, type TypeDesc } from '../../src/sqlite/values.js';
+import { columnCodec } from '../../src/sqlite/values.js';
+import type { TypeDesc } from '../../src/capture/desc.js';
 
 const INT4: TypeDesc = { oid: 23, name: 'int4', schema: 'pg_catalog', category: 'N', kind: 'b' };
 const domains = (n: number): TypeDesc => {

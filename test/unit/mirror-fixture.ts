@@ -3,8 +3,9 @@
 // text Postgres prints for them, and the mirror catalog serve reads, built directly.
 
 import Database from 'better-sqlite3';
-import { Catalog, type TableDesc } from '../../src/sqlite/catalog.js';
-import type { MirrorCatalog, MirrorTable } from '../../src/serve/translate.js';
+import { Catalog } from '../../src/sqlite/catalog.js';
+import type { TableDesc } from '../../src/capture/desc.js';
+import type { MirrorCatalog, MirrorTable } from '../../src/serve/sql/translate.js';
 import { col, enumType, numericCol, table } from './desc.js';
 
 export const MOOD = enumType('mood', 90_200);

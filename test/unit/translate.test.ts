@@ -6,9 +6,9 @@
 import t from 'tap';
 import Database from 'better-sqlite3';
 import {
-  loadParser, parse, readMirrorCatalog, registerFunctions, route, ServeError, setUpstreamCollation,
+  loadParser, parse, readMirrorCatalog, registerFunctions, route, Forward, ServeError, type UpstreamFacts,
   type RenderSettings, type Resolver, type Route, type Translation,
-} from '../../src/serve/translate.js';
+} from '../../src/serve/sql/translate.js';
 import { ANIMALS, CUSTOMERS, EVENTS, ITEMS, ORDERS, mirrorCatalog, mirrorDatabase, mirrorTable } from './mirror-fixture.js';
 
 await loadParser();
@@ -28,10 +28,13 @@ const UTC: RenderSettings = { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalSt
 
 type Outcome = { local: false; reason: string } | { local: true; tr: Translation; rows: (string | null)[][] } | { local: true; tr: Translation; error: string; message: string };
 
+/** The upstream's collation, as one server learns it. */
+let upstream: UpstreamFacts = {};
+
 function routeOf(sql: string, declared?: number[]): Route {
   const p = parse(sql);
   if ('error' in p) throw new Error(`does not parse: ${sql}: ${p.error}`);
-  return route(p, resolve, declared);
+  return route(p, resolve, declared, upstream);
 }
 
 /** What the proxy does with a statement: route, bind, precheck, run, render. */
@@ -46,7 +49,7 @@ function run(sql: string, params: (string | null)[] = [], s: RenderSettings = UT
     const rows = db.prepare(tr.sql).raw(true).safeIntegers(true).all(...values) as unknown[][];
     return { local: true, tr, rows: rows.map((row) => tr.render(row, s)) };
   } catch (e) {
-    if (e instanceof ServeError && e.sqlState === 'NOT_LOCAL') return { local: false, reason: e.message };
+    if (e instanceof Forward) return { local: false, reason: e.message };
     if (e instanceof ServeError) return { local: true, tr, error: e.sqlState, message: e.message };
     throw e;
   }
@@ -56,7 +59,7 @@ t.test('until the upstream collation is known, text order and comparison are for
   t.match(run('SELECT name FROM customers ORDER BY name'), { local: false, reason: /collation/ });
   t.match(run("SELECT id FROM customers WHERE name = 'Ana'"), { local: false, reason: /collation/ });
   t.match(run('SELECT id, name FROM customers ORDER BY id'), { local: true, rows: [['1', 'Ana'], ['2', 'bob'], ['3', 'Çelik'], ['4', 'ZOË'], ['5', "Frank O'Hara"], ['6', 'a_b%c']] }, 'reading text without comparing it is local');
-  setUpstreamCollation('C');
+  upstream = { collate: 'C', ctype: 'C' };
 });
 
 /** [sql, params, Postgres's rows (in order unless `unordered`), RowDescription as name/type/table/attnum when checked]. */
@@ -259,8 +262,8 @@ t.test('collations: a column of another collation, or of one not known, is not c
   t.match(run("SELECT id FROM customers WHERE name = 'Ana'"), { local: true, rows: [['1']] });
   name.collation = undefined;
   t.match(run('SELECT id FROM customers ORDER BY name'), { local: false, reason: /collation/ });
-  setUpstreamCollation('en_US.UTF-8');
-  t.teardown(() => setUpstreamCollation('C'));
+  upstream = { collate: 'en_US.UTF-8', ctype: 'en_US.UTF-8' };
+  t.teardown(() => { upstream = { collate: 'C', ctype: 'C' }; });
   name.collation = 'default';
   t.match(run('SELECT id FROM customers ORDER BY name'), { local: false, reason: /collation/ }, 'the database collation is not C');
   t.match(run('SELECT id FROM customers ORDER BY id'), { local: true });
