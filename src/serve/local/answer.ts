@@ -36,8 +36,6 @@ export interface Portal {
   source: RowSource | null;
 }
 
-/** Thrown inside local processing: the statement must go to the upstream after all. */
-
 /** Column i's format under Bind's format codes (0 text, 1 binary). */
 export function formatOf(formats: number[], i: number): number {
   return formats.length === 1 ? formats[0] : formats[i] ?? 0;

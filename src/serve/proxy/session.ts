@@ -21,7 +21,8 @@
 // block, does the proxy send its own probe on that session, and it then takes as the probe's
 // answer only the exact reply sequence of the probe, carrying the probe's nonce (names.ts).
 // Identity: the session user comes from the server's ParameterStatus (session_authorization), the
-// current role from the probe (as an OID); both are forgotten whenever anything is forwarded.
+// current role from the probe (as an OID). The role and the resolved names are forgotten whenever
+// anything is forwarded; the session user changes only with a new ParameterStatus.
 
 import net from 'node:net';
 import crypto from 'node:crypto';

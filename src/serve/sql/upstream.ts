@@ -30,7 +30,8 @@ export class TextRules {
 
   constructor(up: UpstreamFacts = {}) {
     this.orderIsBinary = up.collate !== undefined && BYTEWISE.test(up.collate);
-    this.caseIsAscii = (up.ctype ?? up.collate) !== undefined && BYTEWISE.test((up.ctype ?? up.collate)!);
+    const ctype = up.ctype ?? up.collate;
+    this.caseIsAscii = ctype !== undefined && BYTEWISE.test(ctype);
     this.versionNum = up.versionNum ?? 180000;
   }
 
