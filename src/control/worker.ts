@@ -15,7 +15,6 @@ import { formatLsn, maxLsn, type Lsn } from '../upstream/lsn.js';
 import { silentLogger, type Logger } from '../log.js';
 import { tryLock, unlock, withLock } from './locks.js';
 import { Feed } from '../fanout/feed.js';
-import { feedFromOptions } from '../fanout/options.js';
 import { readFollows, resetProgress, writeFeedProgress, writeProgress, type FollowRow, type StatusFields } from './progress.js';
 import { sampleUpstream, type Sample } from './monitor.js';
 import { followMetrics, type FollowMetrics } from './metrics.js';
@@ -23,8 +22,7 @@ export type { FollowMetrics };
 import { connect, isConnectionError, serializeQueries, upstreamConfig } from '../upstream/session.js';
 import { dropSlotAndPublication } from '../upstream/publication.js';
 import { maskConninfo } from '../upstream/conninfo.js';
-import { parseOptions } from '../upstream/tableset.js';
-import { serveOption } from '../serve/option.js';
+import { parseFollowOptions, type FollowConfig } from '../follow/options.js';
 import type { ServeHandle } from '../serve/server.js';
 import { checkPasswordAuth, checkPathFree, connectFollow, followConfig, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
 
@@ -225,12 +223,12 @@ export class Worker {
     const redact = passwordRedactor(row.conninfo);
     const log = redactingLogger(this.log.child({ follow: Number(row.id) }), redact);
     let sqlitePath: string;
-    let tables: ReturnType<typeof parseOptions>;
+    let config: FollowConfig;
     let feed: Feed | undefined;
     try {
       sqlitePath = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
-      tables = parseOptions(row.options);
-      feed = feedFromOptions(row.options, sqlitePath, log);
+      config = parseFollowOptions(row.options);
+      feed = config.feed ? new Feed({ ...config.feed, sqlitePath, log }) : undefined;
       this.checkPathFree(row.id, sqlitePath, false);
       // Every field of the row is another role's input: a conninfo that does not parse, or that
       // this role may not use, fails this follow alone.
@@ -251,7 +249,7 @@ export class Worker {
       sqlitePath,
       slot: row.slot_name,
       publication: row.publication,
-      tables,
+      tables: config.tables,
       log,
       maxBatchDelayMs: this.opts.maxBatchDelayMs,
       onStatus: (s) => this.statusChanged(row.id, s),
@@ -265,16 +263,13 @@ export class Worker {
     log('info', 'follow started', { upstream: maskConninfo(row.conninfo), sqlite: sqlitePath, slot: row.slot_name, options: row.options });
     await this.writeStatus(row, { ...follower.status, state: 'starting' });
     run.done = follower.run().catch((e) => log('error', 'follower crashed', { error: describeError(e) }));
-    this.startServe(row, sqlitePath, log);
+    this.startServe(row, config.serve, sqlitePath, log);
   }
 
   /** Option "serve": `pgfollow serve` on the follow's file, for follows a superuser started. */
-  private startServe(row: FollowRow, sqlitePath: string, log: Logger): void {
-    let opt: { listen: string } | null;
-    try {
-      opt = serveOption(row.options);
-    } catch (e) {
-      log('error', 'serve refused', { error: describeError(e) });
+  private startServe(row: FollowRow, opt: FollowConfig['serve'], sqlitePath: string, log: Logger): void {
+    if (opt && 'refused' in opt) {
+      log('error', 'serve refused', { error: describeError(opt.refused) });
       return;
     }
     if (!opt) return;
