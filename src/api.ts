@@ -11,7 +11,7 @@ import { PgFollowError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './upstream/lsn.js';
 import { connect, upstreamConfig } from './upstream/session.js';
 import { dropFollowSlot } from './follow/leave.js';
-import { parseOptions } from './upstream/tableset.js';
+import { parseFollowOptions, tableOptions } from './follow/options.js';
 import type { Logger } from './log.js';
 import type { AppliedTransaction } from './sqlite/transactions.js';
 
@@ -76,11 +76,7 @@ export class Follow extends EventEmitter<FollowEvents> {
   /** @internal use follow() */
   constructor(private readonly opts: Required<Pick<FollowOptions, 'upstream' | 'sqlite' | 'slot'>> & FollowOptions) {
     super();
-    const tables = parseOptions({
-      ...(opts.tables ? { tables: opts.tables } : {}),
-      ...(opts.schemas ? { schemas: opts.schemas } : {}),
-      ...(opts.rowFilters ? { row_filters: opts.rowFilters } : {}),
-    });
+    const { tables } = parseFollowOptions(tableOptions(opts));
     this.follower = new Follower({
       conninfo: opts.upstream, sqlitePath: opts.sqlite, slot: opts.slot, publication: opts.slot, tables,
       log: opts.log, maxBatchDelayMs: opts.maxBatchDelayMs, detail: opts.detail, schemaOnly: opts.schemaOnly,

@@ -6,7 +6,7 @@ import { listSnapshots, snapshotStore } from '../fanout/snapshots.js';
 import { formatLsn } from '../upstream/lsn.js';
 import type { Logger } from '../log.js';
 import { Feed } from '../fanout/feed.js';
-import { parseFeedOptions } from '../fanout/options.js';
+import { parseFollowOptions } from '../follow/options.js';
 import { PgFollowError } from '../errors.js';
 
 /** `pgfollow follow --nats … --stream …`: the feed, or undefined without --nats. */
@@ -16,13 +16,16 @@ export function feedFromCli(o: { sqlite: string; nats?: string; stream?: string;
     return undefined;
   }
   if (!o.nats || !o.stream) throw new PgFollowError('BAD_OPTIONS', 'a feed needs both --nats <url> and --stream <name>');
-  const cfg = parseFeedOptions({
-    nats: o.nats, stream: o.stream,
-    ...(o.snapshotEvery ? { snapshot_every: o.snapshotEvery } : {}),
-    ...(o.streamMaxMsgs ? { max_msgs: Number(o.streamMaxMsgs) } : {}),
-    ...(o.streamMaxAge ? { max_age: o.streamMaxAge } : {}),
+  // The flags are the "feed" option of start_follow, read the same way.
+  const { feed } = parseFollowOptions({
+    feed: {
+      nats: o.nats, stream: o.stream,
+      ...(o.snapshotEvery ? { snapshot_every: o.snapshotEvery } : {}),
+      ...(o.streamMaxMsgs ? { max_msgs: Number(o.streamMaxMsgs) } : {}),
+      ...(o.streamMaxAge ? { max_age: o.streamMaxAge } : {}),
+    },
   });
-  return new Feed({ nats: cfg.nats, stream: cfg.stream, sqlitePath: o.sqlite, snapshotEveryMs: cfg.snapshotEveryMs, limits: cfg.limits, log });
+  return new Feed({ ...feed!, sqlitePath: o.sqlite, log });
 }
 
 export async function runReplica(o: { nats: string; stream: string; sqlite: string; name?: string; log: Logger; waitForStream?: boolean; until: () => Promise<void> }): Promise<void> {

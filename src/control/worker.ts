@@ -5,28 +5,28 @@
 // Several workers may watch one control table: a follow runs in the worker holding its session
 // advisory lock on the control database. A worker that dies loses its session and its locks; the
 // next poll of another worker takes the follow over.
+//
+// This file holds the sync loop and what each request does. What a row must pass to start is
+// admit.ts; a running follow (its follower, status writes, upstream samples, serve endpoint)
+// running.ts; what stop and resync remove cleanup.ts; opening the control connection, and getting
+// it back, connection.ts.
 
-import fs from 'node:fs';
 import os from 'node:os';
-import pg from 'pg';
-import { Follower, type FollowState, type FollowStatus } from '../follow/follower.js';
-import { PgFollowError, describeError } from '../errors.js';
-import { formatLsn, maxLsn, type Lsn } from '../upstream/lsn.js';
+import type pg from 'pg';
+import { describeError } from '../errors.js';
+import { formatLsn, maxLsn } from '../upstream/lsn.js';
 import { silentLogger, type Logger } from '../log.js';
 import { tryLock, unlock, withLock } from './locks.js';
-import { Feed } from '../fanout/feed.js';
-import { feedFromOptions } from '../fanout/options.js';
 import { readFollows, resetProgress, writeFeedProgress, writeProgress, type FollowRow, type StatusFields } from './progress.js';
-import { sampleUpstream, type Sample } from './monitor.js';
-import { followMetrics, type FollowMetrics } from './metrics.js';
+import type { FollowMetrics } from './metrics.js';
 export type { FollowMetrics };
-import { connect, isConnectionError, serializeQueries, upstreamConfig } from '../upstream/session.js';
-import { dropSlotAndPublication } from '../upstream/publication.js';
+import { isConnectionError } from '../upstream/session.js';
 import { maskConninfo } from '../upstream/conninfo.js';
-import { parseOptions } from '../upstream/tableset.js';
-import { serveOption } from '../serve/option.js';
-import type { ServeHandle } from '../serve/server.js';
-import { checkPasswordAuth, checkPathFree, connectFollow, followConfig, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
+import { checkPathFree, passwordRedactor, redactingLogger, resolveSqlitePath } from './guard.js';
+import { admitRow, type Admitted } from './admit.js';
+import { RunningFollow, type StatusTarget } from './running.js';
+import { dropForStop, dropUpstreamObjects, removeSqliteFile } from './cleanup.js';
+import { openControl, retryControl } from './connection.js';
 
 export interface WorkerOptions {
   /** libpq connection string of the database holding pgfollow's control table. */
@@ -48,29 +48,9 @@ export interface WorkerOptions {
   maxBatchDelayMs?: number;
 }
 
-interface Running {
-  row: FollowRow;
-  follower: Follower;
-  /** When the follow is a fan-out feed (option "feed"). */
-  feed?: Feed;
-  done: Promise<void>;
-  sqlitePath: string;
-  redact: (text: string) => string;
-  lastWrite: number;
-  lastState: string | null;
-  lastLsn: Lsn | null;
-  timer: NodeJS.Timeout | null;
-  timerDue: number;
-  monitor: pg.Client | null;
-  sample: Sample | null;
-}
-
-
 export class Worker {
   private readonly log: Logger;
-  private readonly running = new Map<string, Running>();
-  /** Option "serve": the endpoint each follow with it runs (null when it could not start). */
-  private readonly serving = new Map<string, Promise<ServeHandle | null>>();
+  private readonly running = new Map<string, RunningFollow>();
   /** Last refusal logged per follow, so a standing refusal is logged once, not every poll. */
   private readonly refused = new Map<string, string>();
   /** The SQLite file each follow that is not stopped resolves to, as of the last sync. */
@@ -87,6 +67,12 @@ export class Worker {
   private get heartbeatMs(): number {
     return Math.max(this.opts.monitorMs ?? 5000, this.opts.pollMs ?? 5000);
   }
+
+  /** Where running follows write their status: the control connection, while there is one. */
+  private readonly statusTarget: StatusTarget = {
+    write: (row, s) => this.writeStatus(row, s),
+    writeFeed: (id, f) => (this.client ? writeFeedProgress(this.client, id, f, this.log) : Promise.resolve()),
+  };
 
   constructor(private readonly opts: WorkerOptions) {
     this.log = opts.log ?? silentLogger;
@@ -117,21 +103,9 @@ export class Worker {
     return this.client !== null;
   }
 
+  /** Connects to the control database (connection.ts), then listens for requests. */
   private async connectControl(): Promise<void> {
-    const client = serializeQueries(await connect(upstreamConfig(this.opts.control), 'control database'));
-    const { rows: [r] } = await client.query(`
-      SELECT to_regclass('pgfollow.follows') IS NOT NULL AS installed, current_database() AS db,
-             EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('pgfollow.follows') AND attname = 'options') AS current`);
-    if (!r.installed || !r.current) {
-      await client.end();
-      throw new PgFollowError('NOT_INSTALLED', r.installed
-        ? `pgfollow in the control database ${r.db} is older than this worker`
-        : `pgfollow is not installed in the control database ${r.db}: there is no pgfollow.follows table`, {
-        hint: r.installed
-          ? 'install it again ("pgfollow install <conninfo>" or \\i sql/install.sql): existing follows are kept'
-          : 'run "pgfollow install <conninfo>" or, in psql, \\i sql/install.sql as a superuser',
-      });
-    }
+    const client = await openControl(this.opts.control);
     client.on('notification', () => this.sync());
     client.on('error', (e) => {
       if (this.stopping || this.client !== client) return;
@@ -215,27 +189,16 @@ export class Worker {
     await client.query('UPDATE pgfollow.follows SET snapshot_requested_at = NULL WHERE id = $1 AND snapshot_requested_at::text = $2', [row.id, row.snapshot]);
   }
 
-  /** A connection to the follow's upstream, as trusted as the role that started it (connectFollow). */
-  private upstream(row: FollowRow): Promise<pg.Client> {
-    return connectFollow(row.conninfo, row.privileged === true);
-  }
-
   private async startFollower(client: pg.Client, row: FollowRow): Promise<void> {
     if (!(await tryLock(client, row.id))) return; // another worker runs this follow
     const redact = passwordRedactor(row.conninfo);
     const log = redactingLogger(this.log.child({ follow: Number(row.id) }), redact);
-    let sqlitePath: string;
-    let tables: ReturnType<typeof parseOptions>;
-    let feed: Feed | undefined;
+    let admitted: Admitted;
     try {
-      sqlitePath = resolveSqlitePath(this.opts.dataDir, row.sqlite_path, row.id, this.opts.allowAnyPath ?? false);
-      tables = parseOptions(row.options);
-      feed = feedFromOptions(row.options, sqlitePath, log);
-      this.checkPathFree(row.id, sqlitePath, false);
-      // Every field of the row is another role's input: a conninfo that does not parse, or that
-      // this role may not use, fails this follow alone.
-      const cfg = followConfig(row.conninfo, row.privileged === true);
-      if (!row.privileged) await checkPasswordAuth(cfg);
+      admitted = await admitRow(row, {
+        dataDir: this.opts.dataDir, allowAnyPath: this.opts.allowAnyPath ?? false, log,
+        checkPathFree: (id, file) => this.checkPathFree(id, file, false),
+      });
     } catch (e) {
       await unlock(client, row.id);
       const message = redact(describeError(e));
@@ -245,47 +208,17 @@ export class Worker {
       return;
     }
     this.refused.delete(row.id);
-    const follower = new Follower({
-      conninfo: row.conninfo,
-      privileged: row.privileged === true,
-      sqlitePath,
-      slot: row.slot_name,
-      publication: row.publication,
-      tables,
-      log,
-      maxBatchDelayMs: this.opts.maxBatchDelayMs,
-      onStatus: (s) => this.statusChanged(row.id, s),
-      tap: feed,
+    const run = new RunningFollow({
+      row, ...admitted, redact, log, status: this.statusTarget, maxBatchDelayMs: this.opts.maxBatchDelayMs,
+      lsnIntervalMs: this.opts.lsnIntervalMs, statusIntervalMs: this.opts.statusIntervalMs,
+      // Looked up by id: a follower stopped meanwhile writes nothing more.
+      onStatus: (s) => this.running.get(row.id)?.statusChanged(s),
     });
-    const run: Running = {
-      row, follower, feed, done: Promise.resolve(), sqlitePath, redact, lastWrite: 0, lastState: null, lastLsn: null,
-      timer: null, timerDue: 0, monitor: null, sample: null,
-    };
     this.running.set(row.id, run);
-    log('info', 'follow started', { upstream: maskConninfo(row.conninfo), sqlite: sqlitePath, slot: row.slot_name, options: row.options });
-    await this.writeStatus(row, { ...follower.status, state: 'starting' });
-    run.done = follower.run().catch((e) => log('error', 'follower crashed', { error: describeError(e) }));
-    this.startServe(row, sqlitePath, log);
-  }
-
-  /** Option "serve": `pgfollow serve` on the follow's file, for follows a superuser started. */
-  private startServe(row: FollowRow, sqlitePath: string, log: Logger): void {
-    let opt: { listen: string } | null;
-    try {
-      opt = serveOption(row.options);
-    } catch (e) {
-      log('error', 'serve refused', { error: describeError(e) });
-      return;
-    }
-    if (!opt) return;
-    if (row.privileged !== true) {
-      log('error', 'serve refused', { error: 'option "serve" is only run for follows started by a superuser' });
-      return;
-    }
-    const listen = opt.listen;
-    this.serving.set(row.id, import('../serve/server.js')
-      .then(({ serve }) => serve({ listen, upstream: row.conninfo, sqlite: sqlitePath, log: log.child({ serve: listen }) }))
-      .catch((e) => { log('error', 'serve failed', { listen, error: describeError(e) }); return null; }));
+    log('info', 'follow started', { upstream: maskConninfo(row.conninfo), sqlite: admitted.sqlitePath, slot: row.slot_name, options: row.options });
+    await this.writeStatus(row, { ...run.follower.status, state: 'starting' });
+    run.run();
+    run.serve(admitted.config.serve);
   }
 
   private checkPathFree(id: string, file: string, any: boolean): void {
@@ -296,13 +229,7 @@ export class Worker {
     const run = this.running.get(id);
     if (!run) return;
     this.running.delete(id);
-    const serving = this.serving.get(id);
-    this.serving.delete(id);
-    await (await serving)?.close();
-    if (run.timer) clearTimeout(run.timer);
-    await run.follower.stop();
-    await run.done;
-    await run.monitor?.end().catch(() => {});
+    await run.stop();
     if (this.client) await unlock(this.client, id);
   }
 
@@ -323,27 +250,7 @@ export class Worker {
    */
   private async cleanupStopped(client: pg.Client, row: FollowRow): Promise<void> {
     await withLock(client, row.id, async () => {
-      let leftBehind: string | null = null;
-      if (row.drop_slot) {
-        try {
-          const up = await this.upstream(row);
-          try {
-            await dropSlotAndPublication(up, row.slot_name, row.publication);
-          } finally {
-            await up.end().catch(() => {});
-          }
-        } catch (e) {
-          const message = passwordRedactor(row.conninfo)(describeError(e));
-          if (row.upstream_touched) {
-            leftBehind = `slot ${row.slot_name} and publication ${row.publication} on ${maskConninfo(row.conninfo)} (${message}); `
-              + `drop them there: SELECT pg_drop_replication_slot('${row.slot_name}'); DROP PUBLICATION IF EXISTS ${row.publication}; `
-              + `or retry with SELECT stop_follow(${row.id}, true)`;
-            this.log('warn', 'follow stopped; its slot and publication could not be dropped', { follow: Number(row.id), error: message });
-          } else {
-            this.log('info', 'follow stopped; it never reached its upstream, so there is nothing to drop', { follow: Number(row.id), error: message });
-          }
-        }
-      }
+      const leftBehind = row.drop_slot ? await dropForStop(row, this.log) : null;
       await this.writeStatus(row, { state: 'stopped', leftBehind, lastError: null });
       this.log('info', 'follow stopped', { follow: Number(row.id), slot: row.slot_name, slot_dropped: row.drop_slot && !leftBehind });
     });
@@ -363,13 +270,8 @@ export class Worker {
       this.checkPathFree(row.id, file, true);
       this.log('info', 'follow resync', { follow: Number(row.id), sqlite: file, slot: row.slot_name });
       await this.resetStatus(row);
-      const up = await this.upstream(row);
-      try {
-        await dropSlotAndPublication(up, row.slot_name, row.publication);
-      } finally {
-        await up.end().catch(() => {});
-      }
-      for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
+      await dropUpstreamObjects(row);
+      removeSqliteFile(file);
       await client.query('UPDATE pgfollow.follows SET resync_requested_at = NULL WHERE id = $1 AND resync_requested_at::text = $2', [row.id, row.resync]);
     } catch (e) {
       const message = redact(describeError(e));
@@ -383,45 +285,6 @@ export class Worker {
     else await this.writeStatus(row, { state: 'paused' });
   }
 
-  /** Status writes are throttled per follow: state changes at once, position changes soon, counters seldom. */
-  private statusChanged(id: string, s: FollowStatus): void {
-    const run = this.running.get(id);
-    if (!run) return;
-    const lsn = maxLsn(s.appliedLsn, s.ackedLsn);
-    const advanced = lsn !== null && (run.lastLsn === null || lsn > run.lastLsn);
-    const interval = s.state !== run.lastState ? 0
-      : advanced ? this.opts.lsnIntervalMs ?? 20
-      : this.opts.statusIntervalMs ?? 200;
-    const due = run.lastWrite + interval;
-    const now = Date.now();
-    if (now >= due) {
-      this.writeRunning(run);
-    } else if (!run.timer || run.timerDue > due) {
-      if (run.timer) clearTimeout(run.timer);
-      run.timerDue = due;
-      run.timer = setTimeout(() => { run.timer = null; this.writeRunning(run); }, due - now);
-    }
-  }
-
-  private writeRunning(run: Running): void {
-    const s = run.follower.status;
-    run.lastWrite = Date.now();
-    run.lastState = s.state;
-    run.lastLsn = maxLsn(s.appliedLsn, s.ackedLsn);
-    void this.writeStatus(run.row, {
-      ...s,
-      lastError: s.lastError === null ? null : run.redact(s.lastError),
-      upstreamLsn: run.sample?.upstreamLsn ?? null,
-      retainedBytes: run.sample?.retainedBytes ?? null,
-      sampledAt: run.sample?.at ?? null,
-    }).then(() => (run.feed && this.client ? writeFeedProgress(this.client, run.row.id, run.feed.status, this.log) : undefined));
-  }
-
-  /**
-   * Samples each running follow's upstream (WAL position, WAL its slot retains), all at once and with
-   * a short connect timeout, then writes each follow's status: the heartbeat, whether the sample
-   * succeeded or not.
-   */
   private writeStatus(row: FollowRow, s: StatusFields): Promise<void> {
     return this.client ? writeProgress(this.client, this.name, this.heartbeatMs, row.id, s, this.log) : Promise.resolve();
   }
@@ -431,19 +294,18 @@ export class Worker {
     if (this.client) await resetProgress(this.client, this.name, row.id);
   }
 
+  /**
+   * Samples each running follow's upstream (WAL position, WAL its slot retains), all at once and with
+   * a short connect timeout, then writes each follow's status: the heartbeat, whether the sample
+   * succeeded or not.
+   */
   private async monitorAll(): Promise<void> {
     if (this.monitoring || this.stopping) return;
     this.monitoring = true;
     try {
       await Promise.all([...this.running.values()].map(async (run) => {
-        try {
-          run.monitor ??= await connect({ ...followConfig(run.row.conninfo, run.row.privileged === true), connectionTimeoutMillis: Math.min(this.heartbeatMs, 5000) });
-          run.sample = await sampleUpstream(run.monitor, run.row.slot_name);
-        } catch {
-          await run.monitor?.end().catch(() => {});
-          run.monitor = null;
-        }
-        if (this.running.get(run.row.id) === run) this.writeRunning(run);
+        await run.sampleUpstream(Math.min(this.heartbeatMs, 5000));
+        if (this.running.get(run.row.id) === run) run.writeStatus();
       }));
     } finally {
       this.monitoring = false;
@@ -452,33 +314,26 @@ export class Worker {
 
   /** The follows this worker runs, with lag as follow_status computes it. */
   metrics(): FollowMetrics[] {
-    return [...this.running.values()].map((run) => followMetrics(run.row.id, run.follower.status, run.sample));
+    return [...this.running.values()].map((run) => run.metrics());
   }
 
+  /** The control connection was lost: connect again (with backoff), take the follows' locks again, sync. */
   private async reconnect(): Promise<void> {
     const old = this.client;
     this.client = null;
     await old?.end().catch(() => {});
-    let delay = 500;
-    while (!this.stopping) {
-      await new Promise((r) => setTimeout(r, delay));
-      try {
-        await this.connectControl();
-        // Followers kept running; their locks died with the old session. Take them again, and
-        // stop any follow another worker has taken meanwhile.
-        for (const id of [...this.running.keys()]) {
-          if (!(await tryLock(this.client!, id))) {
-            this.log('warn', 'follow taken over by another worker while the control connection was down', { follow: Number(id) });
-            await this.stopFollower(id);
-          }
+    await retryControl(async () => {
+      await this.connectControl();
+      // Followers kept running; their locks died with the old session. Take them again, and
+      // stop any follow another worker has taken meanwhile.
+      for (const id of [...this.running.keys()]) {
+        if (!(await tryLock(this.client!, id))) {
+          this.log('warn', 'follow taken over by another worker while the control connection was down', { follow: Number(id) });
+          await this.stopFollower(id);
         }
-        this.log('info', 'control connection restored');
-        await this.sync();
-        return;
-      } catch (e) {
-        this.log('warn', 'control database unreachable', { error: describeError(e), retry_ms: delay });
-        delay = Math.min(delay * 2, 30_000);
       }
-    }
+      this.log('info', 'control connection restored');
+      await this.sync();
+    }, () => this.stopping, this.log);
   }
 }

@@ -1,9 +1,8 @@
-// A feed's configuration, checked at the door: the `feed` object of start_follow's options (also
-// checked in SQL by pgfollow.check_options) and the CLI's --nats/--stream flags.
+// A feed's configuration, checked at the door: the `feed` object of start_follow's options (read
+// with the others by src/follow/options.ts, also checked in SQL by pgfollow.check_options), which
+// the CLI's --nats/--stream flags are turned into.
 
 import { PgFollowError } from '../errors.js';
-import { Feed } from './feed.js';
-import type { Logger } from '../log.js';
 import { checkNatsUrl, checkStreamName, type StreamLimits } from './nats.js';
 
 export interface FeedConfig {
@@ -60,12 +59,4 @@ export function parseInterval(v: unknown, what: string): number {
     throw new PgFollowError('BAD_OPTIONS', `${what} must be an interval of at least 1 second such as "30 s", "10 min" or "1 hour", not ${JSON.stringify(v)}`);
   }
   return ms;
-}
-
-/** The feed of a control-table follow (option "feed"), or undefined when it is not one. */
-export function feedFromOptions(options: unknown, sqlitePath: string, log: Logger): Feed | undefined {
-  const feed = options && typeof options === 'object' ? (options as Record<string, unknown>).feed : undefined;
-  if (feed === undefined) return undefined;
-  const cfg = parseFeedOptions(feed);
-  return new Feed({ nats: cfg.nats, stream: cfg.stream, sqlitePath, snapshotEveryMs: cfg.snapshotEveryMs, limits: cfg.limits, log });
 }

@@ -1,7 +1,7 @@
-// Which tables a follow mirrors: the options of start_follow() (tables, schemas, row_filters),
-// checked again here because the control table is where they come from, turned into the
-// publication's FOR clause on the upstream, and used to keep the DDL capture of tables outside
-// the set out of the SQLite file (logical messages are not filtered by publication).
+// Which tables a follow mirrors: the table set of start_follow()'s options (tables, schemas,
+// row_filters, read by src/follow/options.ts), with the rules its names and row filters follow,
+// turned into the publication's FOR clause on the upstream, and used to keep the DDL capture of
+// tables outside the set out of the SQLite file (logical messages are not filtered by publication).
 
 import pg from 'pg';
 import type { CaptureChange } from '../capture/message.js';
@@ -18,42 +18,9 @@ export interface TableSet {
   rowFilters?: Record<string, string>;
 }
 
-/** 'feed' is read by src/fanout/options.ts, 'serve' by src/serve/option.ts. */
-const OPTION_NAMES = ['tables', 'schemas', 'row_filters', 'feed', 'serve'];
-
-function bad(message: string, hint = 'see "Options" in docs/sql.md: tables, schemas, row_filters'): PgFollowError {
+/** A BAD_OPTIONS error about a follow's options (the hint by default: where they are described). */
+export function optionsError(message: string, hint = 'see "Options" in docs/sql.md: tables, schemas, row_filters'): PgFollowError {
   return new PgFollowError('BAD_OPTIONS', message, { hint });
-}
-
-/** Reads start_follow's options (a JSON object) into a TableSet, refusing anything unknown. */
-export function parseOptions(options: unknown): TableSet {
-  if (options === null || options === undefined) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw bad('options must be a JSON object');
-  const o = options as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!OPTION_NAMES.includes(k)) throw bad(`unknown option "${k}"`);
-  const names = (key: string): string[] | undefined => {
-    const v = o[key];
-    if (v === undefined) return undefined;
-    if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'string')) throw bad(`option "${key}" must be a non-empty array of names`);
-    return v as string[];
-  };
-  const set: TableSet = { tables: names('tables'), schemas: names('schemas') };
-  for (const t of set.tables ?? []) { const p = parseIdent(t); if (p.length > 2) throw bad(`"${t}" is not a table name`); }
-  for (const s of set.schemas ?? []) if (parseIdent(s).length !== 1) throw bad(`"${s}" is not a schema name`);
-  const rf = o.row_filters;
-  if (rf !== undefined) {
-    if (typeof rf !== 'object' || rf === null || Array.isArray(rf)) throw bad('option "row_filters" must be an object: table name → condition');
-    const listed = (set.tables ?? []).map((t) => JSON.stringify(parseIdent(t)));
-    for (const [table, expr] of Object.entries(rf)) {
-      if (typeof expr !== 'string') throw bad(`the row filter for "${table}" must be a string`);
-      if (!listed.includes(JSON.stringify(parseIdent(table)))) {
-        throw bad(`row filter for "${table}", a table not listed in option "tables"`, 'list the table in "tables" too: a publication of all tables cannot filter rows');
-      }
-      checkRowFilter(table, expr);
-    }
-    set.rowFilters = rf as Record<string, string>;
-  }
-  return set;
 }
 
 /** A name as Postgres's parse_ident() reads it: dotted parts, quoted parts kept, others in lower case. */
@@ -67,24 +34,24 @@ export function parseIdent(text: string): string[] {
     if (s[i] === '"') {
       let v = '';
       for (i++; ; i++) {
-        if (i >= s.length) throw bad(`unterminated quoted name in "${text}"`);
+        if (i >= s.length) throw optionsError(`unterminated quoted name in "${text}"`);
         if (s[i] === '"') {
           if (s[i + 1] !== '"') { i++; break; }
           i++;
         }
         v += s[i];
       }
-      if (!v) throw bad(`empty quoted name in "${text}"`);
+      if (!v) throw optionsError(`empty quoted name in "${text}"`);
       parts.push(v);
     } else {
       const m = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_$\u0080-\uffff]*/.exec(s.slice(i));
-      if (!m) throw bad(`"${text}" is not a valid name`, 'write names as in SQL: orders, sales.orders, "Odd Name"');
+      if (!m) throw optionsError(`"${text}" is not a valid name`, 'write names as in SQL: orders, sales.orders, "Odd Name"');
       parts.push(m[0].replace(/[A-Z]/g, (c) => c.toLowerCase()));
       i += m[0].length;
     }
     space();
     if (i >= s.length) return parts;
-    if (s[i] !== '.') throw bad(`"${text}" is not a valid name`, 'write names as in SQL: orders, sales.orders, "Odd Name"');
+    if (s[i] !== '.') throw optionsError(`"${text}" is not a valid name`, 'write names as in SQL: orders, sales.orders, "Odd Name"');
     i++;
   }
 }
@@ -97,7 +64,7 @@ export function parseIdent(text: string): string[] {
  * checks the same at the door.
  */
 export function checkRowFilter(table: string, expr: string): void {
-  const refuse = (why: string) => bad(`the row filter for "${table}" is not a single SQL condition: ${why}`,
+  const refuse = (why: string) => optionsError(`the row filter for "${table}" is not a single SQL condition: ${why}`,
     "write a plain condition such as region = 'eu' AND amount > 0");
   if (!expr.trim()) throw refuse('it is empty');
   if (expr.includes('\\')) throw refuse('it contains a backslash');
@@ -131,7 +98,7 @@ export async function publicationTarget(client: pg.Client, set: TableSet | undef
   if (!set?.tables && !set?.schemas) return { target: 'FOR ALL TABLES', identityFull: [] };
   const { rows: [v] } = await client.query("SELECT current_setting('server_version_num')::int AS n");
   if (v.n < 150000 && (set.schemas || set.rowFilters)) {
-    throw bad(`option "${set.schemas ? 'schemas' : 'row_filters'}" needs Postgres 15 or newer upstream (it runs ${Math.floor(v.n / 10000)})`,
+    throw optionsError(`option "${set.schemas ? 'schemas' : 'row_filters'}" needs Postgres 15 or newer upstream (it runs ${Math.floor(v.n / 10000)})`,
       'list the tables in option "tables" instead, without row filters');
   }
   const items: string[] = [];
@@ -147,11 +114,11 @@ export async function publicationTarget(client: pg.Client, set: TableSet | undef
              CASE WHEN c.relispartition THEN pg_partition_root(c.oid)::regclass::text END AS root
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
        WHERE n.nspname = $1::text AND c.relname = $2::text`, parts.length === 2 ? parts : ['public', parts[0]], name, 'table');
-    if (r.kind !== 'r' && r.kind !== 'p') throw bad(`"${name}" is not a table`);
-    if (r.root) throw bad(`"${name}" is a partition of ${r.root}: a follow mirrors a partitioned table whole`, `list ${r.root} instead`);
+    if (r.kind !== 'r' && r.kind !== 'p') throw optionsError(`"${name}" is not a table`);
+    if (r.root) throw optionsError(`"${name}" is a partition of ${r.root}: a follow mirrors a partitioned table whole`, `list ${r.root} instead`);
     const expr = filters.get(JSON.stringify(parseIdent(name)));
     if (expr !== undefined && r.kind === 'p') {
-      throw bad(`the row filter for "${name}" is on a partitioned table, which pgfollow does not filter`, 'filter the rows of a table that is not partitioned, or follow the partitioned table whole');
+      throw optionsError(`the row filter for "${name}" is on a partitioned table, which pgfollow does not filter`, 'filter the rows of a table that is not partitioned, or follow the partitioned table whole');
     }
     if (expr !== undefined) {
       checkRowFilter(name, expr);
@@ -175,7 +142,7 @@ async function resolve(client: pg.Client, sql: string, params: string[], name: s
   } catch (e) {
     throw new PgFollowError('BAD_OPTIONS', `"${name}" is not a valid ${what} name: ${(e as Error).message}`, { cause: e });
   }
-  if (!rows[0]) throw bad(`${what} "${name}" named in the follow's options does not exist upstream`, 'create it upstream, or stop this follow and start one with corrected options (a name without a schema is in public)');
+  if (!rows[0]) throw optionsError(`${what} "${name}" named in the follow's options does not exist upstream`, 'create it upstream, or stop this follow and start one with corrected options (a name without a schema is in public)');
   return rows[0];
 }
 
