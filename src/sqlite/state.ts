@@ -13,7 +13,7 @@ import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
  * copied through a publication row filter, which hold only some of the upstream's rows) and
  * schema_only ('1' for a file that got the tables' shape and none of their rows, `pgfollow tail`).
  * Readers that answer for the upstream (pgfollow serve) must not answer from such tables.
- * held: the tables held in error (a JSON array of HeldTable, see applier.ts): their content stopped
+ * held: the tables held in error (a JSON array of HeldTable, see held.ts): their content stopped
  * at the transaction before `since`, and no reader may answer from them either.
  */
 export type StateKey = 'applied_lsn' | 'slot_name' | 'stream_seq' | 'feed_database' | 'feed_epoch' | 'feed_stream_created'
