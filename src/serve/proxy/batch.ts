@@ -46,7 +46,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
     gateChecked = true;
   };
   try {
-    await s.waitIdle();
+    await s.replies.waitIdle();
     for (const f of frames) {
       const t = String.fromCharCode(f.type);
       if (failed && t !== 'S') continue;
@@ -128,7 +128,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             break;
           }
           case 'S':
-            steps.push({ sync: true, out: wire.readyForQuery(s.status) });
+            steps.push({ sync: true, out: wire.readyForQuery(s.replies.status) });
             failed = false;
             break;
           case 'H':

@@ -9,17 +9,10 @@
 // every forwarded message before it has been answered by the upstream, so responses reach the
 // client in the order of its requests.
 //
-// Protocol state (https://www.postgresql.org/docs/current/protocol-flow.html): the proxy knows at
-// every moment whether the client's upstream session owes replies. `owed` lists every forwarded
-// message still to be answered, matched reply by reply as the upstream answers (an error in an
-// extended-protocol message makes the upstream skip up to the next Sync: the messages it skips
-// get no reply and their Parse or Close takes no effect; a COPY FROM STDIN reads the Syncs sent
-// before its data as data); `pending` counts the Query, Sync and FunctionCall messages among them
-// (answered by ReadyForQuery); `openExt` is true from a forwarded extended-protocol message
-// (Parse, Bind, Describe, Execute, Close, Flush) until the Sync that ends its sequence is
-// forwarded. A message the client sends after others still batched goes after them. Only when both say idle, outside a transaction
-// block, does the proxy send its own probe on that session, and it then takes as the probe's
-// answer only the exact reply sequence of the probe, carrying the probe's nonce (names.ts).
+// Protocol state: what the client's upstream session owes is tracked in replies.ts. Only when it
+// owes nothing, outside a transaction block, does the proxy send its own probe on that session,
+// and it then takes as the probe's answer only the exact reply sequence of the probe, carrying the
+// probe's nonce (names.ts).
 // Identity: the session user comes from the server's ParameterStatus (session_authorization), the
 // current role from the probe (as an OID); both are forgotten whenever anything is forwarded.
 
@@ -33,14 +26,9 @@ import { applySet, parseCommand, showValue, type Command, type SessionPolicy } f
 import { LocalFailure, Output, RowSource, bind, errorOf, precheck, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
+import { Replies } from './replies.js';
 import type { Lsn } from '../../upstream/lsn.js';
 import { isRead, nameKey, probeQuery, readProbe } from './names.js';
-
-/** A forwarded message still owed a reply: its type; whether the proxy sent it on its own (the reply is not the client's); how to take back its effect on `stmts` if it fails or is skipped. */
-interface Owed { t: string; own?: boolean; undo?: (failed: boolean) => void }
-
-/** Extended-protocol messages answered by one message each (or an error that skips to Sync). */
-const EXTENDED = new Set(['P', 'B', 'D', 'E', 'C']);
 
 /** The reply sequence of the probe: ParseComplete, BindComplete, one DataRow, CommandComplete, CloseComplete. */
 const PROBE_REPLY = '12DC3';
@@ -55,33 +43,9 @@ export class Session {
   private queue: wire.Frame[] = [];
   private pumping = false;
   private upKey: Buffer | null = null;
-  /** Forwarded Query/Sync/FunctionCall messages not yet answered with ReadyForQuery. */
-  private pending = 0;
-  /** An extended-protocol message was forwarded and the Sync ending its sequence was not (yet). */
-  private openExt = false;
-  /**
-   * Forwarded messages the upstream still owes a reply, oldest first: P B D E C (each answered by
-   * one message, or an ErrorResponse after which the upstream skips everything up to the next
-   * Sync), S, Q and F (answered by ReadyForQuery). Flush and COPY data are never answered.
-   */
-  private owed: Owed[] = [];
-  /** The upstream skips every message up to the next Sync (an extended-protocol message failed). */
-  private skipping = false;
-  /** The unnamed statement the upstream holds as far as forwarded messages tell (a simple query answered locally ends it only in `stmts`). */
-  private unnamedUp: Statement | null = null;
-  /** The client's unnamed statement before the Query being handled (which ends it, unless skipped upstream). */
-  private unnamedBeforeQuery: Statement | undefined;
-  /** A Flush was sent for the replies owed since the last forwarded message. */
-  private flushed = false;
-  /** Waiting for every forwarded Sync, Query and FunctionCall to be answered. */
-  private syncWaiters: (() => void)[] = [];
-  private idleWaiters: (() => void)[] = [];
-  private copyIn = false;
   private probeState: { rows: (string | null)[][]; types: string; error: string | null; done: () => void } | null = null;
   private batch: wire.Frame[] = [];
   private mayWrite = false;
-  upstreamLost = false;
-  status = 'I';
   readonly stmts = new Map<string, Statement>();
   // Per-session resolution cache, cleared by any forwarded statement.
   private names = new Map<string, number | null>();
@@ -101,9 +65,12 @@ export class Session {
   private fence: Promise<Lsn | null> | null = null;
   private fenceWaited = false;
   skipToSync = false;
+  /** What the upstream session owes and holds (replies.ts). */
+  readonly replies: Replies;
 
   constructor(private readonly client: net.Socket, readonly ctx: ServeContext) {
     this.policy = { ...ctx.policy };
+    this.replies = new Replies(this.stmts, () => this.up);
     client.setNoDelay(true);
     client.on('data', (d) => this.onClientData(d));
     client.on('error', () => this.close());
@@ -194,12 +161,12 @@ export class Session {
       const p = this.probeState;
       if (t === 'D') p.rows.push(wire.readDataRow(f.body));
       else if (t === 'E') p.error = wire.readErrorFields(f.body).get('M') ?? 'error';
-      if (t === 'Z') { this.status = String.fromCharCode(f.body[0]); this.probeState = null; p.done(); }
+      if (t === 'Z') { this.replies.status = String.fromCharCode(f.body[0]); this.probeState = null; p.done(); }
       else p.types += t;
       return;
     }
     // A reply to a message the proxy sent on its own (a Parse or Close before the client's Bind) is not the client's.
-    if (this.phase === 'ready' && this.answered(t)) return this.settle();
+    if (this.phase === 'ready' && this.replies.answered(t)) return this.replies.settle();
     switch (t) {
       case 'K':
         this.upKey = Buffer.from(f.body);
@@ -230,17 +197,17 @@ export class Session {
         }
         break;
       case 'G':
-        this.copyIn = true;
+        this.replies.copyIn = true;
         break;
       case 'Z':
-        this.status = String.fromCharCode(f.body[0]);
+        this.replies.status = String.fromCharCode(f.body[0]);
         if (this.phase === 'auth') {
           this.phase = 'ready';
           void this.pump();
         } else {
-          this.pending = Math.max(0, this.pending - 1);
-          this.copyIn = false;
-          if (this.status === 'I' && this.mayWrite) {
+          this.replies.pending = Math.max(0, this.replies.pending - 1);
+          this.replies.copyIn = false;
+          if (this.replies.status === 'I' && this.mayWrite) {
             this.mayWrite = false;
             this.fence = this.ctx.watch.currentLsn().catch(() => null);
             this.fenceWaited = false;
@@ -248,96 +215,8 @@ export class Session {
         }
         break;
     }
-    this.settle();
+    this.replies.settle();
     this.client.write(f.raw);
-  }
-
-  /** Matches an upstream message to the forwarded message it answers (see `owed`). */
-  private answered(t: string): boolean {
-    const head = this.owed[0];
-    if (head === undefined) return false;
-    const ends = ({ '1': 'P', '2': 'B', '3': 'C', T: 'D', n: 'D', C: 'E', s: 'E', I: 'E', Z: 'SQF' } as Record<string, string>)[t];
-    if (ends?.includes(head.t)) {
-      this.owed.shift();
-      return head.own === true;
-    }
-    if (t === 'E' && EXTENDED.has(head.t)) {
-      // The message failed (a Parse or Close it made takes no effect), and the upstream now skips
-      // every message up to the next Sync: those forwarded get no reply and take no effect.
-      this.owed.shift();
-      const skipped: Owed[] = [];
-      while (this.owed.length && this.owed[0].t !== 'S') skipped.push(this.owed.shift()!);
-      for (const o of skipped.reverse()) {
-        o.undo?.(false);
-        if (o.t === 'Q' || o.t === 'F') this.pending = Math.max(0, this.pending - 1);
-      }
-      head.undo?.(true);
-      if (!this.owed.length) this.skipping = true;
-    } else if ((t === 'G' || t === 'W') && (head.t === 'E' || head.t === 'Q')) {
-      // COPY FROM STDIN: the upstream reads the Syncs and Flushes that follow as part of the COPY
-      // and ignores them (libpq sends one before the data); the sequence's own Sync is still to come.
-      while (this.owed[1]?.t === 'S') {
-        this.owed.splice(1, 1);
-        this.pending = Math.max(0, this.pending - 1);
-        if (head.t === 'E') this.openExt = true;
-      }
-    }
-    return false;
-  }
-
-  /** Records a message forwarded to the upstream (see `owed`); Q and F were counted in `pending` already. */
-  private sent(t: string, o: Omit<Owed, 't'> = {}): void {
-    this.flushed = false;
-    if (t === 'S') {
-      this.skipping = false;
-      this.owed.push({ t });
-    } else if (this.skipping) {
-      // Skipped by the upstream: no reply, no effect.
-      o.undo?.(false);
-      if (t === 'Q' || t === 'F') this.pending = Math.max(0, this.pending - 1);
-    } else this.owed.push({ t, ...o });
-  }
-
-  /** Forgets (or restores) a statement as the upstream has it once a Parse or Close of it failed or was skipped. */
-  private restore(name: string, made: Statement | undefined, before: Statement | undefined): (failed: boolean) => void {
-    const beforeUp = this.unnamedUp;
-    if (name === '') this.unnamedUp = made ?? null;
-    // Parses of one name pipelined before their replies stack up: each remembers what it replaced,
-    // so that undoing one (skipped or failed) reconnects those above it to what it replaced.
-    const stacked = made !== undefined && made !== before;
-    if (stacked) this.replaced.set(made, before ?? null);
-    return (failed) => {
-      if (name === '') this.unnamedUp = failed || (beforeUp && this.neverMade.has(beforeUp)) ? null : beforeUp;
-      // It never existed upstream: nothing may bring it back (a skipped Query or Close would).
-      if (stacked) this.neverMade.add(made);
-      // A failed Parse of the unnamed statement has dropped the one before it (as Postgres does first).
-      const under = failed && name === '' && made ? null : stacked ? this.replaced.get(made) ?? null : before ?? null;
-      const cur = this.stmts.get(name);
-      if (cur === made) {
-        if (under) this.stmts.set(name, under);
-        else this.stmts.delete(name);
-        return;
-      }
-      if (!stacked) return; // changed since
-      for (let x = cur; x; x = this.replaced.get(x) ?? undefined) {
-        if (this.replaced.get(x) === made) { this.replaced.set(x, under); return; }
-      }
-    };
-  }
-
-  /** For a statement made by a forwarded Parse: the one it replaced under its name (see restore()). */
-  private readonly replaced = new WeakMap<Statement, Statement | null>();
-  /** Statements whose Parse failed or was skipped upstream. */
-  private readonly neverMade = new WeakSet<Statement>();
-
-  /** Wakes those waiting for the upstream to owe nothing (asking for the replies it holds back with a Flush). */
-  private settle(): void {
-    if (this.pending === 0 || this.upstreamLost) for (const w of this.syncWaiters.splice(0)) w();
-    if (this.pending === 0 && this.owed.length === 0) for (const w of this.idleWaiters.splice(0)) w();
-    else if (this.pending === 0 && this.idleWaiters.length && !this.flushed && !this.skipping && !this.upstreamLost) {
-      this.flushed = true;
-      this.up?.write(serialize.flush());
-    }
   }
 
   private upstreamGone(e: Error | null): void {
@@ -346,48 +225,21 @@ export class Session {
       if (e) this.client.write(wire.errorResponse({ severity: 'FATAL', code: '08006', message: `pgfollow serve: cannot reach the upstream: ${e.message}` }));
       return this.close();
     }
-    if (this.upstreamLost) return;
-    this.upstreamLost = true;
+    if (this.replies.upstreamLost) return;
+    this.replies.upstreamLost = true;
     this.ctx.log('warn', 'serve.session_upstream_lost', { pid: this.pid, error: e?.message ?? 'closed' });
     if (this.probeState) { const p = this.probeState; this.probeState = null; p.error = 'upstream lost'; p.done(); }
-    if (this.pending > 0) {
+    if (this.replies.pending > 0) {
       this.client.write(Buffer.concat([wire.errorResponse(lostError), wire.readyForQuery('I')]));
-      this.pending = 0;
+      this.replies.pending = 0;
     }
-    this.owed = [];
-    this.skipping = false;
-    this.status = 'I';
-    for (const w of [...this.idleWaiters.splice(0), ...this.syncWaiters.splice(0)]) w();
+    this.replies.lost();
   }
 
   private toUpstream(b: Buffer): void {
-    if (!this.up || this.upstreamLost) return;
-    // A Query or FunctionCall written on its own (counted in `pending` by its sender) is owed a reply.
-    if (this.phase === 'ready' && (b[0] === 0x51 || b[0] === 0x46)) {
-      // During COPY FROM STDIN the upstream takes it as a protocol violation that ends the COPY: no reply of its own.
-      if (this.copyIn) this.pending = Math.max(0, this.pending - 1);
-      else if (b[0] === 0x46) this.sent('F');
-      else {
-        // A Query ends the unnamed statement, unless the upstream skips it.
-        const prev = this.unnamedUp;
-        const visible = this.unnamedBeforeQuery ?? prev;
-        this.unnamedUp = null;
-        this.sent('Q', { undo: () => { this.unnamedUp = prev && !this.neverMade.has(prev) ? prev : null; if (visible && !this.neverMade.has(visible) && !this.stmts.has('')) this.stmts.set('', visible); } });
-      }
-    }
+    if (!this.up || this.replies.upstreamLost) return;
+    if (this.phase === 'ready') this.replies.written(b);
     this.up.write(b);
-  }
-
-  /**
-   * Resolves once every forwarded message has been answered. Replies to an extended-protocol
-   * sequence not ended by Sync are asked for with a Flush (which changes nothing upstream and has
-   * no reply of its own), so that an answer the proxy gives itself comes after them.
-   */
-  waitIdle(): Promise<void> {
-    if ((this.pending === 0 && this.owed.length === 0) || this.upstreamLost) return Promise.resolve();
-    const p = new Promise<void>((r) => this.idleWaiters.push(r));
-    this.settle();
-    return p;
   }
 
   fatal(e: unknown): void {
@@ -407,7 +259,7 @@ export class Session {
     this.up?.destroy();
     this.localRead?.abort();
     if (this.probeState) { const p = this.probeState; this.probeState = null; p.error = 'closed'; p.done(); }
-    for (const w of [...this.idleWaiters.splice(0), ...this.syncWaiters.splice(0)]) w();
+    this.replies.wake();
     this.ctx.unregister(this);
   }
 
@@ -460,22 +312,22 @@ export class Session {
     const t = String.fromCharCode(f.type);
     switch (t) {
       case 'P': case 'B': case 'D': case 'E': case 'C':
-        if (this.openExt) this.forwardFrames([f]);
+        if (this.replies.openExt) this.forwardFrames([f]);
         else this.batch.push(f);
         return;
       case 'H': case 'S':
-        if (this.copyIn) return this.toUpstream(f.raw); // ignored by the upstream during COPY FROM STDIN
+        if (this.replies.copyIn) return this.toUpstream(f.raw); // ignored by the upstream during COPY FROM STDIN
         // A Sync on its own ends the upstream's sequence if one is open there, which its replies may
         // yet tell (a COPY FROM STDIN started by Execute reads the Sync sent before the data as data).
-        if (t === 'S' && !this.batch.length && !this.openExt && this.pending > 0) await new Promise<void>((r) => this.syncWaiters.push(r));
+        if (t === 'S' && !this.batch.length && !this.replies.openExt && this.replies.pending > 0) await this.replies.waitSync();
         this.batch.push(f);
         // A portal bound before a Flush may be used after it (a suspended Execute run on, a Bind
         // executed later), and local portals end with their batch: such a sequence is the upstream's.
-        if (t === 'H' && !this.openExt && this.batch.some((x) => x.type === 0x42)) return this.forwardFrames(this.batch.splice(0), 'a portal bound before a Flush');
+        if (t === 'H' && !this.replies.openExt && this.batch.some((x) => x.type === 0x42)) return this.forwardFrames(this.batch.splice(0), 'a portal bound before a Flush');
         return this.endBatch(t === 'S');
       case 'Q':
         if (this.batch.length) this.forwardFrames(this.batch.splice(0));
-        this.unnamedBeforeQuery = this.stmts.get('');
+        this.replies.unnamedBeforeQuery = this.stmts.get('');
         return this.simpleQuery(f);
       case 'X':
         this.toUpstream(f.raw);
@@ -484,16 +336,16 @@ export class Session {
         // CopyData/CopyDone/CopyFail, FunctionCall, and anything else: the upstream judges it,
         // after the messages before it.
         if (this.batch.length) this.forwardFrames(this.batch.splice(0));
-        if (this.upstreamLost) return this.lostReply(t === 'F');
-        if (t === 'F') { this.pending++; this.dirty(); this.mayWrite = true; }
-        if (t === 'c' || t === 'f') this.copyIn = false;
+        if (this.replies.upstreamLost) return this.lostReply(t === 'F');
+        if (t === 'F') { this.replies.pending++; this.dirty(); this.mayWrite = true; }
+        if (t === 'c' || t === 'f') this.replies.copyIn = false;
         return this.toUpstream(f.raw);
     }
   }
 
   private async endBatch(sync: boolean): Promise<void> {
     const frames = this.batch.splice(0);
-    if (this.openExt) {
+    if (this.replies.openExt) {
       this.forwardFrames(frames);
       return;
     }
@@ -505,13 +357,13 @@ export class Session {
     const sql = wire.readQuery(f.body);
     const cmd = parseCommand(sql);
     if (cmd) {
-      await this.waitIdle();
-      this.client.write(Buffer.concat([...this.runCommand(cmd, true), wire.readyForQuery(this.status)]));
+      await this.replies.waitIdle();
+      this.client.write(Buffer.concat([...this.runCommand(cmd, true), wire.readyForQuery(this.replies.status)]));
       return;
     }
     const parsed = parse(sql);
     let reason = 'not a single SELECT';
-    if (this.openExt) reason = 'an extended-protocol sequence is open upstream (no Sync yet)';
+    if (this.replies.openExt) reason = 'an extended-protocol sequence is open upstream (no Sync yet)';
     else if (!('error' in parsed) && parsed.stmts === 1 && parsed.kind === 'select') {
       const st: Statement = { name: '', sql, types: [], upstream: false };
       try {
@@ -537,7 +389,7 @@ export class Session {
         }
         this.stmts.delete(''); // a simple query ends the unnamed statement, as upstream
         this.routed(null);
-        out.push(wire.readyForQuery(this.status));
+        out.push(wire.readyForQuery(this.replies.status));
         out.flush();
         return;
       } catch (e) {
@@ -545,12 +397,12 @@ export class Session {
         reason = e.message;
       }
     } else if ('error' in parsed) reason = 'parse error (the upstream reports it)';
-    if (this.upstreamLost) return this.lostReply(true);
+    if (this.replies.upstreamLost) return this.lostReply(true);
     this.stmts.delete('');
     this.routed(reason);
     this.dirty();
     if (!isRead(parsed)) this.mayWrite = true;
-    this.pending++;
+    this.replies.pending++;
     this.toUpstream(f.raw);
   }
 
@@ -571,71 +423,11 @@ export class Session {
 
   /** Sends frames to the upstream as they are, preparing there first any statement only prepared locally. */
   forwardFrames(frames: wire.Frame[], reason = 'part of a forwarded batch'): void {
-    if (this.upstreamLost) {
+    if (this.replies.upstreamLost) {
       if (frames.some((f) => f.type === 0x53 || f.type === 0x48)) this.lostReply(frames.some((f) => f.type === 0x53));
       return;
     }
-    const out: Buffer[] = [];
-    let counted = false;
-    for (const f of frames) {
-      const t = String.fromCharCode(f.type);
-      let undo: Owed['undo'];
-      if (t === 'P') {
-        const m = wire.readParse(f.body);
-        const before = this.stmts.get(m.name);
-        if (before && !before.upstream && m.name !== '') {
-          // The name is taken here only: the upstream gets that statement first, so that it
-          // answers this Parse as it would have (its own parse error first, else 42P05).
-          out.push(serialize.parse({ name: before.name, text: before.sql, types: before.types }));
-          this.sent('P', { own: true, undo: () => { before.upstream = false; } });
-          before.upstream = true;
-        }
-        const made: Statement = { name: m.name, sql: m.sql, types: m.types, upstream: true };
-        this.stmts.set(m.name, made);
-        undo = this.restore(m.name, made, before);
-        if (!isRead(parse(m.sql))) this.mayWrite = true;
-        if (!counted) { this.routed(reason); counted = true; }
-      } else if (t === 'B' || (t === 'D' && f.body[0] === 0x53)) {
-        const name = t === 'B' ? wire.readBind(f.body).statement : wire.readDescribe(f.body).name;
-        const st = this.stmts.get(name);
-        if (st && !st.upstream) {
-          out.push(serialize.parse({ name: st.name, text: st.sql, types: st.types }));
-          const undoUnnamed = this.restore(name, st, st);
-          this.sent('P', { own: true, undo: (failed) => { st.upstream = false; undoUnnamed(failed); if (name === '' && !failed) this.stmts.set('', st); } });
-          st.upstream = true;
-        } else if (!st && name === '' && this.unnamedUp !== null) {
-          // Unknown here, so it must be unknown there too: an unnamed statement the upstream still
-          // holds (a simple query answered locally ends it only here) is closed first. Only then:
-          // where the proxy is not sure (replies still owed), the upstream's own answer stands.
-          out.push(serialize.close({ type: 'S', name }));
-          const up = this.unnamedUp;
-          this.unnamedUp = null;
-          // Skipped (an error before it): the upstream still holds it.
-          this.sent('C', { own: true, undo: (failed) => { if (!failed && this.unnamedUp === null) this.unnamedUp = up; } });
-        }
-        if (t === 'B') {
-          if (!st || st.command || !isRead(parse(st.sql))) this.mayWrite = true;
-          if (!counted) { this.routed(reason); counted = true; }
-        }
-      } else if (t === 'C' && f.body[0] === 0x53) {
-        const name = wire.readClose(f.body).name;
-        const before = this.stmts.get(name);
-        const beforeUp = this.unnamedUp;
-        this.stmts.delete(name);
-        if (name === '') this.unnamedUp = null;
-        undo = (failed) => {
-          if (failed) return;
-          if (before && !this.neverMade.has(before) && !this.stmts.has(name)) this.stmts.set(name, before);
-          if (name === '') this.unnamedUp = beforeUp;
-        };
-      }
-      if (t === 'S') {
-        this.pending++;
-        this.openExt = false;
-      } else this.openExt = true;
-      if (t !== 'H') this.sent(t, { undo });
-      out.push(f.raw);
-    }
+    const out = this.replies.forwarded(frames, { writes: () => { this.mayWrite = true; }, route: () => this.routed(reason) });
     this.dirty();
     this.toUpstream(out.length === 1 ? out[0] : Buffer.concat(out));
   }
@@ -670,9 +462,9 @@ export class Session {
    */
   async readGate(): Promise<string | null> {
     if (this.policy.read === 'upstream') return 'pgfollow.read is upstream';
-    if (this.openExt) return 'an extended-protocol sequence is open upstream (no Sync yet)';
-    await this.waitIdle();
-    if (this.status !== 'I' && !this.upstreamLost) return 'inside a transaction block';
+    if (this.replies.openExt) return 'an extended-protocol sequence is open upstream (no Sync yet)';
+    await this.replies.waitIdle();
+    if (this.replies.status !== 'I' && !this.replies.upstreamLost) return 'inside a transaction block';
     if (!this.standardStrings) return 'standard_conforming_strings is off';
     if (this.clientEncoding.toUpperCase() !== 'UTF8') return `client_encoding is ${this.clientEncoding} (local answers are UTF8)`;
     const replica = this.ctx.replica;
@@ -756,7 +548,7 @@ export class Session {
   private async resolve(relations: { schema: string | null; name: string }[]): Promise<void> {
     const missing = [...new Set(relations.map((r) => nameKey(r.schema, r.name)))].filter((k) => !this.names.has(k));
     if (!missing.length && this.roleOid !== null) return;
-    if (this.upstreamLost) throw new Forward('names cannot be resolved while the upstream is unreachable');
+    if (this.replies.upstreamLost) throw new Forward('names cannot be resolved while the upstream is unreachable');
     const q = probeQuery(missing);
     const epoch = this.epoch;
     const r = readProbe((await this.probe(q.sql, q.params))[0], missing.length, q.nonce);
@@ -776,13 +568,13 @@ export class Session {
    * name is random (a client cannot squat it) and is closed in the same round trip.
    */
   private async probe(sql: string, params: string[]): Promise<(string | null)[][]> {
-    await this.waitIdle();
-    if (this.openExt || this.pending !== 0 || this.owed.length !== 0 || this.status !== 'I' || this.upstreamLost || !this.up) throw new Forward('the session is not idle');
+    await this.replies.waitIdle();
+    if (this.replies.openExt || this.replies.pending !== 0 || this.replies.owing !== 0 || this.replies.status !== 'I' || this.replies.upstreamLost || !this.up) throw new Forward('the session is not idle');
     const name = `pgfollow_probe_${crypto.randomBytes(8).toString('hex')}`;
     const state = { rows: [] as (string | null)[][], types: '', error: null as string | null, done: () => {} };
-    this.pending++;
+    this.replies.pending++;
     await new Promise<void>((resolve) => {
-      state.done = () => { this.pending = Math.max(0, this.pending - 1); resolve(); };
+      state.done = () => { this.replies.pending = Math.max(0, this.replies.pending - 1); resolve(); };
       this.probeState = state;
       this.up!.write(Buffer.concat([
         serialize.parse({ name, text: sql, types: [] }),
@@ -792,7 +584,7 @@ export class Session {
         serialize.sync(),
       ]));
     });
-    this.settle();
+    this.replies.settle();
     if (state.error) throw new Forward(`names could not be resolved: ${state.error}`);
     if (state.types !== PROBE_REPLY) {
       // Not the reply to what was sent: the proxy no longer knows who said what on this session.
