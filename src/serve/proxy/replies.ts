@@ -8,7 +8,7 @@
 // ReadyForQuery); `openExt` is true from a forwarded extended-protocol message (Parse, Bind,
 // Describe, Execute, Close, Flush) until the Sync that ends its sequence is forwarded. A message
 // the client sends after others still batched goes after them. Only when both say idle, outside a
-// transaction block, does the proxy send its own probe on that session (session.ts).
+// transaction block, does the proxy send its own probe on that session (probe.ts).
 // Also here: the unnamed statement the upstream holds, how a failed or skipped Parse or Close is
 // taken back from the session's statements, the transaction status last reported, whether the
 // upstream session is lost, and who waits for it to owe nothing.

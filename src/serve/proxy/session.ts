@@ -9,16 +9,11 @@
 // every forwarded message before it has been answered by the upstream, so responses reach the
 // client in the order of its requests.
 //
-// Protocol state: what the client's upstream session owes is tracked in replies.ts. Only when it
-// owes nothing, outside a transaction block, does the proxy send its own probe on that session,
-// and it then takes as the probe's answer only the exact reply sequence of the probe, carrying the
-// probe's nonce (names.ts).
-// Identity: the session user comes from the server's ParameterStatus (session_authorization), the
-// current role from the probe (as an OID); both are forgotten whenever anything is forwarded.
+// What the upstream session owes: replies.ts; the proxy's own probe on it: probe.ts; who the
+// session is and what its names mean: identity.ts.
 
 import net from 'node:net';
 import crypto from 'node:crypto';
-import { serialize } from 'pg-protocol';
 import * as wire from './wire.js';
 import { Forward } from '../errors.js';
 import { parse, route, type Parsed, type RenderSettings, type Translation } from '../sql/translate.js';
@@ -27,11 +22,10 @@ import { LocalFailure, Output, RowSource, bind, errorOf, precheck, formatOf, row
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import { Replies } from './replies.js';
+import { Probe } from './probe.js';
+import { Identity } from './identity.js';
 import type { Lsn } from '../../upstream/lsn.js';
-import { isRead, nameKey, probeQuery, readProbe } from './names.js';
-
-/** The reply sequence of the probe: ParseComplete, BindComplete, one DataRow, CommandComplete, CloseComplete. */
-const PROBE_REPLY = '12DC3';
+import { isRead } from './names.js';
 
 export class Session {
   readonly pid = crypto.randomInt(1, 2 ** 31 - 1);
@@ -43,20 +37,10 @@ export class Session {
   private queue: wire.Frame[] = [];
   private pumping = false;
   private upKey: Buffer | null = null;
-  private probeState: { rows: (string | null)[][]; types: string; error: string | null; done: () => void } | null = null;
   private batch: wire.Frame[] = [];
   private mayWrite = false;
   readonly stmts = new Map<string, Statement>();
-  // Per-session resolution cache, cleared by any forwarded statement.
-  private names = new Map<string, number | null>();
-  epoch = 0;
-  /** The current role's OID, from the last probe; null until probed again. */
-  roleOid: number | null = null;
-  /** session_authorization as the server reports it (ParameterStatus). */
-  private sessionAuth: string | null = null;
   private clientEncoding = 'UTF8';
-  private searchPathOk = false;
-  private shadowedTypes = false;
   readonly settings: RenderSettings = { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: 1, byteaOutput: 'hex' };
   readonly policy: SessionPolicy;
   lastRoute = 'none';
@@ -67,10 +51,16 @@ export class Session {
   skipToSync = false;
   /** What the upstream session owes and holds (replies.ts). */
   readonly replies: Replies;
+  /** The probe on the upstream session (probe.ts). */
+  private readonly probe: Probe;
+  /** Who the session is and what its names mean (identity.ts). */
+  readonly identity: Identity;
 
   constructor(private readonly client: net.Socket, readonly ctx: ServeContext) {
     this.policy = { ...ctx.policy };
     this.replies = new Replies(this.stmts, () => this.up);
+    this.probe = new Probe(this.replies, { pid: this.pid, log: ctx.log, upstream: () => this.up, fatal: (e) => this.fatal(e) });
+    this.identity = new Identity(this.probe, this.replies, this.settings);
     client.setNoDelay(true);
     client.on('data', (d) => this.onClientData(d));
     client.on('error', () => this.close());
@@ -157,14 +147,7 @@ export class Session {
 
   private fromUpstream(f: wire.Frame): void {
     const t = String.fromCharCode(f.type);
-    if (this.probeState && t !== 'S' && t !== 'N' && t !== 'A') {
-      const p = this.probeState;
-      if (t === 'D') p.rows.push(wire.readDataRow(f.body));
-      else if (t === 'E') p.error = wire.readErrorFields(f.body).get('M') ?? 'error';
-      if (t === 'Z') { this.replies.status = String.fromCharCode(f.body[0]); this.probeState = null; p.done(); }
-      else p.types += t;
-      return;
-    }
+    if (this.probe.took(f, t)) return;
     // A reply to a message the proxy sent on its own (a Parse or Close before the client's Bind) is not the client's.
     if (this.phase === 'ready' && this.replies.answered(t)) return this.replies.settle();
     switch (t) {
@@ -176,8 +159,8 @@ export class Session {
         const [name, value] = f.body.toString('utf8').split('\0');
         if (name === 'session_authorization' || name === 'is_superuser') {
           // Who the session is changed (SET SESSION AUTHORIZATION, SET ROLE): probe again.
-          if (this.phase === 'ready') this.dirty();
-          if (name === 'session_authorization') this.sessionAuth = value;
+          if (this.phase === 'ready') this.identity.dirty();
+          if (name === 'session_authorization') this.identity.sessionAuth = value;
         } else if (name === 'client_encoding') this.clientEncoding = value;
         else if (name === 'TimeZone') this.settings.timeZone = value;
         else if (name === 'DateStyle') this.settings.dateStyle = value;
@@ -228,7 +211,7 @@ export class Session {
     if (this.replies.upstreamLost) return;
     this.replies.upstreamLost = true;
     this.ctx.log('warn', 'serve.session_upstream_lost', { pid: this.pid, error: e?.message ?? 'closed' });
-    if (this.probeState) { const p = this.probeState; this.probeState = null; p.error = 'upstream lost'; p.done(); }
+    this.probe.abort('upstream lost');
     if (this.replies.pending > 0) {
       this.client.write(Buffer.concat([wire.errorResponse(lostError), wire.readyForQuery('I')]));
       this.replies.pending = 0;
@@ -258,7 +241,7 @@ export class Session {
     setTimeout(() => this.client.destroy(), 1000).unref();
     this.up?.destroy();
     this.localRead?.abort();
-    if (this.probeState) { const p = this.probeState; this.probeState = null; p.error = 'closed'; p.done(); }
+    this.probe.abort('closed');
     this.replies.wake();
     this.ctx.unregister(this);
   }
@@ -337,7 +320,7 @@ export class Session {
         // after the messages before it.
         if (this.batch.length) this.forwardFrames(this.batch.splice(0));
         if (this.replies.upstreamLost) return this.lostReply(t === 'F');
-        if (t === 'F') { this.replies.pending++; this.dirty(); this.mayWrite = true; }
+        if (t === 'F') { this.replies.pending++; this.identity.dirty(); this.mayWrite = true; }
         if (t === 'c' || t === 'f') this.replies.copyIn = false;
         return this.toUpstream(f.raw);
     }
@@ -400,7 +383,7 @@ export class Session {
     if (this.replies.upstreamLost) return this.lostReply(true);
     this.stmts.delete('');
     this.routed(reason);
-    this.dirty();
+    this.identity.dirty();
     if (!isRead(parsed)) this.mayWrite = true;
     this.replies.pending++;
     this.toUpstream(f.raw);
@@ -428,7 +411,7 @@ export class Session {
       return;
     }
     const out = this.replies.forwarded(frames, { writes: () => { this.mayWrite = true; }, route: () => this.routed(reason) });
-    this.dirty();
+    this.identity.dirty();
     this.toUpstream(out.length === 1 ? out[0] : Buffer.concat(out));
   }
 
@@ -439,18 +422,6 @@ export class Session {
     else {
       this.ctx.stats.forwarded++;
       this.ctx.stats.reasons.set(reason, (this.ctx.stats.reasons.get(reason) ?? 0) + 1);
-    }
-  }
-
-  /**
-   * Forgets what the probe said: a forwarded message may have changed search_path, the role, temp
-   * objects or settings (a SELECT calling set_config('role', ...) included).
-   */
-  private dirty(): void {
-    if (this.names.size || this.roleOid !== null) {
-      this.names.clear();
-      this.roleOid = null;
-      this.epoch++;
     }
   }
 
@@ -495,7 +466,7 @@ export class Session {
     const replica = this.ctx.replica;
     const cat = replica.catalog();
     if (!cat) throw new Forward('the SQLite file is unavailable');
-    if (st.translation !== undefined && st.epoch === this.epoch && st.catalogVersion === replica.catalogVersion) {
+    if (st.translation !== undefined && st.epoch === this.identity.epoch && st.catalogVersion === replica.catalogVersion) {
       if (st.translation) return st.translation;
       throw new Forward(st.reason ?? 'not translatable');
     }
@@ -503,13 +474,13 @@ export class Session {
     const p = parsed ?? parse(st.sql);
     if ('error' in p) throw new Forward('parse error (the upstream reports it)');
     if (p.stmts !== 1 || p.kind !== 'select') throw new Forward('not a single SELECT');
-    await this.resolve(p.relations);
-    if (!this.searchPathOk) throw new Forward('pg_catalog is not first in search_path');
-    if (this.shadowedTypes) throw new Forward('the session has temporary types named like other types');
+    await this.identity.resolve(p.relations);
+    if (!this.identity.searchPathOk) throw new Forward('pg_catalog is not first in search_path');
+    if (this.identity.shadowedTypes) throw new Forward('the session has temporary types named like other types');
     let r: ReturnType<typeof route>;
     try {
       r = route(p, (schema, name) => {
-        const oid = this.names.get(nameKey(schema, name));
+        const oid = this.identity.table(schema, name);
         return oid ? cat.tables.get(oid) : undefined;
       }, st.types, this.ctx.upstream);
     } catch (e) {
@@ -517,7 +488,7 @@ export class Session {
       this.ctx.log('warn', 'serve.translator_failed', { error: (e as Error)?.message ?? String(e) });
       throw new Forward('the translator failed on this statement');
     }
-    st.epoch = this.epoch;
+    st.epoch = this.identity.epoch;
     st.catalogVersion = replica.catalogVersion;
     st.translation = r.local ? r.translation : null;
     st.reason = r.local ? undefined : r.reason;
@@ -532,68 +503,13 @@ export class Session {
       throw new Forward('result formats the upstream must judge');
     }
     if (t.columns.some((_, i) => formatOf(resultFormats, i) === 1 && !t.binaryColumns[i])) throw new Forward('binary output of a type not rendered in binary locally');
-    if (this.roleOid === null || this.sessionAuth === null) throw new Forward('the session\'s role is unknown');
+    if (this.identity.roleOid === null || this.identity.sessionAuth === null) throw new Forward('the session\'s role is unknown');
     // Both the current role (probed) and the session user (reported by the server itself) must
     // be allowed to read it: the probe runs in a session the client controls, but whatever it answers, a
     // client never reads locally more than its session user could read upstream after RESET ROLE.
-    if (!(await this.ctx.watch.maySelect(this.sessionAuth, t.reads))) throw new Forward(`the session user "${this.sessionAuth}" may not SELECT all it reads here, or a table has row-level security`);
-    if (!(await this.ctx.watch.maySelect(this.roleOid, t.reads))) throw new Forward(`the session's role (OID ${this.roleOid}) may not SELECT all it reads here, or a table has row-level security`);
+    if (!(await this.ctx.watch.maySelect(this.identity.sessionAuth, t.reads))) throw new Forward(`the session user "${this.identity.sessionAuth}" may not SELECT all it reads here, or a table has row-level security`);
+    if (!(await this.ctx.watch.maySelect(this.identity.roleOid, t.reads))) throw new Forward(`the session's role (OID ${this.identity.roleOid}) may not SELECT all it reads here, or a table has row-level security`);
     if (!t.renderable(this.settings)) throw new Forward('the session\'s settings (DateStyle, IntervalStyle or TimeZone) are not rendered locally');
-  }
-
-  /**
-   * Resolves table names as the client's own session would (search_path, temp tables), through its
-   * upstream session while idle, together with its role and output settings.
-   */
-  private async resolve(relations: { schema: string | null; name: string }[]): Promise<void> {
-    const missing = [...new Set(relations.map((r) => nameKey(r.schema, r.name)))].filter((k) => !this.names.has(k));
-    if (!missing.length && this.roleOid !== null) return;
-    if (this.replies.upstreamLost) throw new Forward('names cannot be resolved while the upstream is unreachable');
-    const q = probeQuery(missing);
-    const epoch = this.epoch;
-    const r = readProbe((await this.probe(q.sql, q.params))[0], missing.length, q.nonce);
-    if (!r) throw new Forward('names could not be resolved');
-    if (this.epoch !== epoch) throw new Forward('the session changed while its names were resolved');
-    this.roleOid = r.roleOid;
-    this.searchPathOk = r.searchPathOk;
-    this.shadowedTypes = r.shadowedTypes;
-    this.settings.extraFloatDigits = r.extraFloatDigits;
-    this.settings.byteaOutput = r.byteaOutput;
-    missing.forEach((k, i) => this.names.set(k, r.oids[i]));
-  }
-
-  /**
-   * Runs one query on the client's upstream session; only while nothing is outstanding there
-   * (no reply owed, no open extended-protocol sequence) outside a transaction block. The statement
-   * name is random (a client cannot squat it) and is closed in the same round trip.
-   */
-  private async probe(sql: string, params: string[]): Promise<(string | null)[][]> {
-    await this.replies.waitIdle();
-    if (this.replies.openExt || this.replies.pending !== 0 || this.replies.owing !== 0 || this.replies.status !== 'I' || this.replies.upstreamLost || !this.up) throw new Forward('the session is not idle');
-    const name = `pgfollow_probe_${crypto.randomBytes(8).toString('hex')}`;
-    const state = { rows: [] as (string | null)[][], types: '', error: null as string | null, done: () => {} };
-    this.replies.pending++;
-    await new Promise<void>((resolve) => {
-      state.done = () => { this.replies.pending = Math.max(0, this.replies.pending - 1); resolve(); };
-      this.probeState = state;
-      this.up!.write(Buffer.concat([
-        serialize.parse({ name, text: sql, types: [] }),
-        serialize.bind({ statement: name, values: params }),
-        serialize.execute({}),
-        serialize.close({ type: 'S', name }),
-        serialize.sync(),
-      ]));
-    });
-    this.replies.settle();
-    if (state.error) throw new Forward(`names could not be resolved: ${state.error}`);
-    if (state.types !== PROBE_REPLY) {
-      // Not the reply to what was sent: the proxy no longer knows who said what on this session.
-      this.ctx.log('error', 'serve.probe_out_of_turn', { pid: this.pid, replies: state.types.slice(0, 40) });
-      const e = new Error('the upstream session answered out of turn');
-      this.fatal(e);
-      throw e;
-    }
-    return state.rows;
   }
 }
 
