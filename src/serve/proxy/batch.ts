@@ -41,7 +41,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
   let executed = 0;
   const gate = async () => {
     if (gateChecked) return;
-    const reason = await s.readGate();
+    const reason = await s.gate.check();
     if (reason) throw new Forward(reason);
     gateChecked = true;
   };
@@ -57,7 +57,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             const st: Statement = { name: m.name, sql: m.sql, types: m.types, upstream: false, command: parseCommand(m.sql) };
             if (!st.command) {
               await gate();
-              await s.translationFor(st);
+              await s.gate.translationFor(st);
             }
             // Postgres parses and analyzes first: a statement that is not local (a syntax error
             // among them) has been forwarded above, whatever its name.
@@ -77,8 +77,8 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               break;
             }
             await gate();
-            const tr = await s.translationFor(st);
-            await s.checkExecutable(tr, m.paramFormats, m.resultFormats);
+            const tr = await s.gate.translationFor(st);
+            await s.gate.checkExecutable(tr, m.paramFormats, m.resultFormats);
             if (m.params.length !== tr.paramTypes.length) throw new Forward('parameter count differs (the upstream reports it)');
             const values = bind(tr, m.params.map((p) => (p === null ? null : p.toString('utf8'))), s.settings);
             precheck(s.ctx.replica, tr, values);
@@ -94,7 +94,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               if (st.command) out.push(wire.parameterDescription([]), st.command.kind === 'show' ? showDescription(st.command.name) : wire.noData());
               else {
                 await gate();
-                const tr = await s.translationFor(st);
+                const tr = await s.gate.translationFor(st);
                 out.push(wire.parameterDescription(tr.paramTypes), rowDescription(tr));
               }
             } else {

@@ -16,15 +16,15 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import * as wire from './wire.js';
 import { Forward } from '../errors.js';
-import { parse, route, type Parsed, type RenderSettings, type Translation } from '../sql/translate.js';
+import { parse, type RenderSettings } from '../sql/translate.js';
 import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
-import { LocalFailure, Output, RowSource, bind, errorOf, precheck, formatOf, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
+import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import { Replies } from './replies.js';
 import { Probe } from './probe.js';
 import { Identity } from './identity.js';
-import type { Lsn } from '../../upstream/lsn.js';
+import { Gate } from './gate.js';
 import { isRead } from './names.js';
 
 export class Session {
@@ -38,16 +38,10 @@ export class Session {
   private pumping = false;
   private upKey: Buffer | null = null;
   private batch: wire.Frame[] = [];
-  private mayWrite = false;
   readonly stmts = new Map<string, Statement>();
-  private clientEncoding = 'UTF8';
   readonly settings: RenderSettings = { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: 1, byteaOutput: 'hex' };
   readonly policy: SessionPolicy;
   lastRoute = 'none';
-  /** The parser reads string literals as with standard_conforming_strings = on. */
-  private standardStrings = true;
-  private fence: Promise<Lsn | null> | null = null;
-  private fenceWaited = false;
   skipToSync = false;
   /** What the upstream session owes and holds (replies.ts). */
   readonly replies: Replies;
@@ -55,12 +49,15 @@ export class Session {
   private readonly probe: Probe;
   /** Who the session is and what its names mean (identity.ts). */
   readonly identity: Identity;
+  /** May a read be answered locally now, and how (gate.ts). */
+  readonly gate: Gate;
 
   constructor(private readonly client: net.Socket, readonly ctx: ServeContext) {
     this.policy = { ...ctx.policy };
     this.replies = new Replies(this.stmts, () => this.up);
     this.probe = new Probe(this.replies, { pid: this.pid, log: ctx.log, upstream: () => this.up, fatal: (e) => this.fatal(e) });
     this.identity = new Identity(this.probe, this.replies, this.settings);
+    this.gate = new Gate(ctx, this.policy, this.replies, this.identity, this.settings);
     client.setNoDelay(true);
     client.on('data', (d) => this.onClientData(d));
     client.on('error', () => this.close());
@@ -161,11 +158,11 @@ export class Session {
           // Who the session is changed (SET SESSION AUTHORIZATION, SET ROLE): probe again.
           if (this.phase === 'ready') this.identity.dirty();
           if (name === 'session_authorization') this.identity.sessionAuth = value;
-        } else if (name === 'client_encoding') this.clientEncoding = value;
+        } else if (name === 'client_encoding') this.gate.clientEncoding = value;
         else if (name === 'TimeZone') this.settings.timeZone = value;
         else if (name === 'DateStyle') this.settings.dateStyle = value;
         else if (name === 'IntervalStyle') this.settings.intervalStyle = value;
-        else if (name === 'standard_conforming_strings') this.standardStrings = value === 'on';
+        else if (name === 'standard_conforming_strings') this.gate.standardStrings = value === 'on';
         break;
       }
       case '1':
@@ -190,11 +187,7 @@ export class Session {
         } else {
           this.replies.pending = Math.max(0, this.replies.pending - 1);
           this.replies.copyIn = false;
-          if (this.replies.status === 'I' && this.mayWrite) {
-            this.mayWrite = false;
-            this.fence = this.ctx.watch.currentLsn().catch(() => null);
-            this.fenceWaited = false;
-          }
+          this.gate.readyForQuery();
         }
         break;
     }
@@ -320,7 +313,7 @@ export class Session {
         // after the messages before it.
         if (this.batch.length) this.forwardFrames(this.batch.splice(0));
         if (this.replies.upstreamLost) return this.lostReply(t === 'F');
-        if (t === 'F') { this.replies.pending++; this.identity.dirty(); this.mayWrite = true; }
+        if (t === 'F') { this.replies.pending++; this.identity.dirty(); this.gate.mayWrite = true; }
         if (t === 'c' || t === 'f') this.replies.copyIn = false;
         return this.toUpstream(f.raw);
     }
@@ -350,10 +343,10 @@ export class Session {
     else if (!('error' in parsed) && parsed.stmts === 1 && parsed.kind === 'select') {
       const st: Statement = { name: '', sql, types: [], upstream: false };
       try {
-        const gate = await this.readGate();
+        const gate = await this.gate.check();
         if (gate) throw new Forward(gate);
-        const t = await this.translationFor(st, parsed);
-        await this.checkExecutable(t, [], []);
+        const t = await this.gate.translationFor(st, parsed);
+        await this.gate.checkExecutable(t, [], []);
         const out = new Output(this.sink);
         out.push(rowDescription(t));
         const values = bind(t, [], this.settings);
@@ -384,7 +377,7 @@ export class Session {
     this.stmts.delete('');
     this.routed(reason);
     this.identity.dirty();
-    if (!isRead(parsed)) this.mayWrite = true;
+    if (!isRead(parsed)) this.gate.mayWrite = true;
     this.replies.pending++;
     this.toUpstream(f.raw);
   }
@@ -410,7 +403,7 @@ export class Session {
       if (frames.some((f) => f.type === 0x53 || f.type === 0x48)) this.lostReply(frames.some((f) => f.type === 0x53));
       return;
     }
-    const out = this.replies.forwarded(frames, { writes: () => { this.mayWrite = true; }, route: () => this.routed(reason) });
+    const out = this.replies.forwarded(frames, { writes: () => { this.gate.mayWrite = true; }, route: () => this.routed(reason) });
     this.identity.dirty();
     this.toUpstream(out.length === 1 ? out[0] : Buffer.concat(out));
   }
@@ -423,93 +416,6 @@ export class Session {
       this.ctx.stats.forwarded++;
       this.ctx.stats.reasons.set(reason, (this.ctx.stats.reasons.get(reason) ?? 0) + 1);
     }
-  }
-
-  // ---- the local path ----
-
-  /**
-   * Why a read may not be answered locally now, or null if it may: waits until the session is
-   * idle, then checks the transaction state, the file, this session's own writes and the lag.
-   */
-  async readGate(): Promise<string | null> {
-    if (this.policy.read === 'upstream') return 'pgfollow.read is upstream';
-    if (this.replies.openExt) return 'an extended-protocol sequence is open upstream (no Sync yet)';
-    await this.replies.waitIdle();
-    if (this.replies.status !== 'I' && !this.replies.upstreamLost) return 'inside a transaction block';
-    if (!this.standardStrings) return 'standard_conforming_strings is off';
-    if (this.clientEncoding.toUpperCase() !== 'UTF8') return `client_encoding is ${this.clientEncoding} (local answers are UTF8)`;
-    const replica = this.ctx.replica;
-    if (!replica.catalog()) return 'the SQLite file is unavailable';
-    if (!(await this.ctx.watch.knowCollation())) return 'the upstream\'s collation is not known (upstream unreachable)';
-    if (this.policy.read === 'replica') return null;
-    if (this.fence) {
-      const target = await this.fence;
-      if (target === null) return 'the position of this session\'s last write is unknown (upstream unreachable)';
-      // Waits once per write; reads after a wait that timed out check without waiting again.
-      const deadline = this.fenceWaited ? 0 : Date.now() + this.policy.writeWaitMs;
-      while (replica.appliedLsn() < target) {
-        if (Date.now() >= deadline) {
-          this.fenceWaited = true;
-          return `this session's last write is not in the SQLite file yet (pgfollow.write_wait ${this.policy.writeWaitMs} ms)`;
-        }
-        await new Promise((r) => setTimeout(r, 2));
-      }
-      this.fence = null;
-    }
-    const lag = this.ctx.watch.staleness(replica.appliedLsn());
-    if (lag > this.policy.maxLagMs) return `the SQLite file is ${lag === Infinity ? 'of unknown age' : `${lag} ms behind`} (pgfollow.max_lag ${this.policy.maxLagMs} ms)`;
-    return null;
-  }
-
-  /** The statement's translation under this session's names, or Forward with the reason. */
-  async translationFor(st: Statement, parsed?: Parsed | { error: string }): Promise<Translation> {
-    const replica = this.ctx.replica;
-    const cat = replica.catalog();
-    if (!cat) throw new Forward('the SQLite file is unavailable');
-    if (st.translation !== undefined && st.epoch === this.identity.epoch && st.catalogVersion === replica.catalogVersion) {
-      if (st.translation) return st.translation;
-      throw new Forward(st.reason ?? 'not translatable');
-    }
-    await this.ctx.catalogInfo(cat);
-    const p = parsed ?? parse(st.sql);
-    if ('error' in p) throw new Forward('parse error (the upstream reports it)');
-    if (p.stmts !== 1 || p.kind !== 'select') throw new Forward('not a single SELECT');
-    await this.identity.resolve(p.relations);
-    if (!this.identity.searchPathOk) throw new Forward('pg_catalog is not first in search_path');
-    if (this.identity.shadowedTypes) throw new Forward('the session has temporary types named like other types');
-    let r: ReturnType<typeof route>;
-    try {
-      r = route(p, (schema, name) => {
-        const oid = this.identity.table(schema, name);
-        return oid ? cat.tables.get(oid) : undefined;
-      }, st.types, this.ctx.upstream);
-    } catch (e) {
-      // A translator failure is never the client's problem: the upstream answers instead.
-      this.ctx.log('warn', 'serve.translator_failed', { error: (e as Error)?.message ?? String(e) });
-      throw new Forward('the translator failed on this statement');
-    }
-    st.epoch = this.identity.epoch;
-    st.catalogVersion = replica.catalogVersion;
-    st.translation = r.local ? r.translation : null;
-    st.reason = r.local ? undefined : r.reason;
-    if (!r.local) throw new Forward(r.reason);
-    return r.translation;
-  }
-
-  /** Checks formats, privileges and settings for running `t` here; Forward if not. */
-  async checkExecutable(t: Translation, paramFormats: number[], resultFormats: number[]): Promise<void> {
-    if (paramFormats.some((x) => x !== 0)) throw new Forward('binary parameters');
-    if (resultFormats.some((x) => x !== 0 && x !== 1) || (resultFormats.length > 1 && resultFormats.length !== t.columns.length)) {
-      throw new Forward('result formats the upstream must judge');
-    }
-    if (t.columns.some((_, i) => formatOf(resultFormats, i) === 1 && !t.binaryColumns[i])) throw new Forward('binary output of a type not rendered in binary locally');
-    if (this.identity.roleOid === null || this.identity.sessionAuth === null) throw new Forward('the session\'s role is unknown');
-    // Both the current role (probed) and the session user (reported by the server itself) must
-    // be allowed to read it: the probe runs in a session the client controls, but whatever it answers, a
-    // client never reads locally more than its session user could read upstream after RESET ROLE.
-    if (!(await this.ctx.watch.maySelect(this.identity.sessionAuth, t.reads))) throw new Forward(`the session user "${this.identity.sessionAuth}" may not SELECT all it reads here, or a table has row-level security`);
-    if (!(await this.ctx.watch.maySelect(this.identity.roleOid, t.reads))) throw new Forward(`the session's role (OID ${this.identity.roleOid}) may not SELECT all it reads here, or a table has row-level security`);
-    if (!t.renderable(this.settings)) throw new Forward('the session\'s settings (DateStyle, IntervalStyle or TimeZone) are not rendered locally');
   }
 }
 
