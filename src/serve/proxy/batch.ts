@@ -3,15 +3,15 @@
 // client's responses stay in order. Every step is judged before anything runs: a step that turns
 // out not to be local (a parameter the translator cannot bind exactly, a role without SELECT, a
 // binary result format) forwards the whole batch instead. Then the batch runs: Executes stream
-// their rows from a reader thread (local.ts); the output is held until it grows past a limit, so
-// a read that turns out not to be local (or runs past pgfollow.local_timeout) before anything was
-// written still forwards the whole batch. An Execute that fails while running skips to Sync, as
-// upstream (and the statements it would have prepared or closed stay as they were).
+// their rows from a reader thread (local/answer.ts); the output is held until it grows past a
+// limit, so a read that turns out not to be local (or runs past pgfollow.local_timeout) before
+// anything was written still forwards the whole batch. An Execute that fails while running skips
+// to Sync, as upstream (and the statements it would have prepared or closed stay as they were).
 // Message semantics as in https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
 import * as wire from './wire.js';
 import { Forward } from '../errors.js';
-import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from '../local/answer.js';
+import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type Portal, type Statement } from '../local/answer.js';
 import { parseCommand } from './policy.js';
 import type { Session } from './session.js';
 
@@ -110,7 +110,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             const p = portals.get(m.portal);
             if (!p) throw new Forward('portal unknown to the proxy');
             if (p.command) {
-              out.push(...s.runCommand(p.command, false));
+              out.push(...s.commands.run(p.command, false));
               break;
             }
             steps.push({ exec: p, maxRows: m.maxRows });
@@ -197,7 +197,7 @@ async function run(s: Session, steps: Step[], executed: number, judgedFailed: bo
   }
   out.flush();
   s.skipToSync = judgedFailed || failed;
-  for (let i = 0; i < executed; i++) s.routed(null);
+  for (let i = 0; i < executed; i++) s.commands.routed(null);
   return { done: true };
 }
 

@@ -17,14 +17,15 @@ import crypto from 'node:crypto';
 import * as wire from './wire.js';
 import { Forward } from '../errors.js';
 import { parse, type RenderSettings } from '../sql/translate.js';
-import { applySet, parseCommand, showValue, type Command, type SessionPolicy } from './policy.js';
-import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
+import { parseCommand, type SessionPolicy } from './policy.js';
+import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
 import { Replies } from './replies.js';
 import { Probe } from './probe.js';
 import { Identity } from './identity.js';
 import { Gate } from './gate.js';
+import { Commands } from './commands.js';
 import { isRead } from './names.js';
 
 export class Session {
@@ -41,7 +42,6 @@ export class Session {
   readonly stmts = new Map<string, Statement>();
   readonly settings: RenderSettings = { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: 1, byteaOutput: 'hex' };
   readonly policy: SessionPolicy;
-  lastRoute = 'none';
   skipToSync = false;
   /** What the upstream session owes and holds (replies.ts). */
   readonly replies: Replies;
@@ -51,6 +51,8 @@ export class Session {
   readonly identity: Identity;
   /** May a read be answered locally now, and how (gate.ts). */
   readonly gate: Gate;
+  /** pgfollow.* commands, and where the last statement ran (commands.ts). */
+  readonly commands: Commands;
 
   constructor(private readonly client: net.Socket, readonly ctx: ServeContext) {
     this.policy = { ...ctx.policy };
@@ -58,6 +60,7 @@ export class Session {
     this.probe = new Probe(this.replies, { pid: this.pid, log: ctx.log, upstream: () => this.up, fatal: (e) => this.fatal(e) });
     this.identity = new Identity(this.probe, this.replies, this.settings);
     this.gate = new Gate(ctx, this.policy, this.replies, this.identity, this.settings);
+    this.commands = new Commands(this.policy, ctx);
     client.setNoDelay(true);
     client.on('data', (d) => this.onClientData(d));
     client.on('error', () => this.close());
@@ -334,7 +337,7 @@ export class Session {
     const cmd = parseCommand(sql);
     if (cmd) {
       await this.replies.waitIdle();
-      this.client.write(Buffer.concat([...this.runCommand(cmd, true), wire.readyForQuery(this.replies.status)]));
+      this.client.write(Buffer.concat([...this.commands.run(cmd, true), wire.readyForQuery(this.replies.status)]));
       return;
     }
     const parsed = parse(sql);
@@ -364,7 +367,7 @@ export class Session {
           this.localDone();
         }
         this.stmts.delete(''); // a simple query ends the unnamed statement, as upstream
-        this.routed(null);
+        this.commands.routed(null);
         out.push(wire.readyForQuery(this.replies.status));
         out.flush();
         return;
@@ -375,7 +378,7 @@ export class Session {
     } else if ('error' in parsed) reason = 'parse error (the upstream reports it)';
     if (this.replies.upstreamLost) return this.lostReply(true);
     this.stmts.delete('');
-    this.routed(reason);
+    this.commands.routed(reason);
     this.identity.dirty();
     if (!isRead(parsed)) this.gate.mayWrite = true;
     this.replies.pending++;
@@ -386,36 +389,15 @@ export class Session {
     this.client.write(Buffer.concat([wire.errorResponse(lostError), ...(withReady ? [wire.readyForQuery('I')] : [])]));
   }
 
-  /** Answers a pgfollow.* command: CommandComplete for SET, a one-row result for SHOW. */
-  runCommand(cmd: Command, withDescription: boolean): Buffer[] {
-    if (cmd.kind === 'set') {
-      const err = applySet(this.policy, this.ctx.policy, cmd.name, cmd.value);
-      return [err ? wire.errorResponse(err) : wire.commandComplete(cmd.value === null ? 'RESET' : 'SET')];
-    }
-    const v = showValue(this.policy, cmd.name, this.lastRoute);
-    if (v === null) return [wire.errorResponse({ code: '42704', message: `unrecognized configuration parameter "pgfollow.${cmd.name}"` })];
-    return [...(withDescription ? [showDescription(cmd.name)] : []), wire.dataRow([v]), wire.commandComplete('SHOW')];
-  }
-
   /** Sends frames to the upstream as they are, preparing there first any statement only prepared locally. */
   forwardFrames(frames: wire.Frame[], reason = 'part of a forwarded batch'): void {
     if (this.replies.upstreamLost) {
       if (frames.some((f) => f.type === 0x53 || f.type === 0x48)) this.lostReply(frames.some((f) => f.type === 0x53));
       return;
     }
-    const out = this.replies.forwarded(frames, { writes: () => { this.gate.mayWrite = true; }, route: () => this.routed(reason) });
+    const out = this.replies.forwarded(frames, { writes: () => { this.gate.mayWrite = true; }, route: () => this.commands.routed(reason) });
     this.identity.dirty();
     this.toUpstream(out.length === 1 ? out[0] : Buffer.concat(out));
-  }
-
-  /** Records where the last statement ran (null: locally) for SHOW pgfollow.last_route and the counters. */
-  routed(reason: string | null): void {
-    this.lastRoute = reason === null ? 'replica' : `upstream: ${reason}`;
-    if (reason === null) this.ctx.stats.local++;
-    else {
-      this.ctx.stats.forwarded++;
-      this.ctx.stats.reasons.set(reason, (this.ctx.stats.reasons.get(reason) ?? 0) + 1);
-    }
   }
 }
 
