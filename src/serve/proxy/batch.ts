@@ -13,7 +13,7 @@ import * as wire from './wire.js';
 import { Forward } from '../errors.js';
 import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type Portal, type Statement } from '../local/answer.js';
 import { parseCommand } from './policy.js';
-import type { Session } from './session.js';
+import type { LocalSession } from './local-session.js';
 
 export type BatchResult = { done: true } | { forward: string };
 
@@ -24,7 +24,7 @@ type Step =
   | { exec: Portal; maxRows: number }
   | { sync: true; out: Buffer };
 
-export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchResult> {
+export async function runBatch(s: LocalSession, frames: wire.Frame[]): Promise<BatchResult> {
   // Parse/Close of this batch, applied to the session's statements only if it is answered locally.
   const changed = new Map<string, Statement | null>();
   const stmts = {
@@ -149,7 +149,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
 }
 
 /** Runs a batch judged local; forwards it whole if its first read is not local after all. */
-async function run(s: Session, steps: Step[], executed: number, judgedFailed: boolean): Promise<BatchResult> {
+async function run(s: LocalSession, steps: Step[], executed: number, judgedFailed: boolean): Promise<BatchResult> {
   const out = new Output(s.sink);
   const undo = new Map<string, Statement | undefined>();
   const sources: RowSource[] = [];
