@@ -15,18 +15,17 @@
 import net from 'node:net';
 import crypto from 'node:crypto';
 import * as wire from './wire.js';
-import { Forward } from '../errors.js';
-import { parse, type RenderSettings } from '../sql/translate.js';
-import { parseCommand, type SessionPolicy } from './policy.js';
-import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, streamRows, type LocalEnv, type Statement } from '../local/answer.js';
+import type { RenderSettings } from '../sql/translate.js';
+import type { SessionPolicy } from './policy.js';
+import type { LocalEnv, Statement } from '../local/answer.js';
 import type { ServeContext } from './context.js';
 import { runBatch } from './batch.js';
+import { simpleQuery } from './simple-query.js';
 import { Replies } from './replies.js';
 import { Probe } from './probe.js';
 import { Identity } from './identity.js';
 import { Gate } from './gate.js';
 import { Commands } from './commands.js';
-import { isRead } from './names.js';
 
 export class Session {
   readonly pid = crypto.randomInt(1, 2 ** 31 - 1);
@@ -215,7 +214,7 @@ export class Session {
     this.replies.lost();
   }
 
-  private toUpstream(b: Buffer): void {
+  toUpstream(b: Buffer): void {
     if (!this.up || this.replies.upstreamLost) return;
     if (this.phase === 'ready') this.replies.written(b);
     this.up.write(b);
@@ -307,7 +306,7 @@ export class Session {
       case 'Q':
         if (this.batch.length) this.forwardFrames(this.batch.splice(0));
         this.replies.unnamedBeforeQuery = this.stmts.get('');
-        return this.simpleQuery(f);
+        return simpleQuery(this, f);
       case 'X':
         this.toUpstream(f.raw);
         return this.close();
@@ -332,60 +331,12 @@ export class Session {
     if ('forward' in out) this.forwardFrames(frames, out.forward); // ending in Flush: the sequence stays open upstream
   }
 
-  private async simpleQuery(f: wire.Frame): Promise<void> {
-    const sql = wire.readQuery(f.body);
-    const cmd = parseCommand(sql);
-    if (cmd) {
-      await this.replies.waitIdle();
-      this.client.write(Buffer.concat([...this.commands.run(cmd, true), wire.readyForQuery(this.replies.status)]));
-      return;
-    }
-    const parsed = parse(sql);
-    let reason = 'not a single SELECT';
-    if (this.replies.openExt) reason = 'an extended-protocol sequence is open upstream (no Sync yet)';
-    else if (!('error' in parsed) && parsed.stmts === 1 && parsed.kind === 'select') {
-      const st: Statement = { name: '', sql, types: [], upstream: false };
-      try {
-        const gate = await this.gate.check();
-        if (gate) throw new Forward(gate);
-        const t = await this.gate.translationFor(st, parsed);
-        await this.gate.checkExecutable(t, [], []);
-        const out = new Output(this.sink);
-        out.push(rowDescription(t));
-        const values = bind(t, [], this.settings);
-        precheck(this.ctx.replica, t, values);
-        const src = new RowSource(t, values, this.settings);
-        try {
-          await streamRows(src, this.localEnv(), out);
-        } catch (e) {
-          if (e instanceof Forward && !out.flushed) throw e;
-          out.push(wire.errorResponse(e instanceof LocalFailure ? e.fields
-            : e instanceof Forward ? { code: 'XX000', message: `pgfollow serve: the local read cannot go on (${e.message}) after some of its rows were sent; SET pgfollow.read = upstream to read it from the upstream` }
-            : errorOf(e)));
-        } finally {
-          src.close();
-          this.localDone();
-        }
-        this.stmts.delete(''); // a simple query ends the unnamed statement, as upstream
-        this.commands.routed(null);
-        out.push(wire.readyForQuery(this.replies.status));
-        out.flush();
-        return;
-      } catch (e) {
-        if (!(e instanceof Forward)) throw e;
-        reason = e.message;
-      }
-    } else if ('error' in parsed) reason = 'parse error (the upstream reports it)';
-    if (this.replies.upstreamLost) return this.lostReply(true);
-    this.stmts.delete('');
-    this.commands.routed(reason);
-    this.identity.dirty();
-    if (!isRead(parsed)) this.gate.mayWrite = true;
-    this.replies.pending++;
-    this.toUpstream(f.raw);
+  /** Writes to the client as it is. */
+  reply(b: Buffer): void {
+    this.client.write(b);
   }
 
-  private lostReply(withReady: boolean): void {
+  lostReply(withReady: boolean): void {
     this.client.write(Buffer.concat([wire.errorResponse(lostError), ...(withReady ? [wire.readyForQuery('I')] : [])]));
   }
 
