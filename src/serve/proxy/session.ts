@@ -1,16 +1,17 @@
 // One client of `pgfollow serve`: its own upstream session, through which it logged in (the
 // startup and authentication exchange relayed unchanged: SCRAM, md5 or password, the proxy never
-// sees a password), and which runs everything not answered locally. Reads are answered from
-// SQLite (local.ts, batch.ts) only when the session is idle outside a transaction block, the file
-// is fresh enough and has this session's own writes, the statement translates exactly and the
-// session's role may SELECT everything it reads.
+// sees a password), and which runs everything not answered locally. Held here: the client's and
+// the upstream's sockets and the phase of the session (startup, auth, ready, closed), the client's
+// prepared statements and output settings, the local read under way, and the parts that follow.
+// Reads are answered from SQLite (batch.ts, simple-query.ts) only when gate.ts allows it.
 //
 // Ordering: client messages are handled one after another; a local answer is only produced once
 // every forwarded message before it has been answered by the upstream, so responses reach the
 // client in the order of its requests.
 //
-// What the upstream session owes: replies.ts; the proxy's own probe on it: probe.ts; who the
-// session is and what its names mean: identity.ts.
+// Client messages once logged in: dispatch.ts. What the upstream session owes: replies.ts; the
+// proxy's own probe on it: probe.ts; who the session is and what its names mean: identity.ts;
+// pgfollow.* commands and where the last statement ran: commands.ts.
 
 import net from 'node:net';
 import crypto from 'node:crypto';
@@ -19,8 +20,7 @@ import type { RenderSettings } from '../sql/translate.js';
 import type { SessionPolicy } from './policy.js';
 import type { LocalEnv, Statement } from '../local/answer.js';
 import type { ServeContext } from './context.js';
-import { runBatch } from './batch.js';
-import { simpleQuery } from './simple-query.js';
+import { Dispatch } from './dispatch.js';
 import { Replies } from './replies.js';
 import { Probe } from './probe.js';
 import { Identity } from './identity.js';
@@ -37,7 +37,6 @@ export class Session {
   private queue: wire.Frame[] = [];
   private pumping = false;
   private upKey: Buffer | null = null;
-  private batch: wire.Frame[] = [];
   readonly stmts = new Map<string, Statement>();
   readonly settings: RenderSettings = { timeZone: 'UTC', dateStyle: 'ISO, MDY', intervalStyle: 'postgres', extraFloatDigits: 1, byteaOutput: 'hex' };
   readonly policy: SessionPolicy;
@@ -52,6 +51,8 @@ export class Session {
   readonly gate: Gate;
   /** pgfollow.* commands, and where the last statement ran (commands.ts). */
   readonly commands: Commands;
+  /** Client messages, once logged in (dispatch.ts). */
+  private readonly dispatch: Dispatch;
 
   constructor(private readonly client: net.Socket, readonly ctx: ServeContext) {
     this.policy = { ...ctx.policy };
@@ -60,6 +61,7 @@ export class Session {
     this.identity = new Identity(this.probe, this.replies, this.settings);
     this.gate = new Gate(ctx, this.policy, this.replies, this.identity, this.settings);
     this.commands = new Commands(this.policy, ctx);
+    this.dispatch = new Dispatch(this);
     client.setNoDelay(true);
     client.on('data', (d) => this.onClientData(d));
     client.on('error', () => this.close());
@@ -91,7 +93,7 @@ export class Session {
       while (this.queue.length && this.phase !== 'closed') {
         const f = this.queue.shift()!;
         if (this.phase === 'auth') this.toUpstream(f.raw);
-        else await this.handle(f);
+        else await this.dispatch.handle(f);
         if (this.queue.length < 64 && this.client.isPaused()) this.client.resume();
       }
     } catch (e) {
@@ -255,7 +257,7 @@ export class Session {
   /** The local read under way, if any: a cancel request or the end of the session stops it. */
   private localRead: AbortController | null = null;
 
-  /** What a local read of this session runs with (see local.ts). */
+  /** What a local read of this session runs with (see local/answer.ts). */
   localEnv(): LocalEnv {
     this.localRead ??= new AbortController();
     return { reads: this.ctx.reads, replica: this.ctx.replica, budgetMs: this.policy.localTimeoutMs, signal: this.localRead.signal };
@@ -284,75 +286,16 @@ export class Session {
     s.on('error', () => s.destroy());
   }
 
-  // ---- client messages ----
-
-  private async handle(f: wire.Frame): Promise<void> {
-    const t = String.fromCharCode(f.type);
-    switch (t) {
-      case 'P': case 'B': case 'D': case 'E': case 'C':
-        if (this.replies.openExt) this.forwardFrames([f]);
-        else this.batch.push(f);
-        return;
-      case 'H': case 'S':
-        if (this.replies.copyIn) return this.toUpstream(f.raw); // ignored by the upstream during COPY FROM STDIN
-        // A Sync on its own ends the upstream's sequence if one is open there, which its replies may
-        // yet tell (a COPY FROM STDIN started by Execute reads the Sync sent before the data as data).
-        if (t === 'S' && !this.batch.length && !this.replies.openExt && this.replies.pending > 0) await this.replies.waitSync();
-        this.batch.push(f);
-        // A portal bound before a Flush may be used after it (a suspended Execute run on, a Bind
-        // executed later), and local portals end with their batch: such a sequence is the upstream's.
-        if (t === 'H' && !this.replies.openExt && this.batch.some((x) => x.type === 0x42)) return this.forwardFrames(this.batch.splice(0), 'a portal bound before a Flush');
-        return this.endBatch(t === 'S');
-      case 'Q':
-        if (this.batch.length) this.forwardFrames(this.batch.splice(0));
-        this.replies.unnamedBeforeQuery = this.stmts.get('');
-        return simpleQuery(this, f);
-      case 'X':
-        this.toUpstream(f.raw);
-        return this.close();
-      default:
-        // CopyData/CopyDone/CopyFail, FunctionCall, and anything else: the upstream judges it,
-        // after the messages before it.
-        if (this.batch.length) this.forwardFrames(this.batch.splice(0));
-        if (this.replies.upstreamLost) return this.lostReply(t === 'F');
-        if (t === 'F') { this.replies.pending++; this.identity.dirty(); this.gate.mayWrite = true; }
-        if (t === 'c' || t === 'f') this.replies.copyIn = false;
-        return this.toUpstream(f.raw);
-    }
-  }
-
-  private async endBatch(sync: boolean): Promise<void> {
-    const frames = this.batch.splice(0);
-    if (this.replies.openExt) {
-      this.forwardFrames(frames);
-      return;
-    }
-    const out = await runBatch(this, frames);
-    if ('forward' in out) this.forwardFrames(frames, out.forward); // ending in Flush: the sequence stays open upstream
-  }
-
   /** Writes to the client as it is. */
   reply(b: Buffer): void {
     this.client.write(b);
   }
 
+  /** The reply to a request the upstream cannot answer any more (08006), with ReadyForQuery if `withReady`. */
   lostReply(withReady: boolean): void {
     this.client.write(Buffer.concat([wire.errorResponse(lostError), ...(withReady ? [wire.readyForQuery('I')] : [])]));
-  }
-
-  /** Sends frames to the upstream as they are, preparing there first any statement only prepared locally. */
-  forwardFrames(frames: wire.Frame[], reason = 'part of a forwarded batch'): void {
-    if (this.replies.upstreamLost) {
-      if (frames.some((f) => f.type === 0x53 || f.type === 0x48)) this.lostReply(frames.some((f) => f.type === 0x53));
-      return;
-    }
-    const out = this.replies.forwarded(frames, { writes: () => { this.gate.mayWrite = true; }, route: () => this.commands.routed(reason) });
-    this.identity.dirty();
-    this.toUpstream(out.length === 1 ? out[0] : Buffer.concat(out));
   }
 }
 
 const lostError: wire.ErrorFields = { code: '08006', message: 'pgfollow serve: the connection to the upstream was lost; only reads served from the SQLite file work in this session' };
 
-
-export type { Portal } from '../local/answer.js';
