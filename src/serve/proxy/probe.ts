@@ -9,7 +9,7 @@ import crypto from 'node:crypto';
 import { serialize } from 'pg-protocol';
 import * as wire from './wire.js';
 import { Forward } from '../errors.js';
-import type { Logger } from '../../log.js';
+import type { ServeContext } from './context.js';
 import type { Replies } from './replies.js';
 
 /** The reply sequence of the probe: ParseComplete, BindComplete, one DataRow, CommandComplete, CloseComplete. */
@@ -18,7 +18,7 @@ const PROBE_REPLY = '12DC3';
 /** What the probe needs of its session besides what the upstream owes. */
 export interface ProbeLink {
   readonly pid: number;
-  readonly log: Logger;
+  readonly ctx: Pick<ServeContext, 'log'>;
   /** The socket to the upstream, once there is one. */
   upstream(): net.Socket | null;
   /** Ends the client's session (the probe was answered out of turn). */
@@ -75,7 +75,7 @@ export class Probe {
     if (state.error) throw new Forward(`names could not be resolved: ${state.error}`);
     if (state.types !== PROBE_REPLY) {
       // Not the reply to what was sent: the proxy no longer knows who said what on this session.
-      this.link.log('error', 'serve.probe_out_of_turn', { pid: this.link.pid, replies: state.types.slice(0, 40) });
+      this.link.ctx.log('error', 'serve.probe_out_of_turn', { pid: this.link.pid, replies: state.types.slice(0, 40) });
       const e = new Error('the upstream session answered out of turn');
       this.link.fatal(e);
       throw e;

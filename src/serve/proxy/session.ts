@@ -57,7 +57,7 @@ export class Session {
   constructor(private readonly client: net.Socket, readonly ctx: ServeContext) {
     this.policy = { ...ctx.policy };
     this.replies = new Replies(this.stmts, () => this.up);
-    this.probe = new Probe(this.replies, { pid: this.pid, log: ctx.log, upstream: () => this.up, fatal: (e) => this.fatal(e) });
+    this.probe = new Probe(this.replies, { pid: this.pid, ctx, upstream: () => this.up, fatal: (e) => this.fatal(e) });
     this.identity = new Identity(this.probe, this.replies, this.settings);
     this.gate = new Gate(ctx, this.policy, this.replies, this.identity, this.settings);
     this.commands = new Commands(this.policy, ctx);
