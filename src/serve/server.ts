@@ -12,7 +12,7 @@ import { UpstreamWatch } from './proxy/watch.js';
 import { defaultPolicy, type ServeDefaults } from './proxy/policy.js';
 import { Session } from './proxy/session.js';
 import { applyCollations, applyInheritance, loadParser, type MirrorCatalog, type UpstreamFacts } from './sql/translate.js';
-import type { ServeContext, ServeStats } from './proxy/context.js';
+import type { RegisteredSession, ServeContext, ServeStats } from './proxy/context.js';
 
 export interface ServeOptions {
   /** host:port to listen on, e.g. 127.0.0.1:6433 (port 0: any free port). */
@@ -68,7 +68,7 @@ export async function serve(opts: ServeOptions): Promise<ServeHandle> {
     onCollation: (collate, ctype) => learned({ collate, ctype }),
     onVersion: (versionNum) => learned({ versionNum }),
   });
-  const sessions = new Map<string, Session>();
+  const sessions = new Map<string, RegisteredSession>();
   const stats: ServeStats = { sessions: 0, local: 0, forwarded: 0, refused: 0, protocolErrors: 0, reasons: new Map() };
   // Collations and inheritance come from the upstream: read for each new catalog (awaited), then
   // again at most every second in the background; a change redoes every translation.

@@ -3,17 +3,17 @@
 // client's responses stay in order. Every step is judged before anything runs: a step that turns
 // out not to be local (a parameter the translator cannot bind exactly, a role without SELECT, a
 // binary result format) forwards the whole batch instead. Then the batch runs: Executes stream
-// their rows from a reader thread (local/answer.ts); the output is held until it grows past a limit, so
-// a read that turns out not to be local (or runs past pgfollow.local_timeout) before anything was
-// written still forwards the whole batch. An Execute that fails while running skips to Sync, as
-// upstream (and the statements it would have prepared or closed stay as they were).
+// their rows from a reader thread (local/answer.ts); the output is held until it grows past a
+// limit, so a read that turns out not to be local (or runs past pgfollow.local_timeout) before
+// anything was written still forwards the whole batch. An Execute that fails while running skips
+// to Sync, as upstream (and the statements it would have prepared or closed stay as they were).
 // Message semantics as in https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-EXT-QUERY
 
 import * as wire from './wire.js';
 import { Forward } from '../errors.js';
-import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type LocalEnv, type Portal, type Statement } from '../local/answer.js';
+import { LocalFailure, Output, RowSource, bind, errorOf, precheck, rowDescription, showDescription, streamRows, type Portal, type Statement } from '../local/answer.js';
 import { parseCommand } from './policy.js';
-import type { Session } from './session.js';
+import type { LocalSession } from './local-session.js';
 
 export type BatchResult = { done: true } | { forward: string };
 
@@ -24,7 +24,7 @@ type Step =
   | { exec: Portal; maxRows: number }
   | { sync: true; out: Buffer };
 
-export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchResult> {
+export async function runBatch(s: LocalSession, frames: wire.Frame[]): Promise<BatchResult> {
   // Parse/Close of this batch, applied to the session's statements only if it is answered locally.
   const changed = new Map<string, Statement | null>();
   const stmts = {
@@ -41,12 +41,12 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
   let executed = 0;
   const gate = async () => {
     if (gateChecked) return;
-    const reason = await s.readGate();
+    const reason = await s.gate.check();
     if (reason) throw new Forward(reason);
     gateChecked = true;
   };
   try {
-    await s.waitIdle();
+    await s.replies.waitIdle();
     for (const f of frames) {
       const t = String.fromCharCode(f.type);
       if (failed && t !== 'S') continue;
@@ -57,7 +57,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             const st: Statement = { name: m.name, sql: m.sql, types: m.types, upstream: false, command: parseCommand(m.sql) };
             if (!st.command) {
               await gate();
-              await s.translationFor(st);
+              await s.gate.translationFor(st);
             }
             // Postgres parses and analyzes first: a statement that is not local (a syntax error
             // among them) has been forwarded above, whatever its name.
@@ -77,8 +77,8 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               break;
             }
             await gate();
-            const tr = await s.translationFor(st);
-            await s.checkExecutable(tr, m.paramFormats, m.resultFormats);
+            const tr = await s.gate.translationFor(st);
+            await s.gate.checkExecutable(tr, m.paramFormats, m.resultFormats);
             if (m.params.length !== tr.paramTypes.length) throw new Forward('parameter count differs (the upstream reports it)');
             const values = bind(tr, m.params.map((p) => (p === null ? null : p.toString('utf8'))), s.settings);
             precheck(s.ctx.replica, tr, values);
@@ -94,7 +94,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
               if (st.command) out.push(wire.parameterDescription([]), st.command.kind === 'show' ? showDescription(st.command.name) : wire.noData());
               else {
                 await gate();
-                const tr = await s.translationFor(st);
+                const tr = await s.gate.translationFor(st);
                 out.push(wire.parameterDescription(tr.paramTypes), rowDescription(tr));
               }
             } else {
@@ -110,7 +110,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             const p = portals.get(m.portal);
             if (!p) throw new Forward('portal unknown to the proxy');
             if (p.command) {
-              out.push(...s.runCommand(p.command, false));
+              out.push(...s.commands.run(p.command, false));
               break;
             }
             steps.push({ exec: p, maxRows: m.maxRows });
@@ -128,7 +128,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
             break;
           }
           case 'S':
-            steps.push({ sync: true, out: wire.readyForQuery(s.status) });
+            steps.push({ sync: true, out: wire.readyForQuery(s.replies.status) });
             failed = false;
             break;
           case 'H':
@@ -149,7 +149,7 @@ export async function runBatch(s: Session, frames: wire.Frame[]): Promise<BatchR
 }
 
 /** Runs a batch judged local; forwards it whole if its first read is not local after all. */
-async function run(s: Session, steps: Step[], executed: number, judgedFailed: boolean): Promise<BatchResult> {
+async function run(s: LocalSession, steps: Step[], executed: number, judgedFailed: boolean): Promise<BatchResult> {
   const out = new Output(s.sink);
   const undo = new Map<string, Statement | undefined>();
   const sources: RowSource[] = [];
@@ -197,7 +197,7 @@ async function run(s: Session, steps: Step[], executed: number, judgedFailed: bo
   }
   out.flush();
   s.skipToSync = judgedFailed || failed;
-  for (let i = 0; i < executed; i++) s.routed(null);
+  for (let i = 0; i < executed; i++) s.commands.routed(null);
   return { done: true };
 }
 

@@ -7,7 +7,6 @@ import type { Replica } from '../local/file.js';
 import type { ReadPool } from '../local/reads.js';
 import type { UpstreamWatch } from './watch.js';
 import type { SessionPolicy } from './policy.js';
-import type { Session } from './session.js';
 import type { UpstreamFacts } from '../sql/upstream.js';
 
 /** Counters since start: statements answered locally and forwarded (with why), sessions. */
@@ -18,6 +17,14 @@ export interface ServeStats {
   refused: number;
   protocolErrors: number;
   reasons: Map<string, number>;
+}
+
+/** What the server keeps of each session (session.ts): its cancel key, and how to cancel what it runs. */
+export interface RegisteredSession {
+  readonly pid: number;
+  readonly secret: number;
+  /** A CancelRequest with this session's key. */
+  cancel(): void;
 }
 
 export interface ServeContext {
@@ -34,8 +41,8 @@ export interface ServeContext {
   catalogInfo(cat: import('../sql/translate.js').MirrorCatalog): Promise<void>;
   /** A new TCP (or Unix socket) connection to the upstream. */
   connectUpstream(): net.Socket;
-  register(s: Session): void;
-  unregister(s: Session): void;
+  register(s: RegisteredSession): void;
+  unregister(s: RegisteredSession): void;
   /** A client's CancelRequest with the key this proxy gave it. */
   cancel(pid: number, secret: number): void;
 }
