@@ -11,7 +11,7 @@ import { PgFollowError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './upstream/lsn.js';
 import { connect, upstreamConfig } from './upstream/session.js';
 import { dropFollowSlot } from './follow/leave.js';
-import { parseFollowOptions, tableOptions } from './follow/options.js';
+import { parseFollowOptions, tableOptions } from './control/options.js';
 import type { Logger } from './log.js';
 import type { AppliedTransaction } from './sqlite/transactions.js';
 

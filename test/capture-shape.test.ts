@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap';
 import crypto from 'node:crypto';
 import { CAPTURE_SHAPES, CAPTURE_VERSION, checkCapture, isCaptureOp, type Capture, type CaptureOp } from '../src/capture/payload.js';
-import { CaptureVerifier } from '../src/capture/message.js';
+import { CaptureVerifier } from '../src/follow/proofs.js';
 import type { ColumnDesc, TableDesc, TypeDesc } from '../src/capture/desc.js';
 import type { Change, Relation } from '../src/upstream/pgoutput.js';
 import { PgFollowError } from '../src/errors.js';

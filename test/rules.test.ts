@@ -7,7 +7,7 @@ import type { PgFollowError } from '../src/errors.js';
 import { cluster, database } from './helpers.js';
 import { KEYWORDS, UNPRIVILEGED_KEYWORDS, checkUnprivileged, parseConninfo } from '../src/upstream/conninfo.js';
 import { checkRowFilter } from '../src/upstream/tableset.js';
-import { parseFollowOptions } from '../src/follow/options.js';
+import { parseFollowOptions } from '../src/control/options.js';
 import { resolveSqlitePath } from '../src/control/guard.js';
 import { tempDir } from './helpers.js';
 

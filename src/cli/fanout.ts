@@ -6,7 +6,7 @@ import { listSnapshots, snapshotStore } from '../fanout/snapshots.js';
 import { formatLsn } from '../upstream/lsn.js';
 import type { Logger } from '../log.js';
 import { Feed } from '../fanout/feed.js';
-import { parseFollowOptions } from '../follow/options.js';
+import { parseFollowOptions } from '../control/options.js';
 import { PgFollowError } from '../errors.js';
 
 /** `pgfollow follow --nats … --stream …`: the feed, or undefined without --nats. */

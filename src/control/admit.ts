@@ -1,12 +1,12 @@
 // What a control-table row must pass before its follow starts, in this order: a SQLite path inside
-// the data directory (guard.ts), options that read (src/follow/options.ts), a file no other
+// the data directory (guard.ts), options that read (options.ts), a file no other
 // follow writes, a conninfo the role that started the follow may use, and, for a follow another
 // role started, an upstream that asks for the password. Every field of the row is another role's
 // input: what fails refuses this follow alone.
 
 import type { Logger } from '../log.js';
 import { Feed } from '../fanout/feed.js';
-import { parseFollowOptions, type FollowConfig } from '../follow/options.js';
+import { parseFollowOptions, type FollowConfig } from './options.js';
 import { checkPasswordAuth, followConfig, resolveSqlitePath } from './guard.js';
 import type { FollowRow } from './progress.js';
 

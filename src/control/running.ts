@@ -5,7 +5,7 @@
 import type pg from 'pg';
 import { Follower } from '../follow/follower.js';
 import type { FollowStatus } from '../follow/types.js';
-import type { FollowConfig } from '../follow/options.js';
+import type { FollowConfig } from './options.js';
 import type { Feed, FeedStatus } from '../fanout/feed.js';
 import type { ServeHandle } from '../serve/server.js';
 import { describeError } from '../errors.js';

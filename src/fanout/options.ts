@@ -1,5 +1,5 @@
 // A feed's configuration, checked at the door: the `feed` object of start_follow's options (read
-// with the others by src/follow/options.ts, also checked in SQL by pgfollow.check_options), which
+// with the others by src/control/options.ts, also checked in SQL by pgfollow.check_options), which
 // the CLI's --nats/--stream flags are turned into.
 
 import { PgFollowError } from '../errors.js';

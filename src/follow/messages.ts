@@ -5,7 +5,8 @@
 
 import type { Change } from '../upstream/pgoutput.js';
 import type { Lsn } from '../upstream/lsn.js';
-import { CAPTURE_PREFIX, CaptureVerifier, withoutProofs, type CaptureChange } from '../capture/message.js';
+import { CAPTURE_PREFIX, type CaptureChange } from '../capture/message.js';
+import { CaptureVerifier, withoutProofs } from './proofs.js';
 import { captureFilter, filterCapture, type TableSet } from '../upstream/tableset.js';
 
 export class CaptureGate {

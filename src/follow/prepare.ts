@@ -9,7 +9,7 @@ import { PgFollowError } from '../errors.js';
 import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
 import { checkUpstream, connect } from '../upstream/session.js';
 import { ensurePublication, slotExists } from '../upstream/publication.js';
-import { checkProofs, publishProofs } from '../capture/message.js';
+import { checkProofs, publishProofs } from './proofs.js';
 import { initialCopy } from './copy.js';
 import type { FollowerHost } from './types.js';
 

@@ -56,7 +56,7 @@ export interface FollowerOptions {
   minBackoffMs?: number;
   /** Default 30 000 ms. */
   maxBackoffMs?: number;
-  /** Tables to follow (start_follow's options, read by src/follow/options.ts). Default: all tables. */
+  /** Tables to follow (start_follow's options, read by src/control/options.ts). Default: all tables. */
   tables?: TableSet;
   /** Called with each upstream transaction once SQLite has committed it (see AppliedTransaction). */
   onTransaction?: (t: AppliedTransaction) => void;

@@ -1,5 +1,5 @@
 // Which tables a follow mirrors: the table set of start_follow()'s options (tables, schemas,
-// row_filters, read by src/follow/options.ts), with the rules its names and row filters follow,
+// row_filters, read by src/control/options.ts), with the rules its names and row filters follow,
 // turned into the publication's FOR clause on the upstream, and used to keep the DDL capture of
 // tables outside the set out of the SQLite file (logical messages are not filtered by publication).
 
