@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { Follower, type FollowState, type FollowStatus } from './follow/follower.js';
-import { describeCopyProgress } from './follow/copy.js';
+import { describeCopyProgress, type CopyProgress } from './follow/copy.js';
 import { PgFollowError } from './errors.js';
 import { formatLsn, parseLsn, type Lsn } from './upstream/lsn.js';
 import { connect, upstreamConfig } from './upstream/session.js';
@@ -50,7 +50,10 @@ export interface FollowInfo {
   rowsApplied: number;
   xactsApplied: number;
   tables: number;
+  /** The initial copy, in one line (as follow_status says it): table, rows, rate, time left. */
   copyProgress: string | null;
+  /** The initial copy, field by field (rows per second, seconds left); null when not copying. */
+  copy: CopyProgress | null;
   rejectedMessages: number;
   lastError: string | null;
   lastErrorAt: Date | null;
@@ -94,7 +97,7 @@ export class Follow extends EventEmitter<FollowEvents> {
     return {
       state: s.state, slot: this.opts.slot, sqlite: this.opts.sqlite,
       receivedLsn: lsn(s.receivedLsn), appliedLsn: lsn(s.appliedLsn), ackedLsn: lsn(s.ackedLsn), appliedAt: s.appliedAt,
-      rowsApplied: s.rows, xactsApplied: s.xacts, tables: s.tables, copyProgress: s.copy ? describeCopyProgress(s.copy) : null,
+      rowsApplied: s.rows, xactsApplied: s.xacts, tables: s.tables, copyProgress: s.copy ? describeCopyProgress(s.copy) : null, copy: s.copy ? { ...s.copy } : null,
       rejectedMessages: s.rejectedMessages, lastError: s.lastError, lastErrorAt: s.lastErrorAt, caughtUpAt: s.caughtUpAt,
     };
   }

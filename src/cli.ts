@@ -17,7 +17,9 @@ import { install, uninstallLocal } from './control/install.js';
 import { extensionDir, writeExtensionFiles } from './control/extension.js';
 import { serveMetrics } from './control/metrics.js';
 import { maskConninfo } from './upstream/conninfo.js';
+import { formatLsn } from './upstream/lsn.js';
 import { printStatus } from './cli/status.js';
+import { untilSignal } from './cli/signals.js';
 
 const program = new Command();
 program
@@ -177,6 +179,10 @@ program
     await follower.stop();
     await done;
     if (!follower.status.upstreamTouched) return;
+    const applied = follower.status.appliedLsn;
+    process.stderr.write(applied !== null && applied > 0n
+      ? `pgfollow: ${o.sqlite} holds every change up to ${formatLsn(applied)}\n`
+      : `pgfollow: ${o.sqlite} holds no finished copy: the next start copies again\n`);
     if (o.dropOnExit) {
       await dropFollowSlot(conninfo, o.slot, o.sqlite);
       process.stderr.write(`pgfollow: dropped slot ${o.slot} and publication ${o.slot} on ${maskConninfo(conninfo)}\n`);
@@ -276,14 +282,6 @@ async function dropEverySlot(client: import('pg').Client, waitMs: number): Promi
       process.stderr.write(`pgfollow: follow ${f.id}: could not drop slot ${f.slot_name} on ${maskConninfo(f.conninfo)}: ${describeError(e)}\n`);
     }
   }
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => { process.off('SIGINT', done); process.off('SIGTERM', done); resolve(); };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
 }
 
 program.parseAsync(process.argv).then(

@@ -155,8 +155,9 @@ t.test('follow_status tells the truth: a dead worker, unknown lag, recovered err
 });
 
 t.test('copy progress says something useful without statistics', async (t) => {
-  t.equal(describeCopyProgress({ table: 'public.big', rows: 25000, estimated: null, tablesDone: 0, tablesTotal: 3 }), 'public.big: 25000 rows (table 1 of 3)');
-  t.equal(describeCopyProgress({ table: 'public.big', rows: 25000, estimated: 300000, tablesDone: 1, tablesTotal: 3 }), 'public.big: 25000 of ~300000 rows (table 2 of 3)');
+  t.equal(describeCopyProgress({ table: 'public.big', rows: 25000, estimated: null, tablesDone: 0, tablesTotal: 3, rate: null, etaSeconds: null }), 'public.big: 25000 rows (table 1 of 3)');
+  t.equal(describeCopyProgress({ table: 'public.big', rows: 25000, estimated: 300000, tablesDone: 1, tablesTotal: 3, rate: 12500.4, etaSeconds: 22 }), 'public.big: 25000 of ~300000 rows, 12500 rows/s, ~22 s left (table 2 of 3)');
+  t.equal(describeCopyProgress({ table: 'public.big', rows: 25000, estimated: 9e6, tablesDone: 1, tablesTotal: 3, rate: 1000, etaSeconds: 8975 }), 'public.big: 25000 of ~9000000 rows, 1000 rows/s, ~2 h 29 min left (table 2 of 3)');
 });
 
 t.test('options are checked when typed, with the worker\'s codes', async (t) => {

@@ -93,9 +93,19 @@ export class Worker {
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.monitorTimer) clearInterval(this.monitorTimer);
     await this.syncing.catch(() => {});
+    const left = [...this.running.values()];
     await Promise.all([...this.running.keys()].map((id) => this.stopFollower(id)));
     await this.client?.end().catch(() => {});
     this.client = null;
+    // What each follow was left as: its slot keeps the changes since the file's position, and the
+    // next worker goes on from there (a copy that was stopped starts again).
+    for (const run of left) {
+      const at = run.follower.status.appliedLsn;
+      this.log('info', 'follow left for the next worker', {
+        follow: Number(run.row.id), slot: run.row.slot_name, sqlite: run.sqlitePath,
+        applied_lsn: at !== null && at > 0n ? formatLsn(at) : null, copied: at !== null && at > 0n,
+      });
+    }
     this.log('info', 'worker stopped');
   }
 

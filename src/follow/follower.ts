@@ -32,6 +32,7 @@ export class Follower {
   private readonly cfg: pg.ClientConfig;
   private readonly host: FollowerHost;
   private stopping = false;
+  private readonly stopped = new AbortController();
   private readonly pause = new Pause();
   /** The streaming session, while there is one. */
   private session: StreamSession | null = null;
@@ -47,6 +48,7 @@ export class Follower {
     this.host = {
       opts, cfg: this.cfg, status: this.status, log: this.log,
       get stopping() { return follower.stopping; },
+      signal: this.stopped.signal,
       emit: () => this.emit(),
       setState: (state) => this.setState(state),
       upToDate: (lsn) => this.upToDate(lsn),
@@ -93,6 +95,7 @@ export class Follower {
   async stop(): Promise<void> {
     this.stopping = true;
     this.pause.interrupt();
+    this.stopped.abort();
     // Acknowledge what is applied before the connection closes, so the slot does not lag the file.
     if (this.session) {
       let timer: NodeJS.Timeout | undefined;

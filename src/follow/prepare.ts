@@ -47,7 +47,7 @@ export async function prepareStream(host: FollowerHost, applier: Applier): Promi
       applier.reset();
       host.setState('copying');
       start = await initialCopy({
-        cfg: host.cfg, applier, slot: opts.slot, publication: opts.publication, log: host.log, schemaOnly: opts.schemaOnly,
+        cfg: host.cfg, applier, slot: opts.slot, publication: opts.publication, log: host.log, schemaOnly: opts.schemaOnly, signal: host.signal,
         onProgress: (p) => { status.copy = p; host.syncCounters(); host.emit(); },
       });
       status.copy = null;

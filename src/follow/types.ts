@@ -85,6 +85,8 @@ export interface FollowerHost {
   readonly log: Logger;
   /** stop() was called. */
   readonly stopping: boolean;
+  /** Aborted by stop(): what waits on the upstream (the initial copy) gives up at once. */
+  readonly signal: AbortSignal;
   /** Reports the status (onStatus). */
   emit(): void;
   setState(state: FollowState): void;

@@ -74,6 +74,17 @@ export async function connect(cfg: pg.ClientConfig, what = 'upstream'): Promise<
 }
 
 /**
+ * Drops a client's socket at once, without the goodbye end() waits for: a server busy in a query
+ * (a slot waiting for running transactions, a long fetch) reads nothing until it is done, so end()
+ * could wait that long. The query under way fails on the client; the server ends it when it next
+ * writes to the socket.
+ */
+export function severConnection(client: pg.Client): void {
+  const con = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection;
+  con?.stream?.destroy();
+}
+
+/**
  * Makes a client run its queries one after another, whoever calls: the worker's control connection
  * is shared by the sync loop, status timers and the monitor, and node-postgres warns about (and
  * will refuse) a query issued while another runs.

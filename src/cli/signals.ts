@@ -1,0 +1,26 @@
+// SIGINT and SIGTERM for the long-running commands (worker, follow, serve, tail, replica, demo):
+// the first asks the command to stop cleanly (a copy under way is dropped, streaming ends after the
+// transaction being written, the slot is confirmed up to the file), and the command then exits 0
+// saying what it left; a second one, while that runs, exits at once with 128 + the signal's number.
+
+const NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits the process at once. */
+export function untilSignal(write: (s: string) => void = (s) => process.stderr.write(s)): Promise<void> {
+  return new Promise((resolve) => {
+    const first = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', first);
+      process.off('SIGTERM', first);
+      const again = (sig2: NodeJS.Signals) => {
+        write(`pgfollow: ${sig2} again: exiting at once (what was committed stays; the next start goes on from there)\n`);
+        process.exit(128 + (NUMBERS[sig2] ?? 1));
+      };
+      process.on('SIGINT', again);
+      process.on('SIGTERM', again);
+      write(`pgfollow: ${sig}: stopping (send it again to exit at once)\n`);
+      resolve();
+    };
+    process.on('SIGINT', first);
+    process.on('SIGTERM', first);
+  });
+}
