@@ -7,6 +7,7 @@
 import type { Logger } from '../log.js';
 import { Feed } from '../fanout/feed.js';
 import { parseFollowOptions, type FollowConfig } from './options.js';
+import { explainSqliteError } from '../sqlite/file.js';
 import { checkPasswordAuth, followConfig, resolveSqlitePath } from './guard.js';
 import type { FollowRow } from './progress.js';
 
@@ -25,7 +26,13 @@ export async function admitRow(row: FollowRow, o: {
   checkPathFree: (id: string, file: string) => void;
   log: Logger;
 }): Promise<Admitted> {
-  const sqlitePath = resolveSqlitePath(o.dataDir, row.sqlite_path, row.id, o.allowAnyPath);
+  let sqlitePath: string;
+  try {
+    sqlitePath = resolveSqlitePath(o.dataDir, row.sqlite_path, row.id, o.allowAnyPath);
+  } catch (e) {
+    // The file system's own errors (a data directory that cannot be made, …) with a code and a cure.
+    throw explainSqliteError(e, row.sqlite_path ?? `follow_${row.id}.db`);
+  }
   const config = parseFollowOptions(row.options);
   const feed = config.feed ? new Feed({ ...config.feed, sqlitePath, log: o.log }) : undefined;
   o.checkPathFree(row.id, sqlitePath);

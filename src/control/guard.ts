@@ -31,6 +31,9 @@ export function resolveSqlitePath(dataDir: string, sqlitePath: string | null, id
   // spellings of one file (a/./b.db, link/b.db) come out the same, so follows can be compared.
   let dir = path.dirname(file);
   while (!fs.existsSync(dir)) dir = path.dirname(dir);
+  // A part of the path that exists must be a directory: no file can be made under a file.
+  if (!fs.statSync(dir).isDirectory()) throw refuse(`goes through ${dir}, which is a file, not a directory`);
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw refuse(`is a directory (${file}), not a file`);
   const real = fs.realpathSync(dir);
   const canonical = path.join(real, path.relative(dir, file));
   if (allowAnyPath) return canonical;

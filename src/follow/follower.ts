@@ -107,8 +107,10 @@ export class Follower {
 
   /** One connection's life: prepare, copy if needed, stream until the connection ends or fails. */
   private async runOnce(): Promise<void> {
-    const applier = this.openSqlite();
-    const start = await prepareStream(this.host, applier);
+    // The file is opened (and made, the first time) only once the upstream has let the follow in:
+    // a follow that never reaches its upstream leaves no file behind.
+    const start = await prepareStream(this.host, () => this.openSqlite());
+    const applier = this.applier!;
     this.status.appliedLsn = this.status.ackedLsn = start;
     this.syncCounters();
     const session = new StreamSession(this.host, applier, this.sqlite!, start);

@@ -13,14 +13,19 @@ import { checkProofs, publishProofs } from './proofs.js';
 import { initialCopy } from './copy.js';
 import type { FollowerHost } from './types.js';
 
-/** Prepares the upstream and the file for streaming; returns the position the stream starts from. */
-export async function prepareStream(host: FollowerHost, applier: Applier): Promise<Lsn> {
+/**
+ * Prepares the upstream and the file for streaming; returns the position the stream starts from.
+ * The file is opened once the upstream is reached and checked, so a follow that never gets there
+ * makes no file.
+ */
+export async function prepareStream(host: FollowerHost, openFile: () => Applier): Promise<Lsn> {
   const { opts, status } = host;
   const client = await connect(host.cfg);
   let start: Lsn;
   try {
     await checkUpstream(client);
     await checkProofs(client);
+    const applier = openFile();
     status.upstreamTouched = true;
     await ensurePublication(client, opts.publication, opts.tables);
     // Capture messages are proven by rows of pgfollow.capture_proof: the publication must carry them.

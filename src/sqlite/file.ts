@@ -55,11 +55,28 @@ export function openSqliteFile(file: string): SqliteFile {
   };
 }
 
-/** SQLite errors as pgfollow errors naming the file and the cure; anything else unchanged. */
+/** The file system's own errors (making the directory, checking the path) as pgfollow errors. */
+const FILE_ERRORS: Record<string, { code: 'BAD_PATH' | 'SQLITE_UNWRITABLE'; why: string; hint: string }> = {
+  ENOTDIR: { code: 'BAD_PATH', why: 'a part of the path is a file, not a directory', hint: 'choose a path whose directories are directories (sqlite_path is relative to the worker\'s --data-dir)' },
+  EISDIR: { code: 'BAD_PATH', why: 'the path is a directory', hint: 'name a file, e.g. app.db' },
+  ENAMETOOLONG: { code: 'BAD_PATH', why: 'the path is too long', hint: 'choose a shorter path' },
+  ELOOP: { code: 'BAD_PATH', why: 'the path loops through symbolic links', hint: 'choose a path without the loop' },
+  EACCES: { code: 'SQLITE_UNWRITABLE', why: 'permission denied', hint: 'make the directory writable by the user the worker runs as, or choose another path' },
+  EPERM: { code: 'SQLITE_UNWRITABLE', why: 'operation not permitted', hint: 'make the directory writable by the user the worker runs as, or choose another path' },
+  EROFS: { code: 'SQLITE_UNWRITABLE', why: 'the file system is read-only', hint: 'choose a path on a writable file system' },
+  ENOSPC: { code: 'SQLITE_UNWRITABLE', why: 'no space left on the device', hint: 'free disk space; the follow retries from its last committed position' },
+  EDQUOT: { code: 'SQLITE_UNWRITABLE', why: 'disk quota exceeded', hint: 'free space or raise the quota; the follow retries from its last committed position' },
+};
+
+/** SQLite's and the file system's errors as pgfollow errors naming the file and the cure; anything else unchanged. */
 export function explainSqliteError(e: unknown, file: string): unknown {
   if (e instanceof PgFollowError) return e;
   const code = String((e as { code?: unknown })?.code ?? '');
   const message = (e as Error)?.message ?? String(e);
+  const fsError = FILE_ERRORS[code];
+  if (fsError && typeof (e as { syscall?: unknown }).syscall === 'string') {
+    return new PgFollowError(fsError.code, `cannot make or open the SQLite file ${file}: ${fsError.why} (${message})`, { hint: fsError.hint, cause: e });
+  }
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return new PgFollowError('SQLITE_LOCKED', `the SQLite file ${file} is locked by another connection (${message})`, {
       hint: 'a writer, or a reader holding an exclusive lock, keeps the follow from applying; it retries and catches up once the lock is released',
