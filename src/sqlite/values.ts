@@ -7,7 +7,8 @@
 // settings the worker uses (src/upstream/session.ts): DateStyle ISO, IntervalStyle postgres, TimeZone UTC,
 // bytea_output hex (escape is read too). See "Value mapping (target)" in the design notes.
 //
-// What is stored, per Postgres type:
+// What is stored, per Postgres type (a built-in scalar type's converter is its entry's codec in
+// src/values/, the registry):
 //
 //   int2 int4 int8 oid     INTEGER; a JS number when it is a safe integer, else a bigint, so int8
 //                          is exact over its whole range.
@@ -49,12 +50,12 @@
 // true/false; json/jsonb the JSON itself; bytea a string in Postgres hex form, "\\x00ff"; dates
 // and times the same ISO text as in a column; everything else a string.
 
-import { PgFollowError } from '../errors.js';
 import type { TypeDesc } from '../capture/desc.js';
-import { decodeError, timestampToIso, timestamptzToIso } from './text-formats.js';
+import { timestampToIso, timestamptzToIso } from '../values/timestamps.js';
 import { decodeBytea } from '../capture/bytea.js';
-import { arrayConverter, compositeConverter, multirangeConverter, rangeConverter } from './nested-values.js';
-import type { Converter, SqliteValue, Storage } from './value-types.js';
+import { arrayConverter, compositeConverter, decodeError, multirangeConverter, rangeConverter } from './nested-values.js';
+import { TEXT, type Converter, type SqliteValue, type Storage } from '../values/entry.js';
+import { entryNamed } from '../values/registry.js';
 
 export { decodeBytea, timestampToIso, timestamptzToIso };
 export type { Converter, SqliteValue, Storage };
@@ -160,7 +161,9 @@ function typeModifier(col: ColumnTypeInfo): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Converters: one per type, chosen once; decode() and json() do no dispatch on the type.
+// Converters: one per type, chosen once; decode() and json() do no dispatch on the type. A
+// built-in scalar type's is its registry entry's codec (src/values/); domains, enums, arrays,
+// composites, ranges and multiranges are built here from their parts'.
 // ---------------------------------------------------------------------------------------------
 
 const MAX_DEPTH = 32;
@@ -183,91 +186,6 @@ function converter(t: TypeDesc, depth: number): Converter {
     const delimiter = t.delimiter ?? (t.element.schema === 'pg_catalog' && t.element.name === 'box' ? ';' : ',');
     return arrayConverter(t, converter(t.element, depth + 1), delimiter);
   }
-  if (t.schema === 'pg_catalog') return BUILTIN.get(t.name) ?? TEXT;
+  if (t.schema === 'pg_catalog') return entryNamed(t.name)?.codec ?? TEXT;
   return TEXT; // citext and every other extension or user base type: its text
 }
-
-function identity(s: string): string {
-  return s;
-}
-
-const TEXT: Converter = { storage: 'TEXT', decode: identity, json: (s) => JSON.stringify(s) };
-
-const INTEGER: Converter = {
-  storage: 'INTEGER',
-  decode(s) {
-    const n = +s;
-    // Above 2^53 a double cannot hold every integer: int8 goes through BigInt, exactly.
-    return Number.isSafeInteger(n) ? n : BigInt(s);
-  },
-  json: identity,
-};
-
-const FLOAT: Converter = {
-  storage: 'REAL',
-  decode(s) {
-    const n = +s;
-    if (n === n) return n;
-    // SQLite stores a NaN REAL as NULL; the text keeps it.
-    if (s === 'NaN') return 'NaN';
-    throw new PgFollowError('CANNOT_MIRROR', 'cannot decode a float value: not a number');
-  },
-  json(s) {
-    const c = s.charCodeAt(0);
-    // NaN, Infinity, -Infinity are not JSON numbers.
-    if (c === 78 || c === 73 || (c === 45 && s.charCodeAt(1) === 73)) return JSON.stringify(s);
-    return s;
-  },
-};
-
-const NUMERIC: Converter = { storage: 'TEXT', decode: identity, json: (s) => JSON.stringify(s) };
-
-const BOOL: Converter = {
-  storage: 'INTEGER',
-  decode(s) {
-    // boolout prints t / f; a bool::text cast prints true / false.
-    if (s === 't' || s === 'true') return 1;
-    if (s === 'f' || s === 'false') return 0;
-    throw new PgFollowError('CANNOT_MIRROR', 'cannot decode a bool value: expected t or f');
-  },
-  json: (s) => (s.charCodeAt(0) === 116 ? 'true' : 'false'),
-};
-
-const JSON_TEXT: Converter = { storage: 'TEXT', decode: identity, json: identity };
-
-const BYTEA: Converter = {
-  storage: 'BLOB',
-  decode: decodeBytea,
-  json(s) {
-    if (s.charCodeAt(0) === 92 && s.charCodeAt(1) === 120) return JSON.stringify(s);
-    return JSON.stringify('\\x' + decodeBytea(s).toString('hex'));
-  },
-};
-
-const TIMESTAMP: Converter = {
-  storage: 'TEXT',
-  decode: timestampToIso,
-  json: (s) => JSON.stringify(timestampToIso(s)),
-};
-
-const TIMESTAMPTZ: Converter = {
-  storage: 'TEXT',
-  decode: timestamptzToIso,
-  json: (s) => JSON.stringify(timestamptzToIso(s)),
-};
-
-const BUILTIN = new Map<string, Converter>([
-  ['int2', INTEGER],
-  ['int4', INTEGER],
-  ['int8', INTEGER],
-  ['oid', INTEGER],
-  ['float4', FLOAT],
-  ['float8', FLOAT],
-  ['numeric', NUMERIC],
-  ['bool', BOOL],
-  ['bytea', BYTEA],
-  ['json', JSON_TEXT],
-  ['jsonb', JSON_TEXT],
-  ['timestamp', TIMESTAMP],
-  ['timestamptz', TIMESTAMPTZ],
-]);

@@ -5,7 +5,7 @@
 
 import type { Database } from 'better-sqlite3';
 import { Forward, ServeError } from '../errors.js';
-import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from '../values/decimal.js';
+import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from '../../values/decimal.js';
 
 type V = null | bigint | number | string | Buffer;
 

@@ -3,7 +3,7 @@
 // SQLSTATE (22P02, 22003) with Postgres's message.
 
 import { Forward, ServeError } from '../errors.js';
-import { formatDec, parseDec } from './decimal.js';
+import { formatDec, parseDec } from '../../values/decimal.js';
 import { T, elementOf, family, intBits, type PgType } from './types.js';
 import { wallToInstant } from './render.js';
 
