@@ -13,7 +13,7 @@ import { renderTimestamptz, timeZoneKnown, wallToInstant } from './zones.js';
 const TIMESTAMP: Converter = { storage: 'TEXT', decode: timestampToIso, json: (s) => JSON.stringify(timestampToIso(s)) };
 const TIMESTAMPTZ: Converter = { storage: 'TEXT', decode: timestamptzToIso, json: (s) => JSON.stringify(timestamptzToIso(s)) };
 
-/** A sort key for stored date and timestamp text: BC years before AD ones, the infinities at the ends. */
+/** Sort key for date, timestamp and timestamptz text: years padded, BC before AD, infinities at the ends (pgf_tkey). */
 export function timeKey(s: string): string {
   if (s === 'infinity') return '~';
   if (s === '-infinity') return ' ';
