@@ -2,7 +2,7 @@
 // into JSON text, each element through the converter of its own type.
 
 import { PgFollowError } from '../errors.js';
-import type { Converter } from '../values/entry.js';
+import type { Converter } from './entry.js';
 import type { TypeDesc } from '../capture/desc.js';
 
 export function decodeError(t: TypeDesc, reason: string): PgFollowError {
