@@ -25,7 +25,7 @@ export function timeKey(s: string): string {
   return '0' + String(99999999 - Number(m[1])).padStart(8, '0') + m[2];
 }
 
-const TIME_ORDER: Order = { by: 'key', fn: 'pgf_tkey', key: timeKey };
+const TIME_ORDER: Order = { by: 'key', fn: 'pgf_tkey' };
 const iso = (s: RenderSettings): boolean => /^\s*iso/i.test(s.dateStyle);
 
 function validDate(y: number, m: number, d: number): boolean {

@@ -29,10 +29,11 @@ export type InputValue = null | number | bigint | string;
 /**
  * How serve orders a type's stored values as Postgres does: `stored`, by the SQLite value itself;
  * `collated`, by the stored text, exact only where the collation orders as C does; `key`, by
- * a SQLite function (src/serve/sql/sqlite-functions.ts registers it) of the stored value whose
- * result sorts in Postgres's order, `key` being the same function in TypeScript.
+ * `fn`, a SQLite function of the stored value whose result sorts in Postgres's order (registered
+ * by src/serve/sql/sqlite-functions.ts: pgf_nkey over decimal.ts's decKey, pgf_tkey over
+ * datetime.ts's timeKey).
  */
-export type Order = { by: 'stored' } | { by: 'collated' } | { by: 'key'; fn: string; key(stored: string): string };
+export type Order = { by: 'stored' } | { by: 'collated' } | { by: 'key'; fn: string };
 
 export interface TypeEntry {
   /** pg_type.typname in pg_catalog: what the codec matches a column's type by. */

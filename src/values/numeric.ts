@@ -3,7 +3,7 @@
 // (decimal.ts), ordering by pgf_nkey.
 
 import { ServeError } from './errors.js';
-import { decKey, formatDec, parseDec } from './decimal.js';
+import { formatDec, parseDec } from './decimal.js';
 import { entries, type Converter } from './entry.js';
 
 const NUMERIC: Converter = { storage: 'TEXT', decode: (s) => s, json: (s) => JSON.stringify(s) };
@@ -17,6 +17,6 @@ function toNumeric(s: string): string {
 export const NUMERICS = entries(
   {
     name: 'numeric', oid: 1700, castNames: ['numeric', 'decimal'], family: 'numeric', codec: NUMERIC, input: toNumeric,
-    order: { by: 'key', fn: 'pgf_nkey', key: (s) => decKey(parseDec(s)!) },
+    order: { by: 'key', fn: 'pgf_nkey' },
   },
 );
