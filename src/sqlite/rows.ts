@@ -6,7 +6,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import type { Relation, Tuple } from '../upstream/pgoutput.js';
 import { PARTITION_COLUMN, quoteIdent, type Catalog, type Column, type Table } from './catalog.js';
 import { PgFollowError } from '../errors.js';
-import type { SqliteValue } from './value-types.js';
+import type { SqliteValue } from '../values/entry.js';
 
 export interface Plan {
   table: Table;

@@ -2,7 +2,7 @@
 // and `pgfollow tail`: row counts per table, the DDL and the SQLite statements it became, and (when
 // asked for) every row change with its key and changed values.
 
-import type { SqliteValue } from './value-types.js';
+import type { SqliteValue } from '../values/entry.js';
 
 export type RowOp = 'insert' | 'update' | 'delete' | 'truncate';
 

@@ -1,60 +1,13 @@
-// The value codec: Postgres text output in, SQLite value out. The initial copy and the stream
-// both read values as Postgres text output (pgoutput in text mode, COPY/SELECT in text), so one
-// codec serves both and a row looks the same whichever path brought it.
-//
-// The text formats parsed here are those of the type output functions in the Postgres sources
-// (array_out, record_out, range_out, multirange_out, byteaout, timestamptz_out) under the session
-// settings the worker uses (src/upstream/session.ts): DateStyle ISO, IntervalStyle postgres, TimeZone UTC,
-// bytea_output hex (escape is read too). See "Value mapping (target)" in the design notes.
-//
-// What is stored, per Postgres type:
-//
-//   int2 int4 int8 oid     INTEGER; a JS number when it is a safe integer, else a bigint, so int8
-//                          is exact over its whole range.
-//   numeric                TEXT exactly as Postgres prints it ('NaN', 'Infinity', trailing zeros).
-//   float4 float8          REAL, ±Infinity and -0 included. NaN is stored as the TEXT 'NaN'
-//                          because SQLite turns a NaN REAL into NULL. The column is declared with
-//                          BLOB affinity (no conversion, e.g. float8_blob): under REAL affinity
-//                          SQLite writes integral reals as integers on disk and -0 would read 0.
-//   bool                   INTEGER 0 / 1.
-//   text varchar bpchar    TEXT.
-//   name "char" citext
-//   bytea                  BLOB, the raw bytes.
-//   json jsonb             TEXT, as Postgres prints it.
-//   timestamp              TEXT ISO 8601, 'YYYY-MM-DDTHH:MM:SS[.ffffff]'.
-//   timestamptz            TEXT ISO 8601 in UTC, 'YYYY-MM-DDTHH:MM:SS.ffffffZ': always six
-//                          fractional digits, so that the text sorts in time order ('05Z' would
-//                          sort after '05.5Z'); any offset Postgres prints is applied exactly.
-//   date time timetz       TEXT as Postgres prints it, which is already ISO 8601.
-//   BC dates/timestamps    ISO form as above followed by ' BC', as Postgres writes them, e.g.
-//                          '0044-03-15 BC', '0044-03-15T12:00:00Z BC' (ISO 8601's year 0 and
-//                          negative years are not used: few tools read them).
-//   'infinity' '-infinity' TEXT, as is, for date, timestamp and timestamptz.
-//   enums                  TEXT, the label.
-//   domains                as their base type.
-//   arrays                 TEXT, a JSON array (nested for several dimensions). Custom lower
-//                          bounds ('[0:1]={7,8}') are dropped: the JSON array holds the elements.
-//   composites             TEXT, a JSON object keyed by field name; a NULL field is null.
-//   ranges                 TEXT, {"lower":…,"upper":…,"lower_inc":bool,"upper_inc":bool}, an
-//                          unbounded side being null (and never inclusive); an empty range is the
-//                          JSON string "empty".
-//   multiranges            TEXT, a JSON array of such range objects.
-//   anything else          TEXT, the canonical Postgres text (uuid, inet, interval, money, xml,
-//                          bit, tsvector, point, extension types, ...).
-//
-// Inside JSON (array elements, composite fields, range bounds) a value becomes: integers a JSON
-// number written from the Postgres digits (so int8 stays exact for readers that keep big
-// numbers); floats a JSON number, or the strings "NaN", "Infinity", "-Infinity"; numeric a JSON
-// string, to keep its exact digits from readers that would parse a number into a double; bool
-// true/false; json/jsonb the JSON itself; bytea a string in Postgres hex form, "\\x00ff"; dates
-// and times the same ISO text as in a column; everything else a string.
+// The value codec as the SQLite file sees it: a column's declared type (so that SQLite's affinity
+// never changes a value) and its converter, Postgres text output in, SQLite value out. The
+// converters are src/values/'s (codec.ts: one per type, a built-in type's being its registry
+// entry's codec); what is stored per Postgres type is described there and in docs/values.md.
 
-import { PgFollowError } from '../errors.js';
 import type { TypeDesc } from '../capture/desc.js';
-import { decodeError, timestampToIso, timestamptzToIso } from './text-formats.js';
+import { timestampToIso, timestamptzToIso } from '../values/timestamps.js';
 import { decodeBytea } from '../capture/bytea.js';
-import { arrayConverter, compositeConverter, multirangeConverter, rangeConverter } from './nested-values.js';
-import type { Converter, SqliteValue, Storage } from './value-types.js';
+import { converterFor, isArray } from '../values/codec.js';
+import type { Converter, SqliteValue, Storage } from '../values/entry.js';
 
 export { decodeBytea, timestampToIso, timestamptzToIso };
 export type { Converter, SqliteValue, Storage };
@@ -71,7 +24,7 @@ export interface ColumnTypeInfo {
 export interface ColumnCodec {
   /** The SQLite declared type: shows the Postgres type; its affinity is affinityFor(storage). */
   declared: string;
-  /** The SQLite storage class decode() returns (float NaN excepted, see above). */
+  /** The SQLite storage class decode() returns (float NaN excepted: src/values/floats.ts). */
   storage: Storage;
   /** Postgres text output of a non-NULL value → the value to bind. */
   decode(text: string): SqliteValue;
@@ -79,7 +32,7 @@ export interface ColumnCodec {
 
 /** Builds the codec of one column; call it once per column per schema change. */
 export function columnCodec(col: ColumnTypeInfo): ColumnCodec {
-  const c = converter(col.typeinfo, 0);
+  const c = converterFor(col.typeinfo);
   return { declared: declaredType(col, c.storage), storage: c.storage, decode: c.decode };
 }
 
@@ -145,11 +98,6 @@ function displayName(t: TypeDesc): string {
   return t.element && isArray(t) ? displayName(t.element) + '_array' : t.name;
 }
 
-/** int2vector and oidvector have an element but print '1 2 3': they are not read as arrays. */
-function isArray(t: TypeDesc): boolean {
-  return t.element !== undefined && !(t.schema === 'pg_catalog' && (t.name === 'int2vector' || t.name === 'oidvector'));
-}
-
 /** '(12,2)' from 'numeric(12,2)', '(3)' from 'timestamp(3) with time zone', else ''. */
 function typeModifier(col: ColumnTypeInfo): string {
   if (col.typmod < 0) return '';
@@ -158,116 +106,3 @@ function typeModifier(col: ColumnTypeInfo): string {
   if (!m) return '';
   return m[2] === undefined ? `(${m[1]})` : `(${m[1]},${m[2]})`;
 }
-
-// ---------------------------------------------------------------------------------------------
-// Converters: one per type, chosen once; decode() and json() do no dispatch on the type.
-// ---------------------------------------------------------------------------------------------
-
-const MAX_DEPTH = 32;
-
-function converter(t: TypeDesc, depth: number): Converter {
-  if (depth > MAX_DEPTH) throw decodeError(t, 'type nests too deeply');
-  switch (t.kind) {
-    case 'd':
-      return t.base ? converter(t.base, depth + 1) : TEXT;
-    case 'e':
-      return TEXT;
-    case 'c':
-      return t.fields ? compositeConverter(t, t.fields, (f) => converter(f, depth + 1)) : TEXT;
-    case 'r':
-      return t.subtype ? rangeConverter(t, converter(t.subtype, depth + 1)) : TEXT;
-    case 'm':
-      return t.subtype ? multirangeConverter(t, converter(t.subtype, depth + 1)) : TEXT;
-  }
-  if (t.element && isArray(t)) {
-    const delimiter = t.delimiter ?? (t.element.schema === 'pg_catalog' && t.element.name === 'box' ? ';' : ',');
-    return arrayConverter(t, converter(t.element, depth + 1), delimiter);
-  }
-  if (t.schema === 'pg_catalog') return BUILTIN.get(t.name) ?? TEXT;
-  return TEXT; // citext and every other extension or user base type: its text
-}
-
-function identity(s: string): string {
-  return s;
-}
-
-const TEXT: Converter = { storage: 'TEXT', decode: identity, json: (s) => JSON.stringify(s) };
-
-const INTEGER: Converter = {
-  storage: 'INTEGER',
-  decode(s) {
-    const n = +s;
-    // Above 2^53 a double cannot hold every integer: int8 goes through BigInt, exactly.
-    return Number.isSafeInteger(n) ? n : BigInt(s);
-  },
-  json: identity,
-};
-
-const FLOAT: Converter = {
-  storage: 'REAL',
-  decode(s) {
-    const n = +s;
-    if (n === n) return n;
-    // SQLite stores a NaN REAL as NULL; the text keeps it.
-    if (s === 'NaN') return 'NaN';
-    throw new PgFollowError('CANNOT_MIRROR', 'cannot decode a float value: not a number');
-  },
-  json(s) {
-    const c = s.charCodeAt(0);
-    // NaN, Infinity, -Infinity are not JSON numbers.
-    if (c === 78 || c === 73 || (c === 45 && s.charCodeAt(1) === 73)) return JSON.stringify(s);
-    return s;
-  },
-};
-
-const NUMERIC: Converter = { storage: 'TEXT', decode: identity, json: (s) => JSON.stringify(s) };
-
-const BOOL: Converter = {
-  storage: 'INTEGER',
-  decode(s) {
-    // boolout prints t / f; a bool::text cast prints true / false.
-    if (s === 't' || s === 'true') return 1;
-    if (s === 'f' || s === 'false') return 0;
-    throw new PgFollowError('CANNOT_MIRROR', 'cannot decode a bool value: expected t or f');
-  },
-  json: (s) => (s.charCodeAt(0) === 116 ? 'true' : 'false'),
-};
-
-const JSON_TEXT: Converter = { storage: 'TEXT', decode: identity, json: identity };
-
-const BYTEA: Converter = {
-  storage: 'BLOB',
-  decode: decodeBytea,
-  json(s) {
-    if (s.charCodeAt(0) === 92 && s.charCodeAt(1) === 120) return JSON.stringify(s);
-    return JSON.stringify('\\x' + decodeBytea(s).toString('hex'));
-  },
-};
-
-const TIMESTAMP: Converter = {
-  storage: 'TEXT',
-  decode: timestampToIso,
-  json: (s) => JSON.stringify(timestampToIso(s)),
-};
-
-const TIMESTAMPTZ: Converter = {
-  storage: 'TEXT',
-  decode: timestamptzToIso,
-  json: (s) => JSON.stringify(timestamptzToIso(s)),
-};
-
-const BUILTIN = new Map<string, Converter>([
-  ['int2', INTEGER],
-  ['int4', INTEGER],
-  ['int8', INTEGER],
-  ['oid', INTEGER],
-  ['float4', FLOAT],
-  ['float8', FLOAT],
-  ['numeric', NUMERIC],
-  ['bool', BOOL],
-  ['bytea', BYTEA],
-  ['json', JSON_TEXT],
-  ['jsonb', JSON_TEXT],
-  ['timestamp', TIMESTAMP],
-  ['timestamptz', TIMESTAMPTZ],
-]);

@@ -1,17 +1,19 @@
-// ORDER BY keys: Postgres's order for each type as a SQLite key, NULLs placed as Postgres places
-// them (last ascending, first descending) unless the query says otherwise.
+// ORDER BY keys: Postgres's order for each type as a SQLite key (its registry entry's order rule,
+// src/values/), NULLs placed as Postgres places them (last ascending, first descending) unless the
+// query says otherwise.
 
 import { forward } from '../errors.js';
 import type { Node } from './parse.js';
 import type { Ctx, Ex, ExprEnv } from './scope.js';
 import { family } from '../values/types.js';
+import { entryOf } from '../../values/registry.js';
 
 export function keyOf(e: Ex, ctx: Ctx): string {
-  switch (family(e.t)) {
-    case 'int': case 'float': case 'bool': case 'uuid': return e.sql;
-    case 'text': if (!ctx.text.orderExact()) forward('text order under a non-C collation'); return e.sql;
-    case 'numeric': return `pgf_nkey(${e.sql})`;
-    case 'datetime': return `pgf_tkey(${e.sql})`;
+  const order = entryOf(e.t.oid)?.order;
+  switch (order?.by) {
+    case 'stored': return e.sql;
+    case 'collated': if (!ctx.text.orderExact()) forward('text order under a non-C collation'); return e.sql;
+    case 'key': return `${order.fn}(${e.sql})`;
     default: return forward(`ORDER BY on ${family(e.t)}`);
   }
 }

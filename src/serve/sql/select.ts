@@ -8,7 +8,7 @@ import { Scope, noteCollation, type Col, type Ctx, type Entry, type Ex, type Exp
 import { expr } from './expr.js';
 import { coerce, commonType, toBool } from './typing.js';
 import { direction, keyOf } from './order.js';
-import { T, family, type PgType } from '../values/types.js';
+import { T, columnSql, family, type PgType } from '../values/types.js';
 import type { Resolver } from './translation.js';
 
 export interface OutCol { name: string; t: PgType; typmod: number; tableOid: number; attnum: number }
@@ -206,7 +206,7 @@ export class SelectTranslator {
         // float4 is stored as the double nearest its text ('0.37'); Postgres computes with the
         // float4 itself (0.3700000047683716 as float8): pgf_f4 restores it.
         const cols: Col[] = table!.columns.map((c) => ({
-          name: c.name, sql: c.typeOid === T.float4 ? `pgf_f4(${alias}.${q(c.name)})` : `${alias}.${q(c.name)}`, t: { oid: c.typeOid, category: c.category }, typmod: c.typmod,
+          name: c.name, sql: columnSql(c.typeOid, `${alias}.${q(c.name)}`), t: { oid: c.typeOid, category: c.category }, typmod: c.typmod,
           tableOid: table!.oid, attnum: c.attnum, table: table!, collation: c.collation,
         }));
         into.push({ alias: visible, cols, table: table! });

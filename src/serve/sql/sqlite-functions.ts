@@ -5,7 +5,8 @@
 
 import type { Database } from 'better-sqlite3';
 import { Forward, ServeError } from '../errors.js';
-import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from '../values/decimal.js';
+import { addDec, avgDec, cmpDec, decKey, formatDec, mulDec, negDec, parseDec, roundDec, type Dec } from '../../values/decimal.js';
+import { timeKey } from '../../values/datetime.js';
 
 type V = null | bigint | number | string | Buffer;
 
@@ -99,18 +100,6 @@ function substr(s: string, from: bigint, len: bigint | null): string {
   if (start < 1) start = 1;
   if (end < start) return '';
   return chars.slice(start - 1, end === Infinity ? undefined : end - 1).join('');
-}
-
-/** Sort key for date, timestamp and timestamptz text: years padded, BC before AD, infinities at the ends. */
-export function timeKey(s: string): string {
-  if (s === 'infinity') return '~';
-  if (s === '-infinity') return ' ';
-  const bc = s.endsWith(' BC');
-  const body = bc ? s.slice(0, -3) : s;
-  const m = /^(\d+)(.*)$/.exec(body);
-  if (!m) return s;
-  if (!bc) return '1' + m[1].padStart(8, '0') + m[2];
-  return '0' + String(99999999 - Number(m[1])).padStart(8, '0') + m[2];
 }
 
 /** The raw text of a jsonb member or element; the stored text is Postgres's jsonb output, so spans are exact. */

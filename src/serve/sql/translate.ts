@@ -60,13 +60,12 @@ import { Forward, ServeError } from '../errors.js';
 import type { Parsed } from './parse.js';
 import { Ctx, Scope } from './scope.js';
 import { SelectTranslator, type OutCol } from './select.js';
-import { T, family, type PgType } from '../values/types.js';
-import { inputValue } from '../values/input.js';
+import { family, type PgType } from '../values/types.js';
+import { inputValue, readsInput } from '../values/input.js';
+import { entryOf } from '../../values/registry.js';
 import { binaryRenderable, renderBinaryValue, renderValue, renderableType } from '../values/render.js';
 import type { RenderSettings, Resolver, Route, Translation } from './translation.js';
 import { TextRules, type UpstreamFacts } from './upstream.js';
-
-const OUTPUT_OPAQUE = new Set<number>([T.json, T.time, T.timetz, T.interval, T.bpchar, T.name]);
 
 /**
  * A statement is answered from SQLite only when it is one read-only SELECT over mirrored tables and
@@ -99,7 +98,7 @@ function translate(stmt: unknown, resolve: Resolver, declared: number[], up: Ups
   for (let n = 1; n <= count; n++) {
     const t = ctx.paramTypes.get(n) ?? (declared[n - 1] ? { oid: declared[n - 1] } : undefined);
     if (!t) throw new Forward(`type of parameter $${n} not known`);
-    if (!['int', 'float', 'numeric', 'bool', 'text', 'uuid', 'datetime', 'array'].includes(family(t))) throw new Forward(`parameter of type ${t.oid}`);
+    if (!readsInput(t)) throw new Forward(`parameter of type ${t.oid}`);
     paramTypes.push(t);
   }
   const precheck = constantsCheck(ctx.folds, order);
@@ -157,7 +156,8 @@ function constantsCheck(folds: Set<string> | undefined, order: number[]): string
 
 function checkOutput(c: OutCol): void {
   const f = family(c.t);
-  if (f === 'opaque' && !OUTPUT_OPAQUE.has(c.t.oid)) throw new Forward(`output of type ${c.t.oid} not rendered`);
+  // An opaque type with a registry entry (json, time, interval, bpchar, name, ...) prints as its entry renders it.
+  if (f === 'opaque' && !entryOf(c.t.oid)) throw new Forward(`output of type ${c.t.oid} not rendered`);
   if (f === 'unknown') throw new Forward('untyped output column');
   // The mirror drops custom lower bounds ('[0:1]={7,8}' is stored as [7,8]): an array's text
   // cannot be rebuilt exactly, so array values are not output locally (= ANY over them is fine).

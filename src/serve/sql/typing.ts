@@ -7,6 +7,7 @@ import { strs, tagOf, type Node } from './parse.js';
 import type { Ctx, Ex, ExprEnv } from './scope.js';
 import { T, arrayOf, family, intBits, type PgType } from '../values/types.js';
 import { inputValue, sqlLiteral } from '../values/input.js';
+import { CAST_NAMES, entryOf } from '../../values/registry.js';
 
 // Postgres's planner folds constant subexpressions (eval_const_expressions) and raises their errors
 // while planning, even where no row is ever evaluated (`1/0` in a CASE arm never taken, in a
@@ -31,17 +32,11 @@ export function mayRaise(ctx: Ctx, e: Ex, args: Ex[]): Ex {
 export const mk = (sql: string, t: PgType, parts: Ex[] = [], name = '?column?'): Ex =>
   ({ sql, t, typmod: -1, name, agg: parts.some((p) => p.agg), refs: parts.flatMap((p) => p.refs), correlated: parts.some((p) => p.correlated), vary: parts.some((p) => p.vary) });
 
-const TYPE_NAMES: Record<string, number> = {
-  int2: T.int2, smallint: T.int2, int4: T.int4, int: T.int4, integer: T.int4, int8: T.int8, bigint: T.int8,
-  text: T.text, varchar: T.varchar, numeric: T.numeric, decimal: T.numeric, float8: T.float8, float4: T.float4,
-  bool: T.bool, boolean: T.bool, date: T.date, timestamp: T.timestamp, timestamptz: T.timestamptz, uuid: T.uuid, jsonb: T.jsonb,
-};
-
 export function typeName(tn: Node): PgType {
   const names = strs(tn.names);
   if (names.length === 2 && names[0] !== 'pg_catalog') forward('user type');
   if (tn.typmods?.length || (tn.typemod ?? -1) !== -1) forward('type modifier');
-  const oid = TYPE_NAMES[names[names.length - 1]];
+  const oid = CAST_NAMES[names[names.length - 1]];
   if (!oid || tn.setof) forward(`type ${names.join('.')} not translated`);
   if (tn.arrayBounds?.length) {
     const a = arrayOf(oid);
@@ -141,7 +136,8 @@ export function cast(e: Ex, t: PgType, env: ExprEnv): Ex {
   return forward(`cast from ${e.t.oid} to ${t.oid}`);
 }
 
+/** The column name Postgres gives a cast literal: the typname of a type casts may name (registry castNames). */
 export function typeNameOf(t: PgType): string {
-  const m: Record<number, string> = { [T.int2]: 'int2', [T.int4]: 'int4', [T.int8]: 'int8', [T.text]: 'text', [T.varchar]: 'varchar', [T.numeric]: 'numeric', [T.float8]: 'float8', [T.float4]: 'float4', [T.bool]: 'bool', [T.date]: 'date', [T.timestamp]: 'timestamp', [T.timestamptz]: 'timestamptz', [T.uuid]: 'uuid', [T.jsonb]: 'jsonb' };
-  return m[t.oid] ?? '?column?';
+  const e = entryOf(t.oid);
+  return e?.castNames ? e.name : '?column?';
 }

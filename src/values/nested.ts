@@ -1,9 +1,14 @@
 // Values that hold values: arrays, composites, ranges and multiranges, read from their text output
 // into JSON text, each element through the converter of its own type.
 
-import type { Converter } from './value-types.js';
+import { PgFollowError } from '../errors.js';
+import type { Converter } from './entry.js';
 import type { TypeDesc } from '../capture/desc.js';
-import { decodeError } from './text-formats.js';
+
+export function decodeError(t: TypeDesc, reason: string): PgFollowError {
+  // Row data stays out of the message; the type and the reason say enough to find the column.
+  return new PgFollowError('CANNOT_MIRROR', `cannot decode a value of type ${t.schema}.${t.name}: ${reason}`);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Arrays: array_out prints '{a,"b c",NULL,{nested}}', preceded by '[lo:hi]=' when a lower bound

@@ -1,13 +1,8 @@
-// Text formats of single values the codec reads: timestamps with their offsets, as the output
-// functions print them under pgfollow's session settings (bytea's is in src/capture/bytea.ts).
+// Timestamps' text output as the codec reads it (the timestamp and timestamptz entries of
+// datetime.ts): with their offsets, as timestamp_out and timestamptz_out print them under
+// pgfollow's session settings (bytea's is in src/capture/bytea.ts).
 
 import { PgFollowError } from '../errors.js';
-import type { TypeDesc } from '../capture/desc.js';
-
-export function decodeError(t: TypeDesc, reason: string): PgFollowError {
-  // Row data stays out of the message; the type and the reason say enough to find the column.
-  return new PgFollowError('CANNOT_MIRROR', `cannot decode a value of type ${t.schema}.${t.name}: ${reason}`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Timestamps. ISO DateStyle prints 'YYYY-MM-DD HH:MM:SS[.ffffff][+hh[:mm[:ss]]][ BC]', the year
