@@ -6,7 +6,7 @@ import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ROOT, cluster, compareAll, database, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, ROOT, tempDir, waitFor } from './support/index.js';
 import { follow, type AppliedTransaction } from '../src/index.js';
 
 const server = await cluster(t);

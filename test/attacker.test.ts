@@ -10,7 +10,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { cluster, compareAll, followState, sqliteCount as openCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, followState, sqliteCount as openCount, startWorker, tempDir, waitFor, waitState } from './support/index.js';
 import { connect, upstreamConfig, userSessionConfig } from '../src/upstream/session.js';
 import { install, uninstallLocal } from '../src/control/install.js';
 import { maskConninfo } from '../src/upstream/conninfo.js';
@@ -351,7 +351,7 @@ t.test('masking works from the parsed conninfo', async (t) => {
 
 t.test('resync, status reads and uninstall leave every role as it was', async (t) => {
   await dba.query('SELECT resync_follow($1)', [mainId]);
-  await waitFor(async () => (await followState(oracle, mainId))?.state === 'streaming', { what: 'the resync', timeoutMs: 60_000 });
+  await waitState(oracle, mainId, 'streaming', { what: 'the resync', timeoutMs: 60_000 });
   await dba.query("SELECT wait_for_follow($1, timeout => '60s')", [mainId]);
   t.ok((await compareAll(oracle, mainFile)).equal, 'resynced exactly');
   const mon = await as('mon');

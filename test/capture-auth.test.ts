@@ -9,8 +9,8 @@
 import t from 'tap';
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { cluster, compareAll, database, openSqlite, tempDir, waitFor } from './helpers.js';
-import { fence, natsServer, startFeed, startReplica, waitApplied } from './fanout-helpers.js';
+import { cluster, compareAll, database, openSqlite, tempDir, waitFor } from './support/index.js';
+import { fence, natsServer, startFeed, startReplica, waitApplied } from './support/fanout.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import { Follower } from '../src/follow/follower.js';
 import { install } from '../src/control/install.js';

@@ -3,19 +3,14 @@
 // endpoint and the logs; several workers on one control table; table sets and row filters.
 
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import { CLI, cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, followState, runCliSync, sqliteCount, startWorker, tempDir, waitFor, waitState } from './support/index.js';
 import { freePort } from '../src/dev/cluster.js';
 
 const pgServer = await cluster(t);
 t.comment(`Postgres ${pgServer.version}`);
-
-async function waitState(client: pg.Client, id: unknown, state: string, timeoutMs = 30_000): Promise<void> {
-  await waitFor(async () => (await followState(client, id as number))?.state === state, { what: `follow ${id} in state ${state}`, timeoutMs });
-}
 
 async function status(client: pg.Client, id: unknown): Promise<Record<string, unknown>> {
   return (await client.query('SELECT * FROM pgfollow.follow_status WHERE id = $1', [id])).rows[0];
@@ -147,14 +142,14 @@ t.test('follow_status and `pgfollow status` show positions, lag, retained WAL, c
   t.match(s.worker, /:\d+$/, 'the worker running it');
   t.equal(s.created_by, 'postgres');
 
-  const r = spawnSync(process.execPath, [CLI, 'status', '--control', conninfo], { encoding: 'utf8' });
+  const r = runCliSync(['status', '--control', conninfo]);
   t.equal(r.status, 0, r.stderr);
   for (const col of ['state', 'lag_bytes', 'lag_seconds', 'applied_lsn', 'acked_lsn', 'rows_applied', 'slot_retained_bytes', 'last_error']) {
     t.match(r.stdout, new RegExp(`^${col} +\\|`, 'm'), `pgfollow status shows ${col}`);
   }
   t.match(r.stdout, /^state +\| streaming$/m);
   t.notMatch(r.stdout, /password=postgres/, 'no password in pgfollow status');
-  const j = spawnSync(process.execPath, [CLI, 'status', '--control', conninfo, '--json'], { encoding: 'utf8' });
+  const j = runCliSync(['status', '--control', conninfo, '--json']);
   t.equal(j.status, 0, j.stderr);
   const parsed = JSON.parse(j.stdout.trim().split('\n')[0] || '{}');
   t.equal(parsed.state, 'streaming', 'pgfollow status --json');

@@ -4,12 +4,12 @@
 // with a worker running ends clean, and `pgfollow follow` says what it leaves behind.
 
 import t from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import { CLI, ROOT, cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, ROOT, runCliSync, spawnCli, sqliteCount, startWorker, tempDir, waitFor } from './support/index.js';
 import { describeCopyProgress } from '../src/follow/copy.js';
 import { install, uninstallLocal } from '../src/control/install.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
@@ -144,7 +144,7 @@ t.test('follow_status tells the truth: a dead worker, unknown lag, recovered err
   await worker.kill();
   const lost = await waitState(client, id, 'worker_lost', 20_000);
   t.equal(lost.worker_alive, false, 'worker_alive is false');
-  const st = spawnSync(process.execPath, [CLI, 'status', '--control', conninfo], { encoding: 'utf8' });
+  const st = runCliSync(['status', '--control', conninfo]);
   t.match(st.stdout, /worker_lost/, 'pgfollow status says so too');
   worker = startWorker(t, conninfo, dataDir, FAST);
   const back = await waitState(client, id, 'streaming');
@@ -222,15 +222,10 @@ t.test('pgfollow follow says what it leaves behind, and --drop-on-exit removes i
   const file = path.join(tempDir(t), 'cli.db');
   const slots = async () => (await client.query("SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'cp_cli'")).rows[0].n as number;
   for (const drop of [false, true]) {
-    const proc = spawn(process.execPath, [CLI, 'follow', conninfo, '--sqlite', file, '--slot', 'cp_cli', '--log', 'json', ...(drop ? ['--drop-on-exit'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    proc.stderr.on('data', (d) => { err += d; });
-    proc.stdout.on('data', (d) => { err += d; });
-    const exited = new Promise((r) => proc.once('exit', r));
-    t.teardown(() => { proc.kill('SIGKILL'); });
-    await waitFor(() => /"event":"streaming"/.test(err), { what: 'streaming', timeoutMs: 30_000 });
-    proc.kill('SIGINT');
-    await exited;
+    const proc = spawnCli(t, ['follow', conninfo, '--sqlite', file, '--slot', 'cp_cli', ...(drop ? ['--drop-on-exit'] : [])]);
+    await waitFor(() => /"event":"streaming"/.test(proc.output()), { what: 'streaming', timeoutMs: 30_000 });
+    await proc.stop('SIGINT');
+    const err = proc.output();
     if (!drop) {
       t.match(err, /left slot cp_cli and publication cp_cli on [\s\S]*SELECT pg_drop_replication_slot\('cp_cli'\)/, 'Ctrl-C: it says what it left and how to remove it');
       t.equal(await slots(), 1, 'the slot is kept (the next start resumes)');
@@ -239,7 +234,7 @@ t.test('pgfollow follow says what it leaves behind, and --drop-on-exit removes i
       t.equal(await slots(), 0, 'no slot left');
     }
   }
-  const help = spawnSync(process.execPath, [CLI, 'follow', '--help'], { encoding: 'utf8' });
+  const help = runCliSync(['follow', '--help']);
   t.match(help.stdout, /--drop-on-exit/, 'documented in --help');
   t.ok(fs.existsSync(file));
 });

@@ -5,7 +5,7 @@
 import t from 'tap';
 import path from 'node:path';
 import type pg from 'pg';
-import { cluster, compareAll, database, followState, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, startWorker, tempDir, waitState } from './support/index.js';
 import { waitCaughtUp } from '../src/dev/wait.js';
 
 const seed = Number(process.env.PGFOLLOW_SEED ?? Date.now() % 100_000);
@@ -90,7 +90,7 @@ t.test('kill -9 the worker repeatedly during a mixed workload: SQLite equals ups
   t.ok(kills >= 5, `killed ${kills} times`);
 
   startWorker(t, conninfo, dataDir);
-  await waitFor(async () => (await followState(client, 1))?.state === 'streaming', { what: 'streaming after the last restart', timeoutMs: 60_000 });
+  await waitState(client, 1, 'streaming', { what: 'streaming after the last restart', timeoutMs: 60_000 });
   await waitCaughtUp(client, file, 60_000);
   const cmp = await compareAll(client, file);
   t.ok(cmp.equal, cmp.report);

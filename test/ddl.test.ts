@@ -5,7 +5,7 @@ import t, { type Test } from 'tap';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { cluster, compareAll, database, followState, openSqlite, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, followState, openSqlite, sqliteCount, startWorker, tempDir, waitFor, waitState } from './support/index.js';
 import { waitCaughtUp } from '../src/dev/wait.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 
@@ -16,7 +16,7 @@ const dataDir = tempDir(t);
 startWorker(t, conninfo, dataDir);
 await client.query('SELECT start_follow($1, $2)', [conninfo, 'ddl.db']);
 const file = path.join(dataDir, 'ddl.db');
-await waitFor(async () => (await followState(client, 1))?.state === 'streaming', { what: 'streaming', timeoutMs: 30_000 });
+await waitState(client, 1, 'streaming', { what: 'streaming' });
 
 function sqliteTables(): string[] {
   const db = openSqlite(file);
@@ -322,7 +322,7 @@ t.test('DDL the follower cannot mirror stops the follow with a clear error; upst
   const dir = tempDir(t);
   startWorker(t, other.conninfo, dir);
   await other.client.query('SELECT start_follow($1, $2)', [other.conninfo, 'stop.db']);
-  await waitFor(async () => (await followState(other.client, 1))?.state === 'streaming', { what: 'streaming', timeoutMs: 30_000 });
+  await waitState(other.client, 1, 'streaming', { what: 'streaming' });
   await other.client.query('CREATE TABLE fine (id int)');
   await other.client.query('INSERT INTO fine VALUES (1)');
   // SQLite table names are case-insensitive: "Clash" and "clash" cannot both exist there.

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type pg from 'pg';
-import { CLI, ROOT, cluster, compareAll, database, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, ROOT, runCliSync, startWorker, tempDir, waitFor } from './support/index.js';
 import { EXTENSION_VERSION, extensionFiles } from '../src/control/extension.js';
 import { install, uninstallLocal } from '../src/control/install.js';
 
@@ -32,7 +32,7 @@ async function roles(client: pg.Client): Promise<string[]> {
 
 t.test('extension-files writes the extension, generated from sql/install.sql', async (t) => {
   const out = tempDir(t);
-  const r = spawnSync(process.execPath, [CLI, 'extension-files', '--out', out], { encoding: 'utf8' });
+  const r = runCliSync(['extension-files', '--out', out]);
   t.equal(r.status, 0, r.stderr);
   for (const [name, text] of Object.entries(extensionFiles())) {
     t.equal(fs.readFileSync(path.join(out, name), 'utf8'), text, `${name} written`);
@@ -52,7 +52,7 @@ t.test('install-extension, CREATE EXTENSION pgfollow, follow, uninstall', async 
   t.teardown(() => {
     for (const [f, content] of before) if (content === null) fs.rmSync(f, { force: true }); else fs.writeFileSync(f, content);
   });
-  const r = spawnSync(process.execPath, [CLI, 'install-extension', conninfo], { encoding: 'utf8' });
+  const r = runCliSync(['install-extension', conninfo]);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /CREATE EXTENSION pgfollow/);
   for (const f of ours) t.ok(fs.existsSync(f), `wrote ${f}`);
@@ -104,7 +104,7 @@ t.test('pgfollow uninstall: every object, slot and publication, on every upstrea
   t.equal((await other.client.query('SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = current_database()')).rows[0].n, 1, 'a slot in the other database');
   t.equal((await control.client.query('SELECT count(*)::int AS n FROM pg_replication_slots WHERE database = current_database()')).rows[0].n, 2, 'two slots here, one of a stopped follow');
 
-  const r = spawnSync(process.execPath, [CLI, 'uninstall', control.conninfo], { encoding: 'utf8' });
+  const r = runCliSync(['uninstall', control.conninfo]);
   t.equal(r.status, 0, r.stderr);
   t.same(await leftovers(control.client), [], 'nothing left in the control database');
   const otherLeft = (await other.client.query("SELECT 'slot ' || slot_name AS o FROM pg_replication_slots WHERE database = current_database() UNION ALL SELECT 'publication ' || pubname FROM pg_publication")).rows;

@@ -13,8 +13,8 @@ function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: 
     execFile(process.execPath, [CLI, ...args], { encoding: 'utf8' }, (err, stdout, stderr) => resolve({ status: err ? Number(err.code ?? 1) : 0, stdout, stderr }));
   });
 }
-import { CLI, compareAll, cluster, database, followState, startWorker, tempDir, waitFor } from './helpers.js';
-import { fence, natsServer, startReplica, waitApplied } from './fanout-helpers.js';
+import { CLI, cluster, compareAll, database, followState, startWorker, tempDir, waitFor } from './support/index.js';
+import { fence, natsServer, startReplica, waitApplied } from './support/fanout.js';
 import { parseLsn } from '../src/upstream/lsn.js';
 
 const pgServer = await cluster(t);

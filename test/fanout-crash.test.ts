@@ -6,8 +6,8 @@
 import t from 'tap';
 import path from 'node:path';
 import { jetstream, DeliverPolicy } from '@nats-io/jetstream';
-import { cluster, compareAll, database, tempDir, waitFor } from './helpers.js';
-import { SCHEMA, fence, natsServer, prng, spawnCli, waitApplied, workloadStep, type Proc } from './fanout-helpers.js';
+import { cluster, compareAll, database, spawnCli, tempDir, waitFor, type CliProcess } from './support/index.js';
+import { SCHEMA, fence, natsServer, prng, waitApplied, workloadStep } from './support/fanout.js';
 import { connectNats, jetstreamManager, streamInfo } from '../src/fanout/nats.js';
 import { parseLsn } from '../src/upstream/lsn.js';
 
@@ -28,7 +28,7 @@ t.test('kill -9 of feed and replicas, nats-server killed and restarted, under lo
   const replicaArgs = (f: string) => ['replica', '--nats', nats.url, '--stream', 'app', '--sqlite', f];
   let feed = spawnCli(t, feedArgs);
   await waitFor(() => /snapshot published/.test(feed.output()), { timeoutMs: 30_000, what: 'the first snapshot' });
-  const replicas: Proc[] = files.map((f) => spawnCli(t, replicaArgs(f)));
+  const replicas: CliProcess[] = files.map((f) => spawnCli(t, replicaArgs(f)));
 
   const durationMs = Number(process.env.PGFOLLOW_CRASH_MS ?? 15_000);
   const deadline = Date.now() + durationMs;

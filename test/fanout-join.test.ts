@@ -5,8 +5,8 @@
 
 import t from 'tap';
 import path from 'node:path';
-import { cluster, compareAll, database, tempDir, waitFor } from './helpers.js';
-import { SCHEMA, fence, natsServer, spawnCli, startFeed, startReplica, waitApplied } from './fanout-helpers.js';
+import { cluster, compareAll, database, spawnCli, tempDir, waitFor } from './support/index.js';
+import { SCHEMA, fence, natsServer, startFeed, startReplica, waitApplied } from './support/fanout.js';
 import { PgFollowError } from '../src/errors.js';
 import fs from 'node:fs';
 import { connectNats, jetstreamManager } from '../src/fanout/nats.js';

@@ -4,8 +4,8 @@
 
 import t from 'tap';
 import path from 'node:path';
-import { cluster, compareAll, database, tempDir, waitFor } from './helpers.js';
-import { SCHEMA, fence, natsServer, prng, startFeed, startReplica, waitApplied, workloadStep } from './fanout-helpers.js';
+import { cluster, compareAll, database, tempDir, waitFor } from './support/index.js';
+import { SCHEMA, fence, natsServer, prng, startFeed, startReplica, waitApplied, workloadStep } from './support/fanout.js';
 import { connectNats, jetstreamManager, streamInfo } from '../src/fanout/nats.js';
 
 const seed = Number(process.env.PGFOLLOW_SEED ?? Date.now() % 100_000);

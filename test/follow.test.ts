@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import path from 'node:path';
-import { cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, sqliteCount, startWorker, tempDir, waitFor, waitState } from './support/index.js';
 import { waitCaughtUp } from '../src/dev/wait.js';
 
 const pg = await cluster(t);
@@ -16,7 +16,7 @@ t.test('start_follow from psql, then CREATE TABLE and INSERT arrive in SQLite', 
   const { rows } = await client.query('SELECT start_follow($1, $2) AS id', [conninfo, 'app.db']);
   t.equal(Number(rows[0].id), 1, 'start_follow returns the follow id');
   const file = path.join(dataDir, 'app.db');
-  await waitFor(async () => (await followState(client, 1))?.state === 'streaming', { what: 'state streaming', timeoutMs: 30_000 });
+  await waitState(client, 1, 'streaming', { what: 'state streaming' });
 
   await client.query('CREATE TABLE foo (id int)');
   const t0 = Date.now();
@@ -39,7 +39,7 @@ t.test('UPDATE, DELETE, TRUNCATE and DROP, with and without a primary key', asyn
   startWorker(t, conninfo, dataDir);
   await client.query('SELECT start_follow($1, $2)', [conninfo, 'dml.db']);
   const file = path.join(dataDir, 'dml.db');
-  await waitFor(async () => (await followState(client, 1))?.state === 'streaming', { what: 'state streaming', timeoutMs: 30_000 });
+  await waitState(client, 1, 'streaming', { what: 'state streaming' });
 
   await client.query(`
     CREATE TABLE keyed (id int PRIMARY KEY, name text, n bigint);
@@ -88,7 +88,7 @@ t.test('tables that exist before start_follow are copied, then streamed', async 
   startWorker(t, conninfo, dataDir);
   await client.query('SELECT start_follow($1)', [conninfo]);
   const file = path.join(dataDir, 'follow_1.db');
-  await waitFor(async () => (await followState(client, 1))?.state === 'streaming', { what: 'state streaming', timeoutMs: 30_000 });
+  await waitState(client, 1, 'streaming', { what: 'state streaming' });
   await client.query("INSERT INTO pre VALUES (5001, 'after')");
   await client.query("UPDATE pre_keyless SET v = 'c' WHERE v = 'a'");
   await waitCaughtUp(client, file);

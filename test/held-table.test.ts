@@ -8,7 +8,7 @@ import t from 'tap';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitFor, waitState } from './support/index.js';
 import { waitCaughtUp } from '../src/dev/wait.js';
 
 const server = await cluster(t);
@@ -24,7 +24,7 @@ const dataDir = tempDir(t);
 startWorker(t, conninfo, dataDir);
 await client.query('SELECT start_follow($1, $2)', [conninfo, 'held.db']);
 const file = path.join(dataDir, 'held.db');
-await waitFor(async () => (await followState(client, 1))?.state === 'streaming', { what: 'streaming', timeoutMs: 30_000 });
+await waitState(client, 1, 'streaming', { what: 'streaming' });
 
 const held = async () => (await client.query('SELECT table_name, state, last_error, since_lsn FROM pgfollow.follow_tables WHERE follow = 1 ORDER BY table_name')).rows as
   { table_name: string; state: string; last_error: string; since_lsn: string }[];

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { CLI, ROOT, cluster, database, followState, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, database, followState, ROOT, runCliSync, startWorker, tempDir, waitFor } from './support/index.js';
 import { freePort } from '../src/dev/cluster.js';
 import { install } from '../src/control/install.js';
 
@@ -71,7 +71,7 @@ t.test('an unreachable upstream puts the follow in an error state with the reaso
 
 t.test('a worker against a database without pgfollow says exactly that', async (t) => {
   const { conninfo } = await database(t, pg, { install: false });
-  const r = spawnSync(process.execPath, [CLI, 'worker', '--control', conninfo, '--data-dir', tempDir(t)], { encoding: 'utf8', timeout: 30_000 });
+  const r = runCliSync(['worker', '--control', conninfo, '--data-dir', tempDir(t)], { timeout: 30_000 });
   t.equal(r.status, 1, 'exits with status 1');
   t.match(r.stderr, /NOT_INSTALLED: pgfollow is not installed in the control database t\d+_\d+/);
   t.match(r.stderr, /pgfollow install/);
@@ -90,7 +90,7 @@ t.test('following an upstream without pgfollow installed is an error naming the 
 });
 
 t.test('pgfollow --help works', async (t) => {
-  const r = spawnSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' });
+  const r = runCliSync(['--help']);
   t.equal(r.status, 0);
   for (const cmd of ['install', 'worker', 'follow', 'status', 'demo']) t.match(r.stdout, new RegExp(`\\b${cmd}\\b`));
 });

@@ -6,7 +6,7 @@
 import t from 'tap';
 import path from 'node:path';
 import type pg from 'pg';
-import { cluster, compareAll, database, followState, startWorker, tempDir } from './helpers.js';
+import { cluster, compareAll, database, followState, startWorker, tempDir } from './support/index.js';
 
 const server = await cluster(t);
 t.comment(`Postgres ${server.version}`);

@@ -8,7 +8,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { cluster, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, database, followState, sqliteCount, startWorker, tempDir, waitFor, waitState } from './support/index.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import { needsPasswordAuth, PasswordCheckedReplication } from '../src/upstream/password-auth.js';
 import { PgoutputPlugin } from '../src/upstream/pgoutput.js';
@@ -179,7 +179,7 @@ t.test('pg_hba.conf switched to trust after the start: every reconnect is refuse
   const me2 = await connect(userSessionConfig(ci(name, 'pa_admin', PW), { application_name: 'pa-test' }));
   t.teardown(() => me2.end().catch(() => {}));
   await me2.query('SELECT pause_follow($1)', [id]);
-  await waitFor(async () => (await followState(dba, id))?.state === 'paused', { what: 'the follow to pause', timeoutMs: 30_000 });
+  await waitState(dba, id, 'paused', { what: 'the follow to pause' });
   await me2.query('SELECT resume_follow($1)', [id]);
   await caughtUp('after resume');
   t.equal(sqliteCount(file, 'pa_t'), 40, 'the rows committed meanwhile are applied once');
@@ -189,7 +189,7 @@ t.test('pg_hba.conf switched to trust after the start: every reconnect is refuse
   const rows = (await dba.query('SELECT count(*)::int AS n, count(DISTINCT id)::int AS d FROM public.pa_t')).rows[0];
   t.same(rows, { n: 40, d: 40 });
   await me2.query('SELECT stop_follow($1)', [id]);
-  await waitFor(async () => (await followState(dba, id))?.state === 'stopped', { what: 'the follow to stop', timeoutMs: 30_000 });
+  await waitState(dba, id, 'stopped', { what: 'the follow to stop' });
 });
 
 t.test('a superuser\'s follow under trust is unchanged, reconnects included', async (t) => {
@@ -210,7 +210,7 @@ t.test('a superuser\'s follow under trust is unchanged, reconnects included', as
   t.equal(sqliteCount(path.join(dataDir, 'su.db'), 'su_t'), 10, 'reconnected under trust and applied');
   t.equal((await followState(dba, id))?.state, 'streaming');
   await dba.query('SELECT stop_follow($1)', [id]);
-  await waitFor(async () => (await followState(dba, id))?.state === 'stopped', { what: 'the follow to stop', timeoutMs: 30_000 });
+  await waitState(dba, id, 'stopped', { what: 'the follow to stop' });
 });
 
 t.test('a conninfo without a password for a server that asks for one says so, as libpq does', async (t) => {

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor, waitState } from './support/index.js';
 import { waitCaughtUp } from '../src/dev/wait.js';
 
 const server = await cluster(t);
@@ -16,7 +16,7 @@ async function streamingFollow(t: Test, name: string) {
   const dataDir = tempDir(t);
   const worker = startWorker(t, db.conninfo, dataDir);
   const id = (await db.client.query('SELECT start_follow($1, $2) AS id', [db.conninfo, name])).rows[0].id;
-  await waitFor(async () => (await followState(db.client, id))?.state === 'streaming', { what: 'streaming', timeoutMs: 30_000 });
+  await waitState(db.client, id, 'streaming', { what: 'streaming' });
   return { ...db, dataDir, worker, id, file: path.join(dataDir, name) };
 }
 

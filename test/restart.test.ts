@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import path from 'node:path';
-import { cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, sqliteCount, startWorker, tempDir, waitState } from './support/index.js';
 import { waitCaughtUp } from '../src/dev/wait.js';
 
 const pg = await cluster(t);
@@ -15,7 +15,7 @@ for (const how of ['SIGTERM', 'SIGKILL'] as const) {
     let worker = startWorker(t, conninfo, dataDir);
     await client.query('SELECT start_follow($1, $2)', [conninfo, 'r.db']);
     const file = path.join(dataDir, 'r.db');
-    await waitFor(async () => (await followState(client, 1))?.state === 'streaming', { what: 'streaming', timeoutMs: 30_000 });
+    await waitState(client, 1, 'streaming', { what: 'streaming' });
     await client.query('CREATE TABLE events (id serial PRIMARY KEY, note text); CREATE TABLE log (note text)');
     await client.query("INSERT INTO events (note) SELECT 'before ' || g FROM generate_series(1, 100) g");
     await client.query("INSERT INTO log SELECT 'before ' || g FROM generate_series(1, 100) g");
@@ -45,13 +45,13 @@ t.test('stop_follow stops the follow and drops its slot and publication', async 
   const dataDir = tempDir(t);
   startWorker(t, conninfo, dataDir);
   const id = (await client.query('SELECT start_follow($1) AS id', [conninfo])).rows[0].id;
-  await waitFor(async () => (await followState(client, id))?.state === 'streaming', { what: 'streaming', timeoutMs: 30_000 });
+  await waitState(client, id, 'streaming', { what: 'streaming' });
   const slot = (await client.query('SELECT slot_name FROM pgfollow.follows WHERE id = $1', [id])).rows[0].slot_name;
   t.equal((await client.query('SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1', [slot])).rows[0].n, 1, 'slot exists while following');
   t.equal((await client.query('SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1', [slot])).rows[0].n, 1, 'publication exists while following');
 
   await client.query('SELECT stop_follow($1)', [id]);
-  await waitFor(async () => (await followState(client, id))?.state === 'stopped', { what: 'state stopped', timeoutMs: 30_000 });
+  await waitState(client, id, 'stopped', { what: 'state stopped' });
   t.equal((await client.query('SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = $1', [slot])).rows[0].n, 0, 'slot dropped');
   t.equal((await client.query('SELECT count(*)::int AS n FROM pg_publication WHERE pubname = $1', [slot])).rows[0].n, 0, 'publication dropped');
   await t.rejects(client.query('SELECT stop_follow(999)'), /no follow with id 999/, 'unknown id is a clear error');

@@ -4,12 +4,12 @@
 
 import t from 'tap';
 import type { PgFollowError } from '../src/errors.js';
-import { cluster, database } from './helpers.js';
+import { cluster, database } from './support/index.js';
 import { KEYWORDS, UNPRIVILEGED_KEYWORDS, checkUnprivileged, parseConninfo } from '../src/upstream/conninfo.js';
 import { checkRowFilter } from '../src/upstream/tableset.js';
 import { parseFollowOptions } from '../src/follow/options.js';
 import { resolveSqlitePath } from '../src/control/guard.js';
-import { tempDir } from './helpers.js';
+import { tempDir } from './support/index.js';
 
 const server = await cluster(t);
 

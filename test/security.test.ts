@@ -5,9 +5,8 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import pg from 'pg';
-import { CLI, cluster, compareAll, database, followState, openSqlite, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, followState, openSqlite, runCliSync, sqliteCount, startWorker, tempDir, waitFor } from './support/index.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import { install } from '../src/control/install.js';
 import { maskConninfo } from '../src/upstream/conninfo.js';
@@ -290,7 +289,7 @@ t.test('passwords never appear in follow_status, logs or pgfollow status', async
   t.equal(rows.filter((r) => r.last_error).length, 4, 'every follow failed, with its error in follow_status');
   t.match(rows.map((r) => r.last_error).join('\n'), /NOT_INSTALLED/);
   t.notMatch(JSON.stringify(rows), /Otter-Quartz/, 'no password anywhere in follow_status');
-  const st = spawnSync(process.execPath, [CLI, 'status', '--control', conninfo], { encoding: 'utf8' });
+  const st = runCliSync(['status', '--control', conninfo]);
   t.equal(st.status, 0);
   t.notMatch(st.stdout + st.stderr, /Otter-Quartz/, 'nor in pgfollow status');
   await worker.stop();

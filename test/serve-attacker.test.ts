@@ -14,9 +14,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { serialize } from 'pg-protocol';
-import { cluster, compareAll, database, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, tempDir, waitFor } from './support/index.js';
+import { followInto, serveOver } from './support/serve.js';
 import { follow } from '../src/index.js';
-import { serve, type ServeHandle } from '../src/serve/server.js';
+import { serve } from '../src/serve/server.js';
 import { createLogger } from '../src/log.js';
 
 interface ScramSession { mechanism: string; response: string }
@@ -49,12 +50,9 @@ const superOid = Number((await admin.query("SELECT oid FROM pg_roles WHERE rolna
 const secretOid = Number((await admin.query("SELECT 'public.secret'::regclass::oid AS o")).rows[0].o);
 const dir = tempDir(t);
 const file = path.join(dir, 'app.db');
-const f = await follow({ upstream: conninfo, sqlite: file });
-t.teardown(() => f.stop({ dropSlot: true }).catch(() => {}));
-await f.waitFor();
+const f = await followInto(t, conninfo, file);
 const logs: string[] = [];
-const proxy: ServeHandle = await serve({ listen: '127.0.0.1:0', upstream: conninfo, sqlite: file, log: createLogger({ json: true, write: (l) => logs.push(l) }) });
-t.teardown(() => proxy.close());
+const proxy = await serveOver(t, { upstream: conninfo, sqlite: file, log: createLogger({ json: true, write: (l) => logs.push(l) }) });
 const SERVE = proxy.address.port;
 const DIRECT = server.port;
 

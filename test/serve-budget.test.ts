@@ -7,13 +7,10 @@
 import t from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
-import pg from 'pg';
 import postgres from 'postgres';
-import { CLI, cluster, database, tempDir, waitFor } from './helpers.js';
+import { cluster, database, spawnCli, tempDir, waitFor } from './support/index.js';
+import { followInto, lastRoute, pgClient, serveOver } from './support/serve.js';
 import { freePort } from '../src/dev/cluster.js';
-import { follow } from '../src/index.js';
-import { serve } from '../src/serve/server.js';
 import { silentLogger } from '../src/log.js';
 
 const server = await cluster(t);
@@ -27,21 +24,12 @@ await admin.query(`
 `);
 const dir = tempDir(t);
 const file = path.join(dir, 'budget.db');
-const f = await follow({ upstream: conninfo, sqlite: file });
-t.teardown(() => f.stop({ dropSlot: true }).catch(() => {}));
-await f.waitFor();
-const proxy = await serve({ listen: '127.0.0.1:0', upstream: conninfo, sqlite: file, log: silentLogger, defaults: { maxLagMs: 60_000 } });
-t.teardown(() => proxy.close());
+await followInto(t, conninfo, file);
+const proxy = await serveOver(t, { upstream: conninfo, sqlite: file, log: silentLogger, defaults: { maxLagMs: 60_000 } });
 const url = `postgres://postgres:postgres@127.0.0.1:${proxy.address.port}/${db}`;
 
-async function pgClient(): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url });
-  c.on('error', () => {});
-  await c.connect();
-  t.teardown(() => c.end().catch(() => {}));
-  return c;
-}
-const route = async (c: pg.Client) => (await c.query('SHOW pgfollow.last_route')).rows[0]['pgfollow.last_route'] as string;
+/** A client through serve, ended when the file's tests end. */
+const connectTo = () => pgClient(t, url);
 /** A cross join of three VALUES lists of n rows each: n³ rows, no table (so no privilege) needed. */
 const cube = (n: number, select: string) => {
   const list = `(VALUES ${Array.from({ length: n }, (_, i) => `(${i})`).join(',')})`;
@@ -51,13 +39,9 @@ const cube = (n: number, select: string) => {
 t.test('a big result streams: every row arrives, memory stays bounded', async (t) => {
   // serve as its own process, so that its peak memory (VmHWM) is its own, not the test's.
   const p = await freePort();
-  const proc = spawn(process.execPath, [CLI, 'serve', '--listen', `127.0.0.1:${p}`, '--upstream', conninfo, '--sqlite', file, '--max-lag', '60s', '--log', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
-  t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
-  await waitFor(() => out.includes('serve.listening'), { what: `serve to listen\n${out}` });
-  const peakMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, 'utf8'))![1]) / 1024;
+  const child = spawnCli(t, ['serve', '--listen', `127.0.0.1:${p}`, '--upstream', conninfo, '--sqlite', file, '--max-lag', '60s']);
+  await waitFor(() => child.output().includes('serve.listening'), { what: `serve to listen\n${child.output()}` });
+  const peakMb = () => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${child.proc.pid}/status`, 'utf8'))![1]) / 1024;
   const sql = postgres(`postgres://postgres:postgres@127.0.0.1:${p}/${db}`, { max: 1, onnotice: () => {} });
   t.teardown(() => sql.end());
   // Warm: the parser, a reader thread, the catalog.
@@ -89,12 +73,12 @@ t.test('a cancel request stops a local read; the session and the reader thread g
   const outcome = q.then(() => 'finished', (e: { code?: string }) => e.code ?? String(e));
   await waitFor(() => got > 1000, { timeoutMs: 30_000, what: 'the first rows of the heavy read' });
   // Meanwhile another session's local reads are answered.
-  const other = await pgClient();
+  const other = await connectTo();
   for (let i = 1; i <= 20; i++) {
     const r = await other.query('SELECT v FROM small WHERE id = $1', [i]);
     t.equal(r.rows[0]?.v, `v${i}`);
   }
-  t.equal(await route(other), 'replica', 'the other session is read locally while the heavy read streams');
+  t.equal(await lastRoute(other), 'replica', 'the other session is read locally while the heavy read streams');
   t.equal(await Promise.race([outcome, Promise.resolve('running')]), 'running', 'the heavy read was still running');
   await q.cancel();
   t.equal(await outcome, '57014', 'canceled with 57014, as upstream');
@@ -106,18 +90,18 @@ t.test('a cancel request stops a local read; the session and the reader thread g
 });
 
 t.test('a read whose first rows are later than pgfollow.local_timeout goes to the upstream', async (t) => {
-  const c = await pgClient();
+  const c = await connectTo();
   await c.query("SET pgfollow.local_timeout = '50ms'");
   await c.query("SET statement_timeout = '200ms'");
   // One aggregate over a 27-million-row join: SQLite takes seconds before its one row.
   const err = await c.query(cube(300, 'count(*)')).then(() => null, (e: { code?: string }) => e.code);
-  t.match(await route(c), /^upstream: the local read ran past pgfollow\.local_timeout \(50 ms\)/, 'forwarded, with why');
+  t.match(await lastRoute(c), /^upstream: the local read ran past pgfollow\.local_timeout \(50 ms\)/, 'forwarded, with why');
   t.equal(err, '57014', "the upstream's own statement_timeout answered it");
   t.same((await c.query('SELECT v FROM small WHERE id = 7')).rows, [{ v: 'v7' }]);
-  t.equal(await route(c), 'replica', 'the next read is local again');
+  t.equal(await lastRoute(c), 'replica', 'the next read is local again');
   const small = await c.query(cube(3, 'count(*)::int AS n'));
   t.same(small.rows, [{ n: 27 }], 'a light read of the same shape');
-  t.equal(await route(c), 'replica', 'is answered within the budget');
+  t.equal(await lastRoute(c), 'replica', 'is answered within the budget');
   // SHOW and RESET of the setting.
   t.same((await c.query('SHOW pgfollow.local_timeout')).rows, [{ 'pgfollow.local_timeout': '50ms' }]);
   await c.query('RESET pgfollow.local_timeout');
@@ -126,7 +110,7 @@ t.test('a read whose first rows are later than pgfollow.local_timeout goes to th
 });
 
 t.test('many sessions reading at once share the reader threads, each getting its own answers', async (t) => {
-  const clients = await Promise.all(Array.from({ length: 16 }, () => pgClient()));
+  const clients = await Promise.all(Array.from({ length: 16 }, () => connectTo()));
   const before = proxy.stats.local;
   const wrong: string[] = [];
   await Promise.all(clients.map(async (c, k) => {
@@ -144,7 +128,7 @@ t.test('many sessions reading at once share the reader threads, each getting its
 t.test('the mirror is the upstream, table by table', async (t) => {
   for (const table of ['big', 'small']) {
     const up = await admin.query(`SELECT count(*)::int AS n, md5(string_agg(id || ':' || ${table === 'big' ? 'pad' : 'v'}, ',' ORDER BY id)) AS h FROM ${table}`);
-    const c = await pgClient();
+    const c = await connectTo();
     const local = await c.query(`SELECT count(*)::int AS n, md5(string_agg(id || ':' || ${table === 'big' ? 'pad' : 'v'}, ',' ORDER BY id)) AS h FROM ${table}`);
     t.same(local.rows, up.rows, table);
   }

@@ -8,16 +8,11 @@
 
 import t from 'tap';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import pg from 'pg';
-import { cluster, database, tempDir } from './helpers.js';
-import { follow } from '../src/index.js';
-import { serve } from '../src/serve/server.js';
+import { cluster, database, tempDir } from './support/index.js';
+import { followInto, lastRoute, pgClient, serveOver, translatorView } from './support/serve.js';
 import { silentLogger } from '../src/log.js';
-import {
-  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, Forward, ServeError,
-  type RenderSettings, type Resolver,
-} from '../src/serve/sql/translate.js';
+import { loadParser, parse, route, Forward, ServeError, type RenderSettings } from '../src/serve/sql/translate.js';
 
 const server = await cluster(t);
 await loadParser();
@@ -183,23 +178,10 @@ t.test('errors of constant subexpressions: the same outcome as Postgres, through
   const { conninfo, client, name } = await database(t, server);
   await client.query(SCHEMA);
   const file = path.join(tempDir(t), 'fold.db');
-  const f = await follow({ upstream: conninfo, sqlite: file });
-  t.teardown(() => f.stop({ dropSlot: true }).catch(() => {}));
-  await f.waitFor();
+  await followInto(t, conninfo, file);
 
   // The translator on its own (as serve-sql.test.ts runs it): the precheck first, then the statement.
-  const db = new Database(file, { readonly: true });
-  t.teardown(() => db.close());
-  registerFunctions(db);
-  const mirror = readMirrorCatalog(db);
-  const { rows: [dbColl] } = await client.query("SELECT datcollate, datctype, current_setting('server_version_num')::int AS version FROM pg_database WHERE datname = current_database()");
-  const upstream = { collate: dbColl.datcollate, ctype: dbColl.datctype, versionNum: dbColl.version };
-  const { rows: colls } = await client.query(`
-    SELECT a.attrelid::int AS "tableOid", a.attnum, CASE WHEN a.attcollation = 0 THEN NULL WHEN a.attcollation = 100 THEN 'default' ELSE co.collname END AS collation
-      FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [[...mirror.tables.keys()]]);
-  applyCollations(mirror, colls);
-  applyInheritance(mirror, []);
-  const resolve: Resolver = (schema, n) => mirror.byName(schema ?? 'public', n);
+  const { db, upstream, resolve } = await translatorView(t, client, file);
   const translated = (q: Case): { local: false; reason: string } | { local: true; out: Outcome; precheck?: string } => {
     const p = parse(q.sql);
     if ('error' in p) return { local: false, reason: p.error };
@@ -225,15 +207,9 @@ t.test('errors of constant subexpressions: the same outcome as Postgres, through
     }
   };
 
-  const proxy = await serve({ listen: '127.0.0.1:0', upstream: conninfo, sqlite: file, log: silentLogger, defaults: { maxLagMs: 60_000 } });
-  t.teardown(() => proxy.close());
-  const via = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${proxy.address.port}/${name}` });
-  const direct = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${server.port}/${name}` });
-  await via.connect();
-  await direct.connect();
-  t.teardown(() => via.end().catch(() => {}));
-  t.teardown(() => direct.end().catch(() => {}));
-  const lastRoute = async () => (await via.query('SHOW pgfollow.last_route')).rows[0]['pgfollow.last_route'] as string;
+  const proxy = await serveOver(t, { upstream: conninfo, sqlite: file, log: silentLogger, defaults: { maxLagMs: 60_000 } });
+  const via = await pgClient(t, proxy.address.port, name);
+  const direct = await pgClient(t, server.port, name);
 
   let pgErrors = 0, local = 0, localViaProxy = 0;
   const wrong: string[] = [];
@@ -248,7 +224,7 @@ t.test('errors of constant subexpressions: the same outcome as Postgres, through
       if (q.plain && mine.precheck) wrong.push(`translator: ${label}: a precheck where no constant may raise: ${mine.precheck}`);
     } else if (q.local) wrong.push(`translator: ${label}: forwarded (${mine.reason}), must stay local`);
     const got = await runOn(via, q);
-    const where = await lastRoute();
+    const where = await lastRoute(via);
     if (where === 'replica') localViaProxy++;
     // SERVE_FOLD_ROUTES=1 lists each case's route through the translator and the proxy.
     if (process.env.SERVE_FOLD_ROUTES) console.error(`${label}: translator ${mine.local ? 'local' : mine.reason}; proxy ${where}`);

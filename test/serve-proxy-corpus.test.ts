@@ -6,9 +6,8 @@
 import t from 'tap';
 import path from 'node:path';
 import pg from 'pg';
-import { cluster, database, tempDir } from './helpers.js';
-import { follow } from '../src/index.js';
-import { serve } from '../src/serve/server.js';
+import { cluster, database, tempDir } from './support/index.js';
+import { followInto, lastRoute, pgClient, serveOver } from './support/serve.js';
 import { silentLogger } from '../src/log.js';
 import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
 
@@ -31,17 +30,10 @@ t.test('the corpus through the proxy: identical to Postgres, and mostly local', 
   await client.query(SCHEMA);
   await client.query(DATA);
   const file = path.join(tempDir(t), 'corpus.db');
-  const f = await follow({ upstream: conninfo, sqlite: file });
-  t.teardown(() => f.stop({ dropSlot: true }).catch(() => {}));
-  await f.waitFor();
-  const proxy = await serve({ listen: '127.0.0.1:0', upstream: conninfo, sqlite: file, log: silentLogger, defaults: { maxLagMs: 60_000 } });
-  t.teardown(() => proxy.close());
-  const via = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${proxy.address.port}/${name}` });
-  const direct = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${server.port}/${name}` });
-  await via.connect();
-  await direct.connect();
-  t.teardown(() => via.end().catch(() => {}));
-  t.teardown(() => direct.end().catch(() => {}));
+  await followInto(t, conninfo, file);
+  const proxy = await serveOver(t, { upstream: conninfo, sqlite: file, log: silentLogger, defaults: { maxLagMs: 60_000 } });
+  const via = await pgClient(t, proxy.address.port, name);
+  const direct = await pgClient(t, server.port, name);
   const settings = [
     "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET extra_float_digits = 1",
     "SET TimeZone = 'Asia/Kolkata'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET bytea_output = 'escape'",
@@ -55,7 +47,7 @@ t.test('the corpus through the proxy: identical to Postgres, and mostly local', 
       if (q.mustForward) { forwarded++; continue; } // may write: checked by serve-sql.test.ts
       const want = await runOn(direct, q);
       const got = await runOn(via, q);
-      const where = (await via.query('SHOW pgfollow.last_route')).rows[0]['pgfollow.last_route'] as string;
+      const where = await lastRoute(via);
       if (where === 'replica') local++; else forwarded++;
       const a = q.ordered ? want.rows : want.rows?.slice().sort();
       const b = q.ordered ? got.rows : got.rows?.slice().sort();

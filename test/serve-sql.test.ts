@@ -7,13 +7,10 @@ import t from 'tap';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { cluster, database, tempDir } from './helpers.js';
-import { follow } from '../src/index.js';
+import { cluster, database, tempDir } from './support/index.js';
+import { followInto, translatorView } from './support/serve.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
-import {
-  applyCollations, applyInheritance, loadParser, parse, readMirrorCatalog, registerFunctions, route, Forward, ServeError, type UpstreamFacts,
-  type MirrorCatalog, type RenderSettings, type Resolver,
-} from '../src/serve/sql/translate.js';
+import { loadParser, parse, route, Forward, ServeError, type RenderSettings, type Resolver, type UpstreamFacts } from '../src/serve/sql/translate.js';
 import { CORPUS, DATA, SCHEMA, type Q } from './serve-corpus.js';
 
 const server = await cluster(t);
@@ -86,24 +83,12 @@ t.test('the corpus: local answers identical to Postgres, under several session s
   await client.query(SCHEMA);
   await client.query(DATA);
   const file = path.join(tempDir(t), 'serve.db');
-  const f = await follow({ upstream: conninfo, sqlite: file });
-  t.teardown(() => f.stop({ dropSlot: true }).catch(() => {}));
-  await f.waitFor();
+  await followInto(t, conninfo, file);
 
-  const db = new Database(file, { readonly: true });
-  t.teardown(() => db.close());
-  registerFunctions(db);
-  const mirror: MirrorCatalog = readMirrorCatalog(db);
-  // What the proxy does once per upstream: the database's collation and each column's.
-  const { rows: [dbColl] } = await client.query("SELECT datcollate, datctype, current_setting('server_version_num')::int AS version FROM pg_database WHERE datname = current_database()");
-  upstream = { collate: dbColl.datcollate, ctype: dbColl.datctype, versionNum: dbColl.version };
-  const { rows: colls } = await client.query(`
-    SELECT a.attrelid::int AS "tableOid", a.attnum, CASE WHEN a.attcollation = 0 THEN NULL WHEN a.attcollation = 100 THEN 'default' ELSE co.collname END AS collation
-      FROM pg_attribute a LEFT JOIN pg_collation co ON co.oid = a.attcollation WHERE a.attrelid = ANY($1::oid[]) AND a.attnum > 0`, [[...mirror.tables.keys()]]);
-  applyCollations(mirror, colls);
-  const { rows: parents } = await client.query('SELECT DISTINCT i.inhparent::int AS parent FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE NOT c.relispartition');
-  applyInheritance(mirror, parents.map((r) => r.parent));
-  const resolve: Resolver = (schema, name) => mirror.byName(schema ?? 'public', name);
+  // What the proxy does once per upstream: the database's collation and each column's, the inheritance parents.
+  const view = await translatorView(t, client, file);
+  const { db, mirror, resolve } = view;
+  upstream = view.upstream;
   t.ok(CORPUS.length >= 200, `the corpus has ${CORPUS.length} queries`);
 
   const reader = await connect(userSessionConfig(conninfo));

@@ -7,10 +7,9 @@
 import t from 'tap';
 import path from 'node:path';
 import pg from 'pg';
-import { cluster, compareAll, database, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, tempDir, waitFor } from './support/index.js';
+import { followInto, lastRoute, serveOver } from './support/serve.js';
 import { startCluster } from '../src/dev/cluster.js';
-import { follow } from '../src/index.js';
-import { serve } from '../src/serve/server.js';
 import { createLogger } from '../src/log.js';
 
 t.test('two servers, two upstream collations, one process', async (t) => {
@@ -38,11 +37,8 @@ if (!otherClause) {
     await d.client.query('CREATE TABLE fruit (id int PRIMARY KEY, name text)');
     await d.client.query('INSERT INTO fruit SELECT i, w FROM unnest($1::text[]) WITH ORDINALITY AS u(w, i)', [words]);
     const file = path.join(tempDir(t), 'mirror.db');
-    const f = await follow({ upstream: d.conninfo, sqlite: file });
-    t.teardown(() => f.stop({ dropSlot: true }).catch(() => {}));
-    await f.waitFor();
-    const proxy = await serve({ listen: '127.0.0.1:0', upstream: d.conninfo, sqlite: file, log: createLogger({ json: true, write: () => {} }) });
-    t.teardown(() => proxy.close());
+    await followInto(t, d.conninfo, file);
+    const proxy = await serveOver(t, { upstream: d.conninfo, sqlite: file, log: createLogger({ json: true, write: () => {} }) });
     return { ...d, file, port: proxy.address.port };
   };
   // Started one after the other in this process: the second's upstream must not change the first's rules.
@@ -55,7 +51,7 @@ if (!otherClause) {
     await c.connect();
     try {
       const rows = (await c.query(sql)).rows;
-      const route = (await c.query('SHOW pgfollow.last_route')).rows[0]['pgfollow.last_route'] as string;
+      const route = await lastRoute(c);
       return { rows, route };
     } finally {
       await c.end();

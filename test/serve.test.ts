@@ -4,7 +4,7 @@
 // refused without harm to other sessions, and reads that keep working while the upstream is down.
 
 import t from 'tap';
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
@@ -12,10 +12,11 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { serialize } from 'pg-protocol';
 import postgres from 'postgres';
-import { CLI, cluster, database, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, database, spawnCli, startWorker, tempDir, waitFor } from './support/index.js';
+import { followInto, lastRoute, pgClient, serveOver } from './support/serve.js';
 import { freePort } from '../src/dev/cluster.js';
 import { follow } from '../src/index.js';
-import { serve, type ServeHandle } from '../src/serve/server.js';
+import { serve } from '../src/serve/server.js';
 import { createLogger } from '../src/log.js';
 import { createRequire } from 'node:module';
 
@@ -46,24 +47,15 @@ await admin.query(`
 `);
 const dir = tempDir(t);
 const file = path.join(dir, 'app.db');
-const f = await follow({ upstream: conninfo, sqlite: file });
-t.teardown(() => f.stop({ dropSlot: true }).catch(() => {}));
-await f.waitFor();
+const f = await followInto(t, conninfo, file);
 const logs: string[] = [];
-const proxy: ServeHandle = await serve({ listen: '127.0.0.1:0', upstream: conninfo, sqlite: file, log: createLogger({ json: true, write: (l) => logs.push(l) }) });
-t.teardown(() => proxy.close());
+const proxy = await serveOver(t, { upstream: conninfo, sqlite: file, log: createLogger({ json: true, write: (l) => logs.push(l) }) });
 const port = proxy.address.port;
 const url = (user = 'postgres', pw = 'postgres') => `postgres://${user}:${encodeURIComponent(pw)}@127.0.0.1:${port}/${db}`;
 const direct = `postgres://postgres:postgres@127.0.0.1:${server.port}/${db}`;
 
-async function pgClient(u = url()): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: u });
-  c.on('error', () => {});
-  await c.connect();
-  t.teardown(() => c.end().catch(() => {}));
-  return c;
-}
-const route = async (c: pg.Client) => (await c.query('SHOW pgfollow.last_route')).rows[0]['pgfollow.last_route'] as string;
+/** A client through serve (or to `u`), ended when the file's tests end. */
+const connectTo = (u = url()) => pgClient(t, u);
 const psqlEnv = { ...process.env, PGPASSWORD: 'postgres', PGCONNECT_TIMEOUT: '10' };
 const psql = (args: string[], input?: string) => {
   const p = run('psql', ['-X', '-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', ...args], { env: psqlEnv, encoding: 'utf8' });
@@ -73,7 +65,7 @@ const psql = (args: string[], input?: string) => {
 
 t.test('psql: -c, a script with COPY, and where each statement ran', async (t) => {
   const { stdout } = await psql(['-At', '-c', 'SELECT name, price, added FROM items WHERE id = 2', '-c', 'SHOW pgfollow.last_route']);
-  const d = await pgClient(direct);
+  const d = await connectTo(direct);
   const want = (await d.query({ text: 'SELECT name, price, added FROM items WHERE id = 2', rowMode: 'array' })).rows[0];
   t.equal(stdout.split('\n')[0], `item 2|3.00|2024-05-01 14:00:00+00`, 'the row as Postgres prints it');
   t.equal(stdout.split('\n')[0].split('|')[0], want[0]);
@@ -85,22 +77,22 @@ t.test('psql: -c, a script with COPY, and where each statement ran', async (t) =
 });
 
 t.test('node-postgres: simple, parameterized and named prepared statements', async (t) => {
-  const c = await pgClient();
-  const d = await pgClient(direct);
+  const c = await connectTo();
+  const d = await connectTo(direct);
   const q = 'SELECT id, name, price, added FROM items WHERE price > $1 ORDER BY id LIMIT 5';
   const before = proxy.stats.local;
   t.same((await c.query('SELECT id, name FROM items ORDER BY id DESC LIMIT 3')).rows, (await d.query('SELECT id, name FROM items ORDER BY id DESC LIMIT 3')).rows, 'simple');
-  t.equal(await route(c), 'replica');
+  t.equal(await lastRoute(c), 'replica');
   t.same((await c.query(q, ['10'])).rows, (await d.query(q, ['10'])).rows, 'parameterized: same JS values');
-  t.equal(await route(c), 'replica');
+  t.equal(await lastRoute(c), 'replica');
   for (const v of ['1', '30', '74.5']) {
     t.same((await c.query({ name: 'by_price', text: q, values: [v] })).rows, (await d.query(q, [v])).rows, `named statement, $1 = ${v}`);
   }
-  t.equal(await route(c), 'replica');
+  t.equal(await lastRoute(c), 'replica');
   t.ok(proxy.stats.local >= before + 5, 'counted as local');
   t.same((await c.query('SELECT name FROM items WHERE id = 51')).rows, [{ name: null }], 'NULL');
   await c.query('SELECT pg_catalog.now()');
-  t.match(await route(c), /^upstream: /, 'what is not a mirrored read is forwarded, with why');
+  t.match(await lastRoute(c), /^upstream: /, 'what is not a mirrored read is forwarded, with why');
   await t.rejects(c.query('SELECT nope FROM items'), { code: '42703' }, 'errors are Postgres\'s own');
   t.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the session goes on');
 });
@@ -229,55 +221,55 @@ t.test('pgbench: -i (COPY forwarded), then -S simple and prepared, served locall
 });
 
 t.test('a session reads its own writes at once', async (t) => {
-  const c = await pgClient();
+  const c = await connectTo();
   let local = 0;
   for (let i = 1; i <= 20; i++) {
     await c.query('UPDATE items SET name = $1 WHERE id = 7', [`rename ${i}`]);
     const { rows } = await c.query('SELECT name FROM items WHERE id = 7');
     t.equal(rows[0].name, `rename ${i}`);
-    if ((await route(c)) === 'replica') local++;
+    if ((await lastRoute(c)) === 'replica') local++;
   }
   t.ok(local >= 15, `${local} of 20 reads after a write were local`);
 });
 
 t.test('privileges: only what the role may SELECT, never RLS tables', async (t) => {
-  const r = await pgClient(url('reader', PW));
+  const r = await connectTo(url('reader', PW));
   t.equal((await r.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 51);
-  t.equal(await route(r), 'replica', 'a granted table is local');
+  t.equal(await lastRoute(r), 'replica', 'a granted table is local');
   t.same((await r.query('SELECT id, owner FROM secrets ORDER BY id')).rows, [{ id: 1, owner: 'a' }, { id: 2, owner: 'b' }], 'granted columns');
-  t.equal(await route(r), 'replica');
+  t.equal(await lastRoute(r), 'replica');
   await t.rejects(r.query('SELECT secret FROM secrets'), { code: '42501' }, 'an ungranted column is refused (by Postgres)');
   await t.rejects(r.query('SELECT i.id FROM items i JOIN secrets s ON s.id = i.id WHERE s.secret = $1', ['s1']), { code: '42501' }, 'also through a join');
   await t.rejects(r.query('SELECT id FROM items WHERE id IN (SELECT id FROM secrets WHERE secret IS NOT NULL)'), { code: '42501' }, 'and a subquery');
   t.same((await r.query('SELECT id, owner FROM guarded')).rows, [{ id: 1, owner: 'reader' }], 'row-level security applies');
-  t.match(await route(r), /^upstream: .*row-level security/, 'because RLS tables are forwarded');
+  t.match(await lastRoute(r), /^upstream: .*row-level security/, 'because RLS tables are forwarded');
   await admin.query('REVOKE SELECT ON items FROM reader');
   await waitFor(async () => (await r.query('SELECT 1 FROM items LIMIT 1').then(() => false, (e) => e.code === '42501')), { what: 'the revoke to take effect through the proxy', timeoutMs: 5000 });
   await admin.query('GRANT SELECT ON items TO reader');
 });
 
 t.test('names and roles as the session has them: temp tables, search_path, SET ROLE', async (t) => {
-  const c = await pgClient();
+  const c = await connectTo();
   await c.query('CREATE TEMP TABLE items (id int, name text)');
   await c.query("INSERT INTO items VALUES (1, 'temp')");
   t.same((await c.query('SELECT name FROM items WHERE id = 1')).rows, [{ name: 'temp' }], 'a temp table shadows the mirrored one');
-  t.match(await route(c), /^upstream: /);
+  t.match(await lastRoute(c), /^upstream: /);
   t.same((await c.query('SELECT name FROM public.items WHERE id = 1')).rows, [{ name: 'item 1' }], 'the qualified name is the mirrored table');
-  t.equal(await route(c), 'replica');
+  t.equal(await lastRoute(c), 'replica');
   await c.query('DROP TABLE pg_temp.items');
   await c.query('SET search_path = public, pg_catalog');
   await c.query('SELECT count(*) FROM items');
-  t.match(await route(c), /pg_catalog is not first/, 'pg_catalog not first on search_path: forwarded');
+  t.match(await lastRoute(c), /pg_catalog is not first/, 'pg_catalog not first on search_path: forwarded');
   await c.query('RESET search_path');
   await c.query('SELECT count(*) FROM items');
-  t.equal(await route(c), 'replica');
+  t.equal(await lastRoute(c), 'replica');
   await c.query('SET ROLE reader');
   await t.rejects(c.query('SELECT secret FROM secrets'), { code: '42501' }, 'after SET ROLE, the new role\'s privileges');
   t.same((await c.query('SELECT owner FROM secrets WHERE id = 1')).rows, [{ owner: 'a' }]);
-  t.equal(await route(c), 'replica');
+  t.equal(await lastRoute(c), 'replica');
   await c.query('RESET ROLE');
   t.same((await c.query('SELECT secret FROM secrets WHERE id = 1')).rows, [{ secret: 's1' }], 'and back');
-  t.equal(await route(c), 'replica');
+  t.equal(await lastRoute(c), 'replica');
 });
 
 t.test('a table copied through a row filter, and a schema-only file, are never answered locally', async (t) => {
@@ -296,32 +288,32 @@ t.test('a table copied through a row filter, and a schema-only file, are never a
     await other.waitFor();
     const p2 = await serve({ listen: '127.0.0.1:0', upstream: conninfo, sqlite: c.file });
     t.teardown(() => p2.close());
-    const cl = await pgClient(`postgres://postgres:postgres@127.0.0.1:${p2.address.port}/${db}`);
+    const cl = await connectTo(`postgres://postgres:postgres@127.0.0.1:${p2.address.port}/${db}`);
     const got = await cl.query('SELECT count(*)::int AS n FROM items');
     const want = await admin.query('SELECT count(*)::int AS n FROM items');
     t.equal(got.rows[0].n, want.rows[0].n, `${c.name}: every upstream row is counted`);
-    t.match(await route(cl), /^upstream/, `${c.name}: items answered by the upstream`);
+    t.match(await lastRoute(cl), /^upstream/, `${c.name}: items answered by the upstream`);
     if (c.name.startsWith('row filter')) {
       // Once the new file is fresh (a loaded machine may put it past max_lag for a moment).
-      const last = await waitFor(async () => { await cl.query('SELECT id FROM secrets WHERE id = 1'); const r = await route(cl); return r === 'replica' ? r : null; },
-        { what: 'a local read of secrets', timeoutMs: 20_000 }).catch(async () => route(cl));
+      const last = await waitFor(async () => { await cl.query('SELECT id FROM secrets WHERE id = 1'); const r = await lastRoute(cl); return r === 'replica' ? r : null; },
+        { what: 'a local read of secrets', timeoutMs: 20_000 }).catch(async () => lastRoute(cl));
       t.equal(last, 'replica', `${c.name}: an unfiltered table of the same follow is still served locally`);
     }
   }
 });
 
 t.test('SET/SHOW pgfollow.read and max_lag', async (t) => {
-  const c = await pgClient();
+  const c = await connectTo();
   await c.query("SET pgfollow.read = 'upstream'");
   await c.query('SELECT count(*) FROM items');
-  t.equal(await route(c), 'upstream: pgfollow.read is upstream');
+  t.equal(await lastRoute(c), 'upstream: pgfollow.read is upstream');
   await c.query('SET pgfollow.read TO auto');
   await c.query("SET pgfollow.max_lag = '0'");
   await c.query('SELECT count(*) FROM items');
-  t.match(await route(c), /pgfollow.max_lag 0 ms/, 'no lag allowed: forwarded');
+  t.match(await lastRoute(c), /pgfollow.max_lag 0 ms/, 'no lag allowed: forwarded');
   await c.query("SET pgfollow.read = 'replica'");
   await c.query('SELECT count(*) FROM items');
-  t.equal(await route(c), 'replica', 'replica: local whatever the lag');
+  t.equal(await lastRoute(c), 'replica', 'replica: local whatever the lag');
   t.equal((await c.query('SHOW pgfollow.max_lag')).rows[0]['pgfollow.max_lag'], '0ms');
   await c.query('RESET pgfollow.read');
   await c.query('RESET pgfollow.max_lag');
@@ -332,9 +324,9 @@ t.test('SET/SHOW pgfollow.read and max_lag', async (t) => {
 });
 
 t.test('authentication is the upstream\'s', async (t) => {
-  await t.rejects(pgClient(url('reader', 'wrong')), { code: '28P01' }, 'a wrong password is refused with Postgres\'s error');
-  await t.rejects(pgClient(url('nosuchrole', 'x')), { code: '28P01' });
-  const ok = await pgClient(url('reader', PW));
+  await t.rejects(connectTo(url('reader', 'wrong')), { code: '28P01' }, 'a wrong password is refused with Postgres\'s error');
+  await t.rejects(connectTo(url('nosuchrole', 'x')), { code: '28P01' });
+  const ok = await connectTo(url('reader', PW));
   t.equal((await ok.query('SELECT current_user AS u')).rows[0].u, 'reader');
 });
 
@@ -347,7 +339,7 @@ t.test('an upstream that cannot be reached at login: 08006', async (t) => {
 });
 
 t.test('garbage gets a protocol error; other sessions go on', async (t) => {
-  const c = await pgClient();
+  const c = await connectTo();
   const send = (bytes: Buffer) => new Promise<string>((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     let got = '';
@@ -362,7 +354,7 @@ t.test('garbage gets a protocol error; other sessions go on', async (t) => {
   for (let i = 0; i < 40; i++) await send(crypto.randomBytes(1 + (i * 37) % 300));
   // After login: a Bind that claims more than it holds, and a Query claiming 2 GB.
   for (const bad of [Buffer.from([0x42, 0, 0, 0, 12, 0, 0, 0, 5, 0, 0, 0, 0, 0x53, 0, 0, 0, 4]), Buffer.from([0x51, 0x7f, 0xff, 0xff, 0xff, 0x41])]) {
-    const victim = await pgClient();
+    const victim = await connectTo();
     const died = new Promise<{ code?: string }>((resolve) => {
       victim.on('error', (e) => resolve(e as { code?: string }));
       victim.on('end', () => resolve({}));
@@ -377,7 +369,7 @@ t.test('garbage gets a protocol error; other sessions go on', async (t) => {
 });
 
 t.test('upstream down: local reads go on, writes fail with 08006', async (t) => {
-  const c = await pgClient();
+  const c = await connectTo();
   await c.query("SET pgfollow.max_lag = '60s'");
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 51);
   await server.halt();
@@ -385,7 +377,7 @@ t.test('upstream down: local reads go on, writes fail with 08006', async (t) => 
   t.teardown(() => (resumed ? undefined : server.resume().catch(() => {})));
   await waitFor(() => logs.some((l) => l.includes('serve.session_upstream_lost')), { what: 'the session to notice' });
   t.equal((await c.query('SELECT count(*)::int AS n FROM items')).rows[0].n, 51, 'a read is still answered from SQLite');
-  t.equal(await route(c), 'replica');
+  t.equal(await lastRoute(c), 'replica');
   await t.rejects(c.query('INSERT INTO items (id) VALUES (1000)'), { code: '08006' }, 'a write fails with a connection error');
   await server.resume();
   resumed = true;
@@ -412,24 +404,18 @@ t.test('the worker runs serve beside a follow: option {"serve": {"listen": …}}
     t.teardown(() => cl.end().catch(() => {}));
     return cl;
   }, { what: `serve on port ${p}\n${w.output()}` });
-  await waitFor(async () => (await c.query("SELECT v FROM w WHERE id = 1")).rows[0]?.v === 'one' && (await route(c)) === 'replica', { what: 'a local read through the worker\'s serve' });
+  await waitFor(async () => (await c.query("SELECT v FROM w WHERE id = 1")).rows[0]?.v === 'one' && (await lastRoute(c)) === 'replica', { what: 'a local read through the worker\'s serve' });
   t.pass('served by the worker');
   await w.stop();
 });
 
 t.test('pgfollow serve as a process: listens, answers locally, stops on SIGTERM', async (t) => {
   const p = await freePort();
-  const proc = spawn(process.execPath, [CLI, 'serve', '--listen', `127.0.0.1:${p}`, '--upstream', conninfo, '--sqlite', file, '--log', 'json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => { out += d; });
-  proc.stderr!.on('data', (d) => { out += d; });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  t.teardown(() => { if (proc.exitCode === null) proc.kill('SIGKILL'); });
-  await waitFor(() => out.includes('serve.listening'), { what: `serve to listen\n${out}` });
+  const proc = spawnCli(t, ['serve', '--listen', `127.0.0.1:${p}`, '--upstream', conninfo, '--sqlite', file]);
+  await waitFor(() => proc.output().includes('serve.listening'), { what: `serve to listen\n${proc.output()}` });
   const c = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${p}/${db}` });
   await c.connect();
-  await waitFor(async () => (await c.query('SELECT name FROM items WHERE id = 3')).rows[0].name === 'item 3' && (await route(c)) === 'replica', { what: 'a local read' });
+  await waitFor(async () => (await c.query('SELECT name FROM items WHERE id = 3')).rows[0].name === 'item 3' && (await lastRoute(c)) === 'replica', { what: 'a local read' });
   await c.end();
-  proc.kill('SIGTERM');
-  t.equal(await exited, 0, 'clean exit');
+  t.equal(await proc.stop(), 0, 'clean exit');
 });

@@ -3,20 +3,15 @@
 // JSON lines with --json, its temporary slot gone when it stops.
 
 import t from 'tap';
-import { spawn } from 'node:child_process';
-import { CLI, cluster, database, waitFor } from './helpers.js';
+import { cluster, database, spawnCli, waitFor, type Tap } from './support/index.js';
 import { formatTransaction } from '../src/cli/tail.js';
 
 const server = await cluster(t);
 
-function tail(t: { teardown(fn: () => unknown): void }, conninfo: string, extra: string[] = []) {
-  const proc = spawn(process.execPath, [CLI, 'tail', conninfo, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (d) => { out += d; });
-  proc.stderr.on('data', (d) => { out += d; });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  t.teardown(() => { proc.kill('SIGKILL'); });
-  return { output: () => out, stop: async () => { proc.kill('SIGINT'); return exited; } };
+/** `pgfollow tail` in its own output format; stopped as a user stops it, with Ctrl-C. */
+function tail(t: Tap, conninfo: string, extra: string[] = []) {
+  const p = spawnCli(t, ['tail', conninfo, ...extra], { log: false });
+  return { output: p.output, stop: () => p.stop('SIGINT') };
 }
 
 t.test('tail shows each transaction: DDL, its SQLite statements, row changes; and cleans up', async (t) => {

@@ -8,7 +8,7 @@
 
 import t, { type Test } from 'tap';
 import path from 'node:path';
-import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitState } from './support/index.js';
 import { waitCaughtUp } from '../src/dev/wait.js';
 
 const server = await cluster(t);
@@ -40,7 +40,7 @@ const dataDir = tempDir(t);
 startWorker(t, conninfo, dataDir);
 await client.query('SELECT start_follow($1, $2)', [conninfo, 'types.db']);
 const file = path.join(dataDir, 'types.db');
-await waitFor(async () => (await followState(client, 1))?.state === 'streaming', { what: 'streaming', timeoutMs: 30_000 });
+await waitState(client, 1, 'streaming', { what: 'streaming' });
 
 async function same(t: Test, what: string): Promise<void> {
   try {

@@ -11,7 +11,7 @@ import t from 'tap';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import type pg from 'pg';
-import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitFor } from './helpers.js';
+import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitFor } from './support/index.js';
 import { waitCaughtUp } from '../src/dev/wait.js';
 
 const server = await cluster(t);

@@ -1,6 +1,6 @@
-// Fixtures for the fan-out tests: a nats-server per test file, a feed (in this process or as a
-// `pgfollow follow --nats` process), replicas (in this process or as `pgfollow replica`
-// processes), a mixed DML + DDL workload and a fence to wait on.
+// Fixtures for the fan-out tests: a nats-server per test file, a feed and replicas in this process
+// (as processes, `pgfollow follow --nats` and `pgfollow replica`, through spawnCli in cli.ts), a
+// mixed DML + DDL workload and a fence to wait on.
 
 import type pg from 'pg';
 import { startNatsServer, type NatsServer } from '../../src/dev/nats.js';

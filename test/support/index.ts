@@ -1,0 +1,8 @@
+// What the end-to-end suites share, in one import: the cluster and databases (cluster.ts), pgfollow
+// processes (cli.ts), the SQLite side and the oracle (sqlite.ts), waiting. Fan-out's fixtures
+// (fanout.ts) and serve's (serve.ts) are imported on their own by the suites that need them.
+
+export * from './cluster.js';
+export * from './cli.js';
+export * from './sqlite.js';
+export { waitCaughtUp, waitFor } from '../../src/dev/wait.js';
