@@ -5,18 +5,14 @@ import t, { type Test } from 'tap';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { cluster, compareAll, database, followState, openSqlite, sqliteCount, startWorker, tempDir, waitFor, waitState } from '../support/index.js';
+import { cluster, compareAll, database, followState, openSqlite, sameAsUpstream, sqliteCount, startWorker, tempDir, waitFor, waitState, workerFollow } from '../support/index.js';
 import { waitCaughtUp } from '../../src/dev/wait.js';
 import { connect, userSessionConfig } from '../../src/upstream/session.js';
 
 const server = await cluster(t);
 t.comment(`Postgres ${server.version}`);
 const { conninfo, client } = await database(t, server);
-const dataDir = tempDir(t);
-startWorker(t, conninfo, dataDir);
-await client.query('SELECT start_follow($1, $2)', [conninfo, 'ddl.db']);
-const file = path.join(dataDir, 'ddl.db');
-await waitState(client, 1, 'streaming', { what: 'streaming' });
+const { file } = await workerFollow(t, { conninfo, client }, 'ddl.db');
 
 function sqliteTables(): string[] {
   const db = openSqlite(file);
@@ -269,16 +265,7 @@ const scenarios: Scenario[] = [
 for (const s of scenarios) {
   t.test(s.name, async (t) => {
     for (const sql of s.sql) await client.query(sql);
-    try {
-      await waitCaughtUp(client, file);
-    } catch (e) {
-      const st = await followState(client, 1);
-      throw new Error(`${(e as Error).message}; follow is ${st?.state}: ${st?.last_error}`);
-    }
-    const state = await followState(client, 1);
-    t.equal(state?.state, 'streaming', `follow still streaming (${state?.last_error ?? 'no error'})`);
-    const cmp = await compareAll(client, file);
-    t.ok(cmp.equal, cmp.report);
+    await sameAsUpstream(t, client, file);
     await s.check?.(t);
   });
 }

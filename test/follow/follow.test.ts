@@ -3,7 +3,7 @@
 
 import t from 'tap';
 import path from 'node:path';
-import { cluster, compareAll, database, sqliteCount, startWorker, tempDir, waitFor, waitState } from '../support/index.js';
+import { cluster, compareAll, database, sqliteCount, startWorker, tempDir, waitFor, waitState, workerFollow } from '../support/index.js';
 import { waitCaughtUp } from '../../src/dev/wait.js';
 
 const pg = await cluster(t);
@@ -35,11 +35,7 @@ t.test('start_follow from psql, then CREATE TABLE and INSERT arrive in SQLite', 
 
 t.test('UPDATE, DELETE, TRUNCATE and DROP, with and without a primary key', async (t) => {
   const { conninfo, client } = await database(t, pg);
-  const dataDir = tempDir(t);
-  startWorker(t, conninfo, dataDir);
-  await client.query('SELECT start_follow($1, $2)', [conninfo, 'dml.db']);
-  const file = path.join(dataDir, 'dml.db');
-  await waitState(client, 1, 'streaming', { what: 'state streaming' });
+  const { file } = await workerFollow(t, { conninfo, client }, 'dml.db');
 
   await client.query(`
     CREATE TABLE keyed (id int PRIMARY KEY, name text, n bigint);

@@ -5,10 +5,9 @@
 // Ends, each time, with every table compared between upstream and SQLite.
 
 import t from 'tap';
-import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitFor, waitState } from '../support/index.js';
+import { cluster, compareAll, database, followState, openSqlite, waitFor, workerFollow } from '../support/index.js';
 import { waitCaughtUp } from '../../src/dev/wait.js';
 
 const server = await cluster(t);
@@ -20,11 +19,7 @@ await client.query(`
   INSERT INTO good VALUES (1, 'a');
   INSERT INTO bad VALUES (1, 'a');
 `);
-const dataDir = tempDir(t);
-startWorker(t, conninfo, dataDir);
-await client.query('SELECT start_follow($1, $2)', [conninfo, 'held.db']);
-const file = path.join(dataDir, 'held.db');
-await waitState(client, 1, 'streaming', { what: 'streaming' });
+const { file } = await workerFollow(t, { conninfo, client }, 'held.db');
 
 const held = async () => (await client.query('SELECT table_name, state, last_error, since_lsn FROM pgfollow.follow_tables WHERE follow = 1 ORDER BY table_name')).rows as
   { table_name: string; state: string; last_error: string; since_lsn: string }[];

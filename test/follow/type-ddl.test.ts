@@ -7,9 +7,7 @@
 // comparison of every table, and the follow still streaming.
 
 import t, { type Test } from 'tap';
-import path from 'node:path';
-import { cluster, compareAll, database, followState, openSqlite, startWorker, tempDir, waitState } from '../support/index.js';
-import { waitCaughtUp } from '../../src/dev/wait.js';
+import { cluster, database, openSqlite, sameAsUpstream, workerFollow } from '../support/index.js';
 
 const server = await cluster(t);
 t.comment(`Postgres ${server.version}`);
@@ -36,24 +34,9 @@ await client.query(`
   INSERT INTO paint2 VALUES (1, 'green', 7);
   CREATE TABLE events (id int, at date, m mood) PARTITION BY RANGE (at);
 `);
-const dataDir = tempDir(t);
-startWorker(t, conninfo, dataDir);
-await client.query('SELECT start_follow($1, $2)', [conninfo, 'types.db']);
-const file = path.join(dataDir, 'types.db');
-await waitState(client, 1, 'streaming', { what: 'streaming' });
+const { file } = await workerFollow(t, { conninfo, client }, 'types.db');
 
-async function same(t: Test, what: string): Promise<void> {
-  try {
-    await waitCaughtUp(client, file);
-  } catch (e) {
-    const st = await followState(client, 1);
-    throw new Error(`${(e as Error).message}; follow is ${st?.state}: ${st?.last_error}`);
-  }
-  const state = await followState(client, 1);
-  t.equal(state?.state, 'streaming', `${what}: still streaming (${state?.last_error ?? 'no error'})`);
-  const cmp = await compareAll(client, file);
-  t.ok(cmp.equal, `${what}: ${cmp.report}`);
-}
+const same = (t: Test, what: string) => sameAsUpstream(t, client, file, { what });
 
 const sqlite = <T>(sql: string): T[] => {
   const db = openSqlite(file);

@@ -6,18 +6,14 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor, waitState } from '../support/index.js';
+import { cluster, compareAll, database, followState, sqliteCount, startWorker, tempDir, waitFor, workerFollow } from '../support/index.js';
 import { waitCaughtUp } from '../../src/dev/wait.js';
 
 const server = await cluster(t);
 
 async function streamingFollow(t: Test, name: string) {
   const db = await database(t, server);
-  const dataDir = tempDir(t);
-  const worker = startWorker(t, db.conninfo, dataDir);
-  const id = (await db.client.query('SELECT start_follow($1, $2) AS id', [db.conninfo, name])).rows[0].id;
-  await waitState(db.client, id, 'streaming', { what: 'streaming' });
-  return { ...db, dataDir, worker, id, file: path.join(dataDir, name) };
+  return { ...db, ...(await workerFollow(t, db, name)) };
 }
 
 async function stateIs(client: import('pg').Client, id: number, want: string | RegExp) {

@@ -6,3 +6,4 @@ export * from './cluster.js';
 export * from './cli.js';
 export * from './sqlite.js';
 export { waitCaughtUp, waitFor } from '../../src/dev/wait.js';
+export * from './follow.js';
