@@ -2,23 +2,22 @@
 // installed, the mixed-type table, and ways to run the real follower (in this process, or as the
 // `pgfollow follow` command in a child process whose memory can be read).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import type pg from 'pg';
 import { startCluster, type Cluster } from '../src/dev/cluster.js';
+import { runCli, type CliProcess } from '../src/dev/cli.js';
+import { createDatabase } from '../src/dev/database.js';
 import { Follower, type FollowStatus } from '../src/follow/follower.js';
-import { install } from '../src/control/install.js';
 import { parseLsn, type Lsn } from '../src/upstream/lsn.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
 import { dropSlotAndPublication } from '../src/upstream/publication.js';
-import { upstreamMark, waitFor } from '../src/dev/wait.js';
+import { waitCaughtUp, waitFor } from '../src/dev/wait.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CLI = path.join(ROOT, 'dist', 'src', 'cli.js');
+export { ROOT } from '../src/dev/cli.js';
 
 /** Sizes of one run; `--quick` scales everything down. */
 export interface Scale {
@@ -71,19 +70,9 @@ export async function createEnv(scale: Scale, quick: boolean, log: (line: string
   };
 }
 
-/** A fresh database on the cluster, with pgfollow installed unless told otherwise. */
+/** A fresh database on the cluster (a workload's own, replacing the last run's), with pgfollow installed unless told otherwise. */
 export async function freshDatabase(c: Cluster, name: string, opts: { install?: boolean } = {}): Promise<{ conninfo: string; client: pg.Client }> {
-  const admin = await connect(userSessionConfig(c.conninfo('postgres')));
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const conninfo = c.conninfo(name);
-  const client = await connect(userSessionConfig(conninfo));
-  if (opts.install ?? true) await install(client);
-  return { conninfo, client };
+  return createDatabase(c, name, { ...opts, replace: true });
 }
 
 /** Drops a workload's database (slots first) so its WAL and files do not weigh on the next one. */
@@ -183,22 +172,17 @@ export class InProcessFollower {
 
 /** `pgfollow follow` as a child process, as users run it; its memory is read from /proc. */
 export class ChildFollower {
+  private readonly child: CliProcess;
   readonly proc: ChildProcess;
-  private out = '';
-  private readonly exited: Promise<number | null>;
 
   constructor(conninfo: string, readonly sqlitePath: string, readonly slot: string) {
-    this.proc = spawn(process.execPath, [CLI, 'follow', conninfo, '--sqlite', sqlitePath, '--slot', slot, '--log', 'json'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.proc.stdout!.on('data', (d) => { this.out = (this.out + d).slice(-20_000); });
-    this.proc.stderr!.on('data', (d) => { this.out = (this.out + d).slice(-20_000); });
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    this.child = runCli(['follow', conninfo, '--sqlite', sqlitePath, '--slot', slot, '--log', 'json'], { keep: 20_000 });
+    this.proc = this.child.proc;
   }
 
-  output(): string { return this.out; }
+  output(): string { return this.child.output(); }
 
-  alive(): boolean { return this.proc.exitCode === null && this.proc.signalCode === null; }
+  alive(): boolean { return this.child.alive(); }
 
   /** VmRSS and VmHWM (peak RSS) of the process, in bytes. */
   memory(): { rss: number; peak: number } {
@@ -208,22 +192,13 @@ export class ChildFollower {
   }
 
   async stop(): Promise<void> {
-    if (this.alive()) this.proc.kill('SIGTERM');
-    const timer = setTimeout(() => { if (this.alive()) this.proc.kill('SIGKILL'); }, 10_000);
-    await this.exited;
-    clearTimeout(timer);
+    await this.child.stop('SIGTERM', 10_000);
   }
 }
 
-/** Waits until a follower has copied and applied everything up to now. */
+/** Waits until a follower has copied and applied everything up to now (a workload's setup: minutes allowed). */
 export async function caughtUp(client: pg.Client, file: string, timeoutMs = 120_000): Promise<void> {
-  const mark = await upstreamMark(client);
-  const poller = new AppliedPoller(file);
-  try {
-    await poller.until(mark, timeoutMs);
-  } finally {
-    poller.close();
-  }
+  await waitCaughtUp(client, file, timeoutMs);
 }
 
 export async function dropFollow(client: pg.Client, slot: string): Promise<void> {

@@ -2,10 +2,11 @@
 -- (conninfo_params), checked (check_conninfo) and masked for display (mask_conninfo).
 -- Included by sql/control.sql.
 
--- Connection strings, read with the same rules as src/upstream/conninfo.ts (test/rules.test.ts feeds
--- both the same cases): libpq's keyword = value form with its quoting, and postgres:// URIs. What
--- libpq, URL parsers and node-postgres could read differently (several hosts, '#' or a second '@'
--- in a URI) is refused. Messages never repeat a value: it could be a password.
+-- Connection strings, read with the same rules as src/upstream/conninfo.ts
+-- (test/control/rules.test.ts feeds both the same cases): libpq's keyword = value form with its
+-- quoting, and postgres:// URIs. What libpq, URL parsers and node-postgres could read differently
+-- (several hosts, '#' or a second '@' in a URI) is refused. Messages never repeat a value: it
+-- could be a password.
 
 -- libpq's keywords; with `unprivileged`, those a follow started by a role that is not a superuser
 -- may use (the rest could lend it the worker's passfile, certificates, socket or session options).

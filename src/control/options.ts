@@ -3,8 +3,8 @@
 // worker (a control-table row, another role's input, so read again whatever SQL said), the
 // library (follow(), whose tables/schemas/rowFilters are these options) and the CLI (`pgfollow
 // follow --nats`). pgfollow.check_options (sql/control.sql) keeps the same rules at the door;
-// test/rules.test.ts runs one table of cases through both. Names and row filters follow the rules
-// of src/upstream/tableset.ts, the feed object src/fanout/options.ts, the serve object
+// test/control/rules.test.ts runs one table of cases through both. Names and row filters follow
+// the rules of src/upstream/tableset.ts, the feed object src/fanout/options.ts, the serve object
 // src/serve/option.ts.
 
 import { checkRowFilter, optionsError, parseIdent, type TableSet } from '../upstream/tableset.js';

@@ -2,7 +2,7 @@
 
 import Database from 'better-sqlite3';
 import type pg from 'pg';
-import { parseLsn, type Lsn } from '../upstream/lsn.js';
+import { formatLsn, parseLsn, type Lsn } from '../upstream/lsn.js';
 
 export async function waitFor<T>(
   check: () => T | Promise<T>,
@@ -48,8 +48,13 @@ export function sqliteAppliedLsn(file: string): Lsn {
   }
 }
 
+/** Waits until the SQLite file's applied position passes `lsn`: it holds everything committed before. */
+export async function waitApplied(file: string, lsn: Lsn, opts: { timeoutMs?: number; what?: string } = {}): Promise<void> {
+  await waitFor(() => sqliteAppliedLsn(file) > lsn, { timeoutMs: opts.timeoutMs ?? 20_000, what: opts.what ?? `SQLite ${file} to apply up to ${formatLsn(lsn)}` });
+}
+
 /** Waits until the SQLite file has applied everything the upstream committed before this call. */
 export async function waitCaughtUp(client: pg.Client, file: string, timeoutMs = 20_000): Promise<void> {
   const mark = await upstreamMark(client);
-  await waitFor(() => sqliteAppliedLsn(file) > mark, { timeoutMs, what: `SQLite ${file} to apply upstream changes up to the mark` });
+  await waitApplied(file, mark, { timeoutMs, what: `SQLite ${file} to apply upstream changes up to the mark` });
 }

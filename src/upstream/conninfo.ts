@@ -3,7 +3,8 @@
 // password masking from the parsed form.
 //
 // sql/control/conninfo.sql parses with the same rules (pgfollow.conninfo_params), so start_follow refuses
-// at the door what the worker would refuse later; test/rules.test.ts feeds both the same cases.
+// at the door what the worker would refuse later; test/control/rules.test.ts feeds both the same
+// cases.
 // Whatever the two readers could disagree on is refused outright: several hosts, a raw '#' or a
 // second '@' in a URI, a keyword written twice with different values in a non-superuser's follow.
 

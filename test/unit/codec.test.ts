@@ -1,4 +1,4 @@
-// The value codec: only what test/codec.test.ts (already free of Postgres) leaves out, the bound
+// The value codec: only what values.test.ts (beside it) leaves out, the bound
 // on how deeply a type description may nest.
 
 import t from 'tap';

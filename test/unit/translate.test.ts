@@ -1,7 +1,7 @@
 // The serve translator without Postgres: route(parse(sql)) over a mirror catalog built by hand,
 // local statements run on an in-memory SQLite (registerFunctions) and rendered. The expected
 // answers are what Postgres returns for the same statement over the same rows (written out here;
-// test/serve-sql.test.ts compares against a live Postgres over a larger corpus).
+// test/serve/serve-sql.test.ts compares against a live Postgres over a larger corpus).
 
 import t from 'tap';
 import Database from 'better-sqlite3';
