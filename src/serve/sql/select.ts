@@ -9,6 +9,7 @@ import { expr } from './expr.js';
 import { coerce, commonType, toBool } from './typing.js';
 import { direction, keyOf } from './order.js';
 import { joinItem } from './joins.js';
+import { rangeFunction } from './fromfunc.js';
 import { checkDefinitions, windowDefinitions } from './windows.js';
 import { DISTINCTABLE, distinctOnKeys, distinctOnSql, distinctable } from './distinct.js';
 import { T, family, type PgType } from '../values/types.js';
@@ -237,7 +238,7 @@ export class SelectTranslator {
         return `(${sub.sql}) AS ${alias}`;
       }
       case 'JoinExpr': return joinItem(this, v, scope, into);
-      case 'RangeFunction': return forward('function in FROM');
+      case 'RangeFunction': return rangeFunction(v, this.env(ctesOnly(scope), false), into);
       case 'RangeTableSample': return forward('TABLESAMPLE');
       default: return forward(`${tag} in FROM`);
     }
