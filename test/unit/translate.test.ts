@@ -151,6 +151,9 @@ const LOCAL: LocalCase[] = [
   L('SELECT id, count(*) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING EXCLUDE CURRENT ROW), min(id) OVER w FROM customers WINDOW w AS (ORDER BY id DESC ROWS 1 PRECEDING) ORDER BY id', [
     ['1', '1', '1'], ['2', '2', '2'], ['3', '2', '3'], ['4', '2', '4'], ['5', '2', '5'], ['6', '1', '6'],
   ], { sql_: /ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING EXCLUDE CURRENT ROW/ }),
+  L('SELECT * FROM generate_series(7, 1, -3) WITH ORDINALITY AS g(v) ORDER BY 2', [['7', '1'], ['4', '2'], ['1', '3']], { columns: [['v', 23, 0, 0], ['ordinality', 20, 0, 0]], sql_: /WITH RECURSIVE/ }),
+  L('SELECT g FROM generate_series(2147483645, 2147483647, 2) g', [['2147483645'], ['2147483647']], { columns: [['g', 23, 0, 0]] }),
+  L('SELECT count(*) FROM generate_series(1, 0)', [['0']]),
   // A partitioned table's SQLite table holds all its leaves' rows: FROM events reads them all.
   L('SELECT * FROM events', [['1', '2024-01-05']], { columns: [['id', 23, 20_005, 1], ['at', 1082, 20_005, 2]] }),
 ];
@@ -202,6 +205,9 @@ t.test('forwarded, with the reason SHOW pgfollow.last_route reports', async (t) 
     ['SELECT id FROM customers WHERE $1 IS NULL', /untyped/],
     ['SELECT id FROM customers WHERE id = $2', /type of parameter \$1 not known/],
     ['SELECT id FROM customers TABLESAMPLE SYSTEM (50)', /TABLESAMPLE/],
+    ['SELECT * FROM generate_series(1, 3, 0)', /step 0/],
+    ["SELECT * FROM generate_series('2024-01-01'::timestamp, '2024-01-02', '1 hour')", /generate_series over non-constant or non-integer/],
+    ['SELECT * FROM generate_series(1, 100000000)', /too many rows/],
     ['SELECT id FROM customers a JOIN customers b USING (id) AS j', /join alias/],
     ['SELECT id FROM customers a JOIN orders b USING (id)', /USING columns of different types/],
     ['SELECT name FROM customers a JOIN customers b USING (id)', /ambiguous column/],
