@@ -140,6 +140,20 @@ const LOCAL: LocalCase[] = [
   L('SELECT id FROM customers UNION SELECT customer_id FROM orders ORDER BY 1', [['1'], ['2'], ['3'], ['4'], ['5'], ['6'], ['9'], [null]], { columns: [['id', 23, 0, 0]] }),
   L('SELECT id FROM customers EXCEPT SELECT customer_id FROM orders', [['3'], ['5'], ['6']], { unordered: true }),
   L("VALUES (1, 'a'), (2, NULL) ORDER BY 1", [['1', 'a'], ['2', null]], { columns: [['column1', 23, 0, 0], ['column2', 25, 0, 0]] }),
+  // USING: the merged column first in *, COALESCE of both sides under FULL JOIN (no table of its own).
+  L('SELECT * FROM (SELECT id, country FROM customers WHERE id < 4) a FULL JOIN (SELECT customer_id AS id, id AS oid FROM orders) b USING (id) ORDER BY 1 NULLS FIRST, oid', [
+    [null, null, '9223372036854775807'], ['1', 'BR', '1'], ['1', 'BR', '2'], ['2', 'br', '3'], ['3', null, null], ['4', null, '4'], ['9', null, '5'],
+  ], { columns: [['id', 23, 0, 0], ['country', 25, 20_001, 3], ['oid', 20, 20_002, 1]], sql_: /FULL JOIN .* ON \(t\d+\.c1 = t\d+\.c1\)/ }),
+  L('SELECT id, a.id FROM (SELECT id FROM customers) a NATURAL JOIN (SELECT customer_id AS id FROM orders) b ORDER BY 1', [['1', '1'], ['1', '1'], ['2', '2'], ['4', '4']]),
+  L('SELECT c.id, o.id, o2.id FROM customers c JOIN (orders o JOIN orders o2 ON o2.customer_id = o.customer_id AND o2.id > o.id) ON o.customer_id = c.id', [['1', '1', '2']]),
+  L('SELECT DISTINCT ON (customer_id) customer_id, id FROM orders ORDER BY customer_id NULLS FIRST, id DESC', [[null, '9223372036854775807'], ['1', '2'], ['2', '3'], ['4', '4'], ['9', '5']],
+    { sql_: /row_number\(\) OVER \(PARTITION BY t1\."customer_id" ORDER BY/ }),
+  L('SELECT id, count(*) OVER (ORDER BY id ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING EXCLUDE CURRENT ROW), min(id) OVER w FROM customers WINDOW w AS (ORDER BY id DESC ROWS 1 PRECEDING) ORDER BY id', [
+    ['1', '1', '1'], ['2', '2', '2'], ['3', '2', '3'], ['4', '2', '4'], ['5', '2', '5'], ['6', '1', '6'],
+  ], { sql_: /ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING EXCLUDE CURRENT ROW/ }),
+  L('SELECT * FROM generate_series(7, 1, -3) WITH ORDINALITY AS g(v) ORDER BY 2', [['7', '1'], ['4', '2'], ['1', '3']], { columns: [['v', 23, 0, 0], ['ordinality', 20, 0, 0]], sql_: /WITH RECURSIVE/ }),
+  L('SELECT g FROM generate_series(2147483645, 2147483647, 2) g', [['2147483645'], ['2147483647']], { columns: [['g', 23, 0, 0]] }),
+  L('SELECT count(*) FROM generate_series(1, 0)', [['0']]),
   // A partitioned table's SQLite table holds all its leaves' rows: FROM events reads them all.
   L('SELECT * FROM events', [['1', '2024-01-05']], { columns: [['id', 23, 20_005, 1], ['at', 1082, 20_005, 2]] }),
 ];
@@ -191,6 +205,16 @@ t.test('forwarded, with the reason SHOW pgfollow.last_route reports', async (t) 
     ['SELECT id FROM customers WHERE $1 IS NULL', /untyped/],
     ['SELECT id FROM customers WHERE id = $2', /type of parameter \$1 not known/],
     ['SELECT id FROM customers TABLESAMPLE SYSTEM (50)', /TABLESAMPLE/],
+    ['SELECT * FROM generate_series(1, 3, 0)', /step 0/],
+    ["SELECT * FROM generate_series('2024-01-01'::timestamp, '2024-01-02', '1 hour')", /generate_series over non-constant or non-integer/],
+    ['SELECT * FROM generate_series(1, 100000000)', /too many rows/],
+    ['SELECT id FROM customers a JOIN customers b USING (id) AS j', /join alias/],
+    ['SELECT id FROM customers a JOIN orders b USING (id)', /USING columns of different types/],
+    ['SELECT name FROM customers a JOIN customers b USING (id)', /ambiguous column/],
+    ['SELECT DISTINCT ON (country) country FROM customers', /DISTINCT ON without ORDER BY/],
+    ['SELECT DISTINCT ON (country) id FROM customers ORDER BY id', /DISTINCT ON expressions not the initial ORDER BY/],
+    ['SELECT count(*) OVER (w ORDER BY id) FROM customers WINDOW w AS (ORDER BY level)', /ORDER BY of a copied window/],
+    ['SELECT count(*) OVER (ORDER BY score RANGE 1 PRECEDING) FROM customers', /RANGE offset on this type/],
     ['SELECT ctid FROM customers', /column ctid not found/],
     ['SELECT name COLLATE "C" FROM customers', /Collate/i],
     // Constant subexpressions Postgres folds at plan time: it raises even if no row is read.

@@ -8,7 +8,7 @@ import { strs, type Node } from './parse.js';
 import type { Ex, ExprEnv } from './scope.js';
 import { family, type PgType } from '../values/types.js';
 import { mayRaise } from './typing.js';
-import { sortKey } from './order.js';
+import { windowSpec } from './windows.js';
 import { AGGREGATES, SCALARS, argAs, entryOf, type AggEntry, type ScalarForm } from './calls-table.js';
 
 const mk = (sql: string, t: PgType, parts: Ex[], name: string): Ex =>
@@ -73,21 +73,4 @@ function aggregate(name: string, entry: AggEntry, v: Node, env: ExprEnv): Ex {
   if (v.over && (sql.startsWith('pgf_') || v.agg_distinct || v.agg_order)) forward(`${name} as a window function`);
   if (v.over) sql += ' ' + windowSpec(v.over, inner);
   return { sql, t, typmod: -1, name, agg: true, refs: [], vary: true };
-}
-
-function windowSpec(w: Node, env: ExprEnv): string {
-  if (w.name || w.refname) forward('named window');
-  // 1058 = FRAMEOPTION_DEFAULTS (RANGE UNBOUNDED PRECEDING AND CURRENT ROW), the same in SQLite.
-  if (w.frameOptions !== 1058) forward('window frame');
-  const parts: string[] = [];
-  if (w.partitionClause?.length) {
-    parts.push('PARTITION BY ' + w.partitionClause.map((p: Node) => {
-      const e = env.expr(p, env);
-      const f = family(e.t);
-      if (!['int', 'text', 'bool', 'uuid', 'datetime', 'enum'].includes(f) || e.lit) forward(`PARTITION BY ${f}`);
-      return e.sql;
-    }).join(', '));
-  }
-  if (w.orderClause?.length) parts.push('ORDER BY ' + w.orderClause.map((s: Node) => sortKey(s.SortBy, env)).join(', '));
-  return `OVER (${parts.join(' ')})`;
 }

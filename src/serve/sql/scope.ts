@@ -8,7 +8,12 @@ import type { TextRules } from './upstream.js';
 import type { Node } from './parse.js';
 
 export interface Col { name: string; sql: string; t: PgType; typmod: number; tableOid: number; attnum: number; table?: MirrorTable; collation?: string }
-export interface Entry { alias: string; cols: Col[]; table?: MirrorTable }
+/**
+ * A range entry. As in Postgres's namespace: the tables inside a join stay visible by name
+ * (`a.x`) but not by column (their columns are reached through the join's entry, `hiddenRel`:
+ * not referable by name, whose columns are the merged USING columns then the others).
+ */
+export interface Entry { alias: string; cols: Col[]; table?: MirrorTable; hiddenRel?: true; hiddenCols?: true }
 export interface Cte { sqlName: string; cols: Omit<Col, 'sql'>[] }
 
 /** A translated expression. */
@@ -38,6 +43,8 @@ export interface ExprEnv {
   scope: Scope;
   /** aggregates allowed here (select list, HAVING, ORDER BY) */
   aggOk: boolean;
+  /** the SELECT's WINDOW clause, resolved (windows.ts) */
+  windows?: Map<string, { partitionClause?: Node[]; orderClause?: Node[]; frameOptions: number; startOffset?: Node; endOffset?: Node }>;
   /** translates a sub-select; returns its SQL and output columns */
   subselect(n: Node, scope: Scope): { sql: string; cols: { name: string; t: PgType; typmod: number }[] };
   /** translates an expression (expr.ts's expr(), handed down so that calls and sort keys need not import it) */
@@ -86,7 +93,7 @@ export function resolveColumn(scope: Scope, fields: string[], ctx: Ctx): { col: 
   for (let s: Scope | undefined = scope, outer = false; s; s = s.parent, outer = true) {
     const hits: Col[] = [];
     for (const e of s.entries) {
-      if (fields.length === 2 && e.alias !== fields[0]) continue;
+      if (fields.length === 2 ? e.hiddenRel || e.alias !== fields[0] : e.hiddenCols) continue;
       for (const c of e.cols) if (c.name === fields[fields.length - 1]) hits.push(c);
     }
     if (hits.length > 1) forward('ambiguous column');
@@ -97,7 +104,7 @@ export function resolveColumn(scope: Scope, fields: string[], ctx: Ctx): { col: 
       if (outer) ctx.outerRefs++;
       return { col: c, outer };
     }
-    if (fields.length === 2 && s.entries.some((e) => e.alias === fields[0])) forward(`column ${fields.join('.')} not found`);
+    if (fields.length === 2 && s.entries.some((e) => !e.hiddenRel && e.alias === fields[0])) forward(`column ${fields.join('.')} not found`);
   }
   return forward(`column ${fields.join('.')} not found`);
 }

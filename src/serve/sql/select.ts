@@ -8,6 +8,10 @@ import { Scope, noteCollation, type Col, type Ctx, type Entry, type Ex, type Exp
 import { expr } from './expr.js';
 import { coerce, commonType, toBool } from './typing.js';
 import { direction, keyOf } from './order.js';
+import { joinItem } from './joins.js';
+import { rangeFunction } from './fromfunc.js';
+import { checkDefinitions, windowDefinitions } from './windows.js';
+import { DISTINCTABLE, distinctOnKeys, distinctOnSql, distinctable } from './distinct.js';
 import { T, columnSql, family, type PgType } from '../values/types.js';
 import type { Resolver } from './translation.js';
 
@@ -15,7 +19,6 @@ export interface OutCol { name: string; t: PgType; typmod: number; tableOid: num
 export interface Sub { sql: string; cols: OutCol[] }
 
 const q = (s: string) => '"' + s.replace(/"/g, '""') + '"';
-const DISTINCTABLE = new Set(['int', 'text', 'bool', 'uuid', 'datetime', 'enum']);
 
 export class SelectTranslator {
   constructor(readonly ctx: Ctx, readonly resolve: Resolver) {}
@@ -112,6 +115,7 @@ export class SelectTranslator {
     const scope = parentScope;
     const from: string[] = (s.fromClause ?? []).map((f: Node) => this.fromItem(f, scope, scope.entries));
     const env = this.env(scope, true);
+    if (s.windowClause?.length) checkDefinitions((env.windows = windowDefinitions(s.windowClause)), env);
     const targets: Ex[] = [];
     for (const rt of s.targetList ?? []) {
       const r = rt.ResTarget;
@@ -148,32 +152,43 @@ export class SelectTranslator {
         if (!gsql.has(e.sql) && e.refs.some((r) => !gsql.has(r))) forward('column not grouped');
       }
     }
-    let distinct = '';
+    let distinct = '', partition: string | undefined;
     if (s.distinctClause) {
-      if (s.distinctClause.length > 1 || Object.keys(s.distinctClause[0] ?? {}).length) forward('DISTINCT ON');
-      for (const t of targets) if (!DISTINCTABLE.has(family(t.t)) || (family(t.t) === 'text' && !this.ctx.text.orderExact())) forward(`DISTINCT on ${family(t.t)}`);
-      const tsql = new Set(targets.map((t) => t.sql));
-      if (orderKeys.some((k) => !tsql.has(k.e.sql))) forward('ORDER BY expression not in DISTINCT list');
-      distinct = 'DISTINCT ';
+      const on = s.distinctClause.filter((n: Node) => Object.keys(n ?? {}).length);
+      if (on.length) {
+        const resolveKey = (n: Node) => { const idx = outputRef(n, targets.map((t) => t.name)); return idx >= 0 ? targets[idx] : expr(n, env); };
+        partition = distinctOnKeys(on, resolveKey, orderKeys, env, grouped ? new Set(groups.map((g) => g.sql)) : undefined);
+      } else {
+        for (const t of targets) if (!distinctable(t, this.ctx)) forward(`DISTINCT on ${family(t.t)}`);
+        const tsql = new Set(targets.map((t) => t.sql));
+        if (orderKeys.some((k) => !tsql.has(k.e.sql))) forward('ORDER BY expression not in DISTINCT list');
+        distinct = 'DISTINCT ';
+      }
     }
-    let sql = `${withSql}SELECT ${distinct}${targets.map((t, i) => `${t.sql} AS c${i + 1}`).join(', ')}`;
-    if (from.length) sql += ` FROM ${from.join(', ')}`;
-    if (where) sql += ` WHERE ${where.sql}`;
-    if (groups.length) sql += ` GROUP BY ${groups.map((g) => g.sql).join(', ')}`;
-    if (having) sql += ` HAVING ${having.sql}`;
-    if (orderKeys.length) sql += ' ORDER BY ' + orderKeys.map((k) => `${keyOf(k.e, this.ctx)} ${k.dir}`).join(', ');
-    sql += this.limit(s, scope);
+    const head = `SELECT ${distinct}${targets.map((t, i) => `${t.sql} AS c${i + 1}`).join(', ')}`;
+    let rest = '';
+    if (from.length) rest += ` FROM ${from.join(', ')}`;
+    if (where) rest += ` WHERE ${where.sql}`;
+    if (groups.length) rest += ` GROUP BY ${groups.map((g) => g.sql).join(', ')}`;
+    if (having) rest += ` HAVING ${having.sql}`;
+    let sql: string;
+    if (partition !== undefined) sql = withSql + distinctOnSql({ head, rest, targets: targets.length }, partition, orderKeys, this.ctx, this.limit(s, scope));
+    else {
+      sql = withSql + head + rest;
+      if (orderKeys.length) sql += ' ORDER BY ' + orderKeys.map((k) => `${keyOf(k.e, this.ctx)} ${k.dir}`).join(', ');
+      sql += this.limit(s, scope);
+    }
     const cols = targets.map((t) => ({ name: t.name, t: t.t, typmod: t.typmod, tableOid: t.src?.tableOid ?? 0, attnum: t.src?.attnum ?? 0 }));
     return { sql, cols };
   }
 
   private inputHas(n: Node, scope: Scope): boolean {
     const f = strs(n.ColumnRef.fields);
-    return f.length === 1 && scope.entries.some((e) => e.cols.some((c) => c.name === f[0]));
+    return f.length === 1 && scope.entries.some((e) => !e.hiddenCols && e.cols.some((c) => c.name === f[0]));
   }
 
   private star(qual: string[], scope: Scope): Ex[] {
-    const entries = qual.length ? scope.entries.filter((e) => e.alias === qual[qual.length - 1]) : scope.entries;
+    const entries = qual.length ? scope.entries.filter((e) => !e.hiddenRel && e.alias === qual[qual.length - 1]) : scope.entries.filter((e) => !e.hiddenCols);
     if (qual.length > 1 || (qual.length && entries.length !== 1) || entries.length === 0) forward('* reference');
     return entries.flatMap((e) => e.cols.map((c) => {
       if (c.table) this.ctx.read(c.table, c.name);
@@ -184,7 +199,7 @@ export class SelectTranslator {
   }
 
   /** One FROM item; its range entries are appended to `into` (the scope its ON clauses see). */
-  private fromItem(n: Node, scope: Scope, into: Entry[]): string {
+  fromItem(n: Node, scope: Scope, into: Entry[]): string {
     const [tag, v] = tagOf(n);
     switch (tag) {
       case 'RangeVar': {
@@ -192,7 +207,7 @@ export class SelectTranslator {
         const cte = !v.schemaname ? scope.cte(v.relname) : undefined;
         const alias = this.ctx.alias('t');
         const visible = v.alias?.aliasname ?? v.relname;
-        if (into.some((e) => e.alias === visible)) forward('duplicate range name');
+        if (into.some((e) => !e.hiddenRel && e.alias === visible)) forward('duplicate range name');
         if (cte) {
           into.push({ alias: visible, cols: cte.cols.map((c, i) => ({ ...c, sql: `${alias}.c${i + 1}` })) });
           return `${cte.sqlName} AS ${alias}`;
@@ -222,25 +237,8 @@ export class SelectTranslator {
         into.push({ alias: v.alias.aliasname, cols: sub.cols.map((c, i) => ({ ...c, name: names[i] ?? c.name, sql: `${alias}.c${i + 1}` })) });
         return `(${sub.sql}) AS ${alias}`;
       }
-      case 'JoinExpr': {
-        if (v.isNatural || v.usingClause?.length || v.alias || v.join_using_alias) forward('NATURAL/USING join');
-        if (v.rarg.JoinExpr) forward('nested join on the right');
-        const local: Entry[] = [];
-        const left = this.fromItem(v.larg, scope, local);
-        const right = this.fromItem(v.rarg, scope, local);
-        const kinds: Record<string, string> = { JOIN_INNER: 'JOIN', JOIN_LEFT: 'LEFT JOIN', JOIN_RIGHT: 'RIGHT JOIN', JOIN_FULL: 'FULL JOIN' };
-        if (!kinds[v.jointype]) forward(`${v.jointype}`);
-        let on = '';
-        if (v.quals) {
-          const onScope = new Scope(scope.parent);
-          onScope.entries = local;
-          for (const [k, c] of scope.ctes) onScope.ctes.set(k, c);
-          on = ` ON ${toBool(expr(v.quals, this.env(onScope, false)), this.env(onScope, false)).sql}`;
-        } else if (v.jointype !== 'JOIN_INNER') forward('outer join without ON');
-        for (const e of local) { if (into.some((x) => x.alias === e.alias)) forward('duplicate range name'); into.push(e); }
-        return `${left} ${kinds[v.jointype]} ${right}${on}`;
-      }
-      case 'RangeFunction': return forward('function in FROM');
+      case 'JoinExpr': return joinItem(this, v, scope, into);
+      case 'RangeFunction': return rangeFunction(v, this.env(ctesOnly(scope), false), into);
       case 'RangeTableSample': return forward('TABLESAMPLE');
       default: return forward(`${tag} in FROM`);
     }
