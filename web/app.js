@@ -29,12 +29,18 @@ function value(v) {
 }
 
 function fields(obj) {
-  return Object.entries(obj || {}).map(([k, v]) => el('span', { class: 'field' }, el('span', { class: 'k', text: k }), '=', value(v)));
+  return Object.entries(obj || {}).map(([k, v]) => [el('span', { class: 'field' }, el('span', { class: 'k', text: k }), '=', value(v)), ' ']);
+}
+
+/** An LSN ("16/B374D848") as a number that compares. */
+function lsnValue(text) {
+  const m = /^([0-9A-F]+)\/([0-9A-F]+)$/i.exec(text || '');
+  return m ? BigInt(`0x${m[1]}`) * 2n ** 32n + BigInt(`0x${m[2]}`) : -1n;
 }
 
 const state = {
   follow: Number(new URLSearchParams(location.hash.slice(1)).get('follow')) || null,
-  snapshot: null, transactions: [], lastSeq: 0, table: null, offset: 0, step: null, source: null, seen: {},
+  snapshot: null, transactions: [], lastSeq: 0, appliedLsn: null, table: null, offset: 0, step: null, source: null, seen: {},
 };
 
 async function api(path, body) {
@@ -221,7 +227,8 @@ function renderStep(s) {
       el('li', {}, el('h3', { text: '3. What SQLite ran' }), t
         ? el('div', {}, t.ddl.map(ddlBlock), el('ul', { class: 'rows' }, t.rows.map(rowLine)), t.ddl.length || t.rows.length ? null : el('p', { class: 'sub', text: 'nothing for the file (a message or a table it does not follow)' }))
         : el('p', { class: 'sub', text: 'nothing for the file yet (a marker, or the stream is still on its way)' })),
-      el('li', {}, el('h3', { text: '4. Rows' }), el('p', { text: 'The SQLite file below now holds this transaction, and nothing after it.' }))));
+      el('li', {}, el('h3', { text: '4. Rows' }), el('p', { id: 'step-applied', text: lsnValue(state.appliedLsn) >= lsnValue(s.held.lsn)
+        ? 'The SQLite file below now holds this transaction, and nothing after it.' : 'SQLite is applying it…' }))));
 }
 
 $('step-toggle').addEventListener('click', async () => renderStep(await api('/api/step', { action: state.step?.stepping ? 'off' : 'on' })));
@@ -269,7 +276,11 @@ function connect() {
   on('transaction', addTransaction);
   on('stream-state', (s) => { $('stream-state').textContent = `of ${s.upstream}: ${s.state}${s.error ? ` (${s.error})` : ''}`; });
   on('step', renderStep);
-  on('applied', () => refreshFile());
+  on('applied', (a) => {
+    state.appliedLsn = a.lsn;
+    refreshFile();
+    if (state.step?.held) renderStep(state.step);
+  });
 }
 
 function largeType(on) {
