@@ -223,7 +223,7 @@ function renderStep(s) {
     el('ol', { class: 'steps' },
       el('li', {}, el('h3', { text: '1. Statement' }), s.held.statement ? el('code', { text: s.held.statement }) : el('span', { class: 'sub', text: '(not from this console: psql or another session)' })),
       el('li', {}, el('h3', { text: '2. Messages the follow received (pgoutput)' }),
-        el('ul', { class: 'messages' }, s.held.messages.map((m) => el('li', {}, el('span', { class: 'op msg', text: m.tag }), ' ', m.text, ' ', ...(m.values || []).map((v) => [value(v), ' ']))))),
+        el('ul', { class: 'messages' }, s.held.messages.map((m) => el('li', {}, el('span', { class: 'op msg', text: m.tag }), ' ', m.text, m.values ? [' (', m.values.map((v, i) => [i ? ', ' : '', value(v)]), ')'] : null)))),
       el('li', {}, el('h3', { text: '3. What SQLite ran' }), t
         ? el('div', {}, t.ddl.map(ddlBlock), el('ul', { class: 'rows' }, t.rows.map(rowLine)), t.ddl.length || t.rows.length ? null : el('p', { class: 'sub', text: 'nothing for the file (a message or a table it does not follow)' }))
         : el('p', { class: 'sub', text: 'nothing for the file yet (a marker, or the stream is still on its way)' })),
