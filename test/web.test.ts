@@ -13,6 +13,9 @@ import pg from 'pg';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { CLI, cluster, compareAll, database, sqliteCount, startWorker, tempDir, waitFor } from './helpers.js';
 import { connect, userSessionConfig } from '../src/upstream/session.js';
+import { parseListen } from '../src/web/http.js';
+import { WebToken } from '../src/web/auth.js';
+import { showValue } from '../src/web/values.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = '/tmp/web-shots';
@@ -55,6 +58,28 @@ async function open(ctx: BrowserContext, url: string): Promise<Page> {
 
 /** The text of every cell of the shown table's rows. */
 const shownRows = (page: Page) => page.$$eval('#rows tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+
+t.test('the pieces without a server: listen addresses, the token, values', async (t) => {
+  t.same(parseListen(undefined), { host: '127.0.0.1', port: 8321 }, 'this machine only by default');
+  t.same(parseListen('9000'), { host: '127.0.0.1', port: 9000 });
+  t.same(parseListen('0.0.0.0:80'), { host: '0.0.0.0', port: 80 });
+  t.same(parseListen('[::1]:8080'), { host: '::1', port: 8080 });
+  t.throws(() => parseListen('localhost'), /HOST:PORT/);
+  const a = new WebToken();
+  const b = new WebToken();
+  t.not(a.value, b.value, 'a new token each time');
+  t.ok(Buffer.from(a.value, 'base64url').length >= 32, '32 random bytes');
+  t.ok(a.matches(a.value));
+  t.notOk(a.matches(b.value));
+  t.notOk(a.matches(a.value.slice(0, -1)));
+  t.notOk(a.matches(''));
+  t.notOk(a.matches(undefined));
+  t.same(showValue('x'.repeat(500)), { text: 'x'.repeat(119) + '…', cut: 500 }, 'long text cut, its length kept');
+  t.same(showValue(Buffer.from([1, 2, 3])), { text: '<3 bytes>', bytes: 3 });
+  t.same(showValue(9007199254740993n), { text: '9007199254740993' }, 'int8 exact');
+  t.equal(showValue(42n), 42);
+  t.equal(showValue('<b>'), '<b>', 'text stays text: the page renders it with textContent');
+});
 
 t.test('pgfollow web: the token, the live page, the stream and the rows', async (t) => {
   const server = await cluster(t);
@@ -119,6 +144,18 @@ t.test('pgfollow web: the token, the live page, the stream and the rows', async 
   t.ok(await page.evaluate(() => document.body.classList.contains('large')), 'large type for projectors');
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, 'web-large.png'), fullPage: true });
+
+  // --console: statements from the page run upstream, as the conninfo's role.
+  await client.query('CREATE ROLE web_reader LOGIN PASSWORD $$secret-pw$$');
+  const readerInfo = conninfo.replace('user=postgres password=postgres', 'user=web_reader password=secret-pw');
+  const withConsole = run(t, ['web', '--listen', '127.0.0.1:0', '--control', conninfo, '--upstream', readerInfo, '--console']);
+  const consoleUrl = new URL(await withConsole.url());
+  const ask = (sql: string) => fetch(`${consoleUrl.origin}/api/sql`, {
+    method: 'POST', headers: { Authorization: `token ${consoleUrl.searchParams.get('token')}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ sql }),
+  }).then((r) => r.json() as Promise<{ ok: boolean; rows?: unknown[][]; error?: string }>);
+  t.same((await ask('SELECT current_user')).rows, [['web_reader']], '--console runs as the conninfo\'s own role');
+  t.match((await ask('DELETE FROM fruit')).error, /42501: permission denied/, 'with that role\'s rights only');
+  t.equal(await withConsole.stop(), 0);
 
   const cmp = await compareAll(client, file);
   t.ok(cmp.equal, cmp.report);
