@@ -155,11 +155,17 @@ function addTransaction(t) {
 
 // ---- the SQLite file: tables and rows ----
 
+// One reload at a time, at most every 300 ms: a busy follow moves its position all the time.
 let refreshing = null;
+let lastRefresh = 0;
 function refreshFile() {
   if (refreshing) { refreshing.again = true; return; }
   refreshing = { again: false };
-  loadFile().catch(() => {}).finally(() => { const again = refreshing.again; refreshing = null; if (again) refreshFile(); });
+  const wait = Math.max(0, lastRefresh + 300 - Date.now());
+  setTimeout(() => {
+    lastRefresh = Date.now();
+    loadFile().catch(() => {}).finally(() => { const again = refreshing.again; refreshing = null; if (again) refreshFile(); });
+  }, wait);
 }
 
 async function loadFile() {
@@ -205,8 +211,8 @@ $('next').addEventListener('click', () => { state.offset += 100; refreshFile(); 
 // ---- step mode (the demo's) ----
 
 function renderStep(s) {
+  if (!s || (state.step && s.version < state.step.version)) return; // an answer older than what the live channel said
   state.step = s;
-  if (!s) return;
   $('step-section').hidden = false;
   const toggle = $('step-toggle');
   toggle.setAttribute('aria-pressed', String(s.stepping));
@@ -223,6 +229,7 @@ function renderStep(s) {
     el('ol', { class: 'steps' },
       el('li', {}, el('h3', { text: '1. Statement' }), s.held.statement ? el('code', { text: s.held.statement }) : el('span', { class: 'sub', text: '(not from this console: psql or another session)' })),
       el('li', {}, el('h3', { text: '2. Messages the follow received (pgoutput)' }),
+        s.held.more ? el('p', { class: 'sub', text: `(${s.held.more} more messages before the Commit, not shown)` }) : null,
         el('ul', { class: 'messages' }, s.held.messages.map((m) => el('li', {}, el('span', { class: 'op msg', text: m.tag }), ' ', m.text, m.values ? [' (', m.values.map((v, i) => [i ? ', ' : '', value(v)]), ')'] : null)))),
       el('li', {}, el('h3', { text: '3. What SQLite ran' }), t
         ? el('div', {}, t.ddl.map(ddlBlock), el('ul', { class: 'rows' }, t.rows.map(rowLine)), t.ddl.length || t.rows.length ? null : el('p', { class: 'sub', text: 'nothing for the file (a message or a table it does not follow)' }))
@@ -270,7 +277,11 @@ function connect() {
   state.source = src;
   const live = $('live');
   src.onopen = () => { live.textContent = 'live'; live.className = 'live on'; };
-  src.onerror = () => { live.textContent = 'reconnecting…'; live.className = 'live off'; };
+  src.onerror = () => {
+    // Refused (a new server has a new token) ends the channel for good; anything else is retried.
+    live.textContent = src.readyState === EventSource.CLOSED ? 'disconnected: open the URL pgfollow printed' : 'reconnecting…';
+    live.className = 'live off';
+  };
   const on = (name, fn) => src.addEventListener(name, (e) => fn(JSON.parse(e.data)));
   on('status', renderFollows);
   on('transaction', addTransaction);

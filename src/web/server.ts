@@ -123,7 +123,7 @@ export async function startWeb(opts: WebOptions): Promise<WebServer> {
   function stepState() {
     const s = opts.step;
     if (!s) return null;
-    return { stepping: s.stepping, held: s.held ? { ...s.held, statement: opts.console?.statementFor(s.held.lsn) } : null };
+    return { version: s.version, stepping: s.stepping, held: s.held ? { ...s.held, statement: opts.console?.statementFor(s.held.lsn) } : null };
   }
 
   const sockets = new Set<net.Socket>();

@@ -20,9 +20,13 @@ export interface HeldTransaction {
   /** The commit's end LSN: the transaction's position as the stream and the file write it. */
   lsn: string;
   messages: ShownMessage[];
+  /** Messages left out (past the first MAX_MESSAGES). */
+  more: number;
   at: string;
 }
 
+/** Messages kept per transaction for the page. */
+const MAX_MESSAGES = 100;
 const SSL_REQUEST = 80877103;
 const GSS_REQUEST = 80877104;
 
@@ -33,6 +37,8 @@ export class StepGate extends EventEmitter<{ held: [HeldTransaction]; released: 
   stepping = false;
   /** The transaction the stream is held after, while stepping. */
   held: HeldTransaction | null = null;
+  /** Grows at each change of `stepping` or `held`: a page keeps the newest state it was told. */
+  version = 0;
 
   constructor(private readonly upstreamPort: number, private readonly upstreamHost = '127.0.0.1') {
     super();
@@ -48,6 +54,7 @@ export class StepGate extends EventEmitter<{ held: [HeldTransaction]; released: 
 
   setStepping(on: boolean): void {
     this.stepping = on;
+    this.version++;
     if (!on) this.release();
   }
 
@@ -55,6 +62,7 @@ export class StepGate extends EventEmitter<{ held: [HeldTransaction]; released: 
   release(): void {
     const lsn = this.held?.lsn;
     this.held = null;
+    this.version++;
     if (lsn) this.emit('released', lsn);
     for (const r of this.relays) r.release();
   }
@@ -63,6 +71,7 @@ export class StepGate extends EventEmitter<{ held: [HeldTransaction]; released: 
   committed(t: HeldTransaction): boolean {
     if (!this.stepping) return false;
     this.held = t;
+    this.version++;
     this.emit('held', t);
     return true;
   }
@@ -84,7 +93,7 @@ export class StepGate extends EventEmitter<{ held: [HeldTransaction]; released: 
       upstream.write(first);
       client.pipe(upstream);
       if (!replication) { upstream.pipe(client); return; }
-      const relay = new Relay(this, client);
+      const relay = new Relay(this, client, upstream);
       this.relays.add(relay);
       upstream.on('data', (d: Buffer) => relay.fromServer(d));
       client.on('close', () => this.relays.delete(relay));
@@ -113,8 +122,9 @@ class Relay {
   private holding = false;
   private readonly plugin = new PgoutputPlugin({ publicationNames: [] });
   private messages: ShownMessage[] = [];
+  private more = 0;
 
-  constructor(private readonly gate: StepGate, private readonly client: net.Socket) {}
+  constructor(private readonly gate: StepGate, private readonly client: net.Socket, private readonly upstream: net.Socket) {}
 
   fromServer(chunk: Buffer): void {
     this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
@@ -131,6 +141,7 @@ class Relay {
   release(): void {
     this.holding = false;
     while (!this.holding && this.queue.length) this.deliver(this.queue.shift()!);
+    if (!this.holding) this.upstream.resume();
   }
 
   private deliver(msg: Buffer): void {
@@ -143,12 +154,19 @@ class Relay {
     } catch {
       return; // the follower reports what it cannot read; the relay only shows
     }
-    if (change.tag === 'begin') this.messages = [];
-    this.messages.push(describe(change));
+    if (change.tag === 'begin') { this.messages = []; this.more = 0; }
+    // A huge transaction is shown by its first messages and its commit, never held whole.
+    if (this.messages.length < MAX_MESSAGES || change.tag === 'commit') this.messages.push(describe(change));
+    else this.more++;
     if (change.tag === 'commit') {
-      const held: HeldTransaction = { lsn: formatLsn(change.endLsn), messages: this.messages, at: new Date().toISOString() };
+      const held: HeldTransaction = { lsn: formatLsn(change.endLsn), messages: this.messages, more: this.more, at: new Date().toISOString() };
       this.messages = [];
-      if (this.gate.committed(held)) this.holding = true;
+      this.more = 0;
+      if (this.gate.committed(held)) {
+        // Held: nothing more is read from the server (what it sends waits in its socket, not here).
+        this.holding = true;
+        this.upstream.pause();
+      }
     }
   }
 }
