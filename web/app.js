@@ -256,7 +256,7 @@ function showResult(r) {
   if (!r.ok) { box.replaceChildren(el('p', { class: 'error', text: r.error })); return; }
   const table = r.columns && r.columns.length ? el('table', { class: 'grid' }, el('thead', {}, el('tr', {}, r.columns.map((c) => el('th', { scope: 'col', text: c })))),
     el('tbody', {}, r.rows.map((row) => el('tr', {}, row.map((v) => el('td', {}, value(v))))))) : null;
-  box.replaceChildren(el('p', { class: 'ok', text: `${r.command || 'done'} (${r.ms} ms)${r.more ? `, ${r.more} more rows not shown` : ''}` }), table);
+  box.replaceChildren(...[el('p', { class: 'ok', text: `${r.command || 'done'} (${r.ms} ms)${r.more ? `, ${r.more} more rows not shown` : ''}` }), table].filter(Boolean));
 }
 
 $('console-form').addEventListener('submit', async (ev) => {
