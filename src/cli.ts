@@ -113,7 +113,7 @@ program
     await worker.start();
     const metrics = o.metrics ? await serveMetrics(worker, o.metrics) : null;
     if (metrics) log('info', 'metrics served', { url: `http://${metrics.address.address.includes(':') ? `[${metrics.address.address}]` : metrics.address.address}:${metrics.address.port}/metrics` });
-    await untilSignal();
+    await untilSignal(log);
     metrics?.server.close();
     await worker.stop();
   });
@@ -143,7 +143,7 @@ program
     const follower = o.follow ? new Follower({ conninfo: o.upstream, sqlitePath: o.sqlite, slot: o.slot, publication: o.slot, log }) : null;
     const done = follower?.run();
     const server = await serve({ listen: o.listen, upstream: o.upstream, sqlite: o.sqlite, log, defaults: { maxLagMs, localTimeoutMs }, readThreads });
-    await untilSignal();
+    await untilSignal(log);
     await server.close();
     await follower?.stop();
     await done;
@@ -174,7 +174,7 @@ program
     // A feed publishes a snapshot on SIGUSR1 (the worker's snapshot_follow does it from psql).
     if (tap) process.on('SIGUSR1', () => tap.requestSnapshot());
     const done = follower.run();
-    await Promise.race([untilSignal(), done]);
+    await Promise.race([untilSignal(log), done]);
     bar.stop();
     await follower.stop();
     await done;
@@ -217,7 +217,8 @@ program
   .addOption(logOption)
   .action(async (o: { nats: string; stream: string; sqlite: string; name?: string; log: string; waitForStream: boolean }) => {
     const { runReplica } = await import('./cli/fanout.js');
-    await runReplica({ ...o, log: loggerFor(o.log), until: untilSignal });
+    const log = loggerFor(o.log);
+    await runReplica({ ...o, log, until: () => untilSignal(log) });
   });
 
 program

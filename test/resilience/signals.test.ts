@@ -65,7 +65,7 @@ t.test('worker: SIGTERM during the copy stops it at once, keeps none of it, and 
   t.equal(await exitWithin(t, { exited: w.stop() }, 10_000, 'worker'), 0, 'the worker exits 0');
   const out = w.output();
   t.notMatch(out, /"event":"table copied","table":"public\.zbig"/, 'the big table was not copied to the end');
-  t.match(out, /stopping \(send it again to exit at once\)/, 'it says it is stopping');
+  t.match(out, /"event":"stopping \(send the signal again to exit at once\)","signal":"SIGTERM"/, 'it says it is stopping');
   t.match(out, /"event":"follow left for the next worker".*"copied":false/, 'it says what it left: a follow with no finished copy');
   const file = path.join(dataDir, 'big.db');
   if (fs.existsSync(file)) {
